@@ -1,0 +1,49 @@
+# snapharness: every install step lives here and in scripts/, so a fresh machine needs only `make demo` / `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+# Written by scripts/deps.sh: which criu to run and where its libcriu lives.
+-include .deps/env.mk
+
+SWIFT ?= swift
+CONFIG ?= debug
+# Link the libcriu of the CRIU we run (never bookworm's 3.17 with the same soname) and bake that criu's path in.
+SWIFT_FLAGS = -c $(CONFIG) -Xlinker -rpath -Xlinker $(CRIU_LIBDIR) -Xcc '-DSNAPHARNESS_CRIU="$(SNAPHARNESS_CRIU)"'
+export PKG_CONFIG_PATH := $(CRIU_PKG_CONFIG_PATH)
+BIN = $(shell $(SWIFT) build $(SWIFT_FLAGS) --show-bin-path 2>/dev/null)/snapharness
+
+.PHONY: deps build test demo bench soak clean distclean swift-build swift-test
+
+## deps: install Debian packages, CRIU >= 4.2 and snapshot-restore-py (idempotent, seconds when ready)
+deps:
+	@bash scripts/deps.sh
+
+## build: build the snapharness executable
+build: deps
+	@$(MAKE) --no-print-directory swift-build
+
+swift-build:
+	$(SWIFT) build $(SWIFT_FLAGS) --product snapharness
+
+## test: the whole suite with real CRIU (root needed for the integration tests, skipped with a reason otherwise)
+test: deps
+	@$(MAKE) --no-print-directory swift-test
+
+swift-test:
+	$(SWIFT) build $(SWIFT_FLAGS) --build-tests
+	SNAPHARNESS_BIN=$(BIN) $(SWIFT) test $(SWIFT_FLAGS) --skip-build --no-parallel
+
+## demo: doctor, then checkpoint and restore an example process
+demo: build
+	@$(MAKE) --no-print-directory swift-demo
+
+swift-demo:
+	$(BIN) doctor
+	bash scripts/demo.sh $(BIN)
+
+clean:
+	rm -rf .build
+
+## distclean: also drop the provisioned CRIU and Python packages
+distclean: clean
+	rm -rf .deps

@@ -1,0 +1,71 @@
+#ifndef SNAPHARNESS_SANDBOX_SPAWN_H
+#define SNAPHARNESS_SANDBOX_SPAWN_H
+
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Namespaces the sandboxed process gets (bit set, mirrors the CLONE_NEW* flags we use). */
+enum {
+    SH_NS_PID = 1 << 0,   /* own pid namespace: the process is its pid 1 (needed for concurrent restores) */
+    SH_NS_MOUNT = 1 << 1, /* own mount namespace: own /proc, own /tmp, inherited tmpfs detached */
+    SH_NS_IPC = 1 << 2,
+    SH_NS_UTS = 1 << 3,
+};
+
+/* Which step of the child's setup failed, reported with errno over a close-on-exec pipe. */
+enum {
+    SH_STAGE_NONE = 0,
+    SH_STAGE_CLONE = 1,
+    SH_STAGE_SETSID = 2,
+    SH_STAGE_MOUNT_PRIVATE = 3,
+    SH_STAGE_MOUNT_PROC = 4,
+    SH_STAGE_MOUNT_TMP = 5,
+    SH_STAGE_MOUNT_SHM = 6,
+    SH_STAGE_CHDIR = 7,
+    SH_STAGE_FDS = 8,
+    SH_STAGE_SETGROUPS = 9,
+    SH_STAGE_SETGID = 10,
+    SH_STAGE_SETUID = 11,
+    SH_STAGE_EXEC = 12,
+    SH_STAGE_PIPE = 13,
+};
+
+struct sh_spawn_config {
+    const char *path;          /* absolute path of the program */
+    char *const *argv;         /* NULL-terminated, copied by the caller before the call */
+    char *const *envp;         /* NULL-terminated */
+    const char *cwd;           /* NULL: keep */
+    int stdin_fd, stdout_fd, stderr_fd; /* placed on 0, 1, 2 in the child */
+    int namespaces;            /* SH_NS_* bits */
+    unsigned long long tmp_bytes; /* size of the private /tmp tmpfs (with SH_NS_MOUNT); 0 = 512 MiB */
+    uid_t uid;                 /* (uid_t)-1: keep */
+    gid_t gid;                 /* (gid_t)-1: keep */
+};
+
+struct sh_spawn_result {
+    pid_t pid;   /* > 0 on success */
+    int stage;   /* SH_STAGE_* that failed, SH_STAGE_NONE on success */
+    int error;   /* errno of the failed stage */
+};
+
+/* Starts cfg->path in a fresh sandbox. Everything between clone and exec is async-signal-safe: the caller may
+ * have many threads. The child is its own session leader and, with SH_NS_PID, pid 1 of a new pid namespace. */
+struct sh_spawn_result sh_spawn(const struct sh_spawn_config *cfg);
+
+/* Human-readable name of a SH_STAGE_* value. */
+const char *sh_stage_name(int stage);
+
+/* The criu binary this build was configured with (SNAPHARNESS_CRIU at build time), or "" if none. */
+const char *sh_configured_criu(void);
+
+/* pipe2(O_CLOEXEC) and pidfd_open, which Swift's Glibc module does not import. */
+int sh_pipe_cloexec(int fds[2]);
+int sh_pidfd_open(pid_t pid);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,225 @@
+/* Spawning the function process into its sandbox.
+ *
+ * The supervisor is a multi-threaded Swift process, so the child may only make async-signal-safe calls between
+ * clone and exec: no malloc, no stdio, no Swift. Everything here is raw syscalls on memory prepared beforehand.
+ * We use the clone syscall directly (fork semantics, no new stack) so the namespaces are created with the child,
+ * and report a failed setup step with its errno over a close-on-exec pipe, as posix_spawn does.
+ */
+#define _GNU_SOURCE
+#include "sandbox_spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SNAPHARNESS_CRIU
+#define SNAPHARNESS_CRIU ""
+#endif
+
+const char *sh_configured_criu(void) { return SNAPHARNESS_CRIU; }
+
+const char *sh_stage_name(int stage) {
+    switch (stage) {
+    case SH_STAGE_NONE: return "none";
+    case SH_STAGE_CLONE: return "clone (creating namespaces)";
+    case SH_STAGE_SETSID: return "setsid";
+    case SH_STAGE_MOUNT_PRIVATE: return "making mounts private";
+    case SH_STAGE_MOUNT_PROC: return "mounting /proc";
+    case SH_STAGE_MOUNT_TMP: return "mounting /tmp";
+    case SH_STAGE_MOUNT_SHM: return "mounting /dev/shm";
+    case SH_STAGE_CHDIR: return "chdir";
+    case SH_STAGE_FDS: return "placing stdio descriptors";
+    case SH_STAGE_SETGROUPS: return "setgroups";
+    case SH_STAGE_SETGID: return "setgid";
+    case SH_STAGE_SETUID: return "setuid";
+    case SH_STAGE_EXEC: return "exec";
+    case SH_STAGE_PIPE: return "creating the status pipe";
+    default: return "unknown";
+    }
+}
+
+struct report { int stage; int error; };
+
+static void child_fail(int fd, int stage) {
+    struct report r = { stage, errno };
+    ssize_t ignored = write(fd, &r, sizeof r);
+    (void)ignored;
+    _exit(127);
+}
+
+/* Decodes the octal escapes (\040) mountinfo uses for spaces and friends, in place. */
+static void unescape(char *s) {
+    char *out = s;
+    while (*s) {
+        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+            *out++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
+            s += 4;
+        } else {
+            *out++ = *s++;
+        }
+    }
+    *out = 0;
+}
+
+/* Child-only scratch space (each child writes its own copy-on-write copy). */
+static char mountinfo[1 << 18];
+
+/* Detaches what the function must not carry into its snapshot: the host's tmpfs mounts (CRIU archives every tmpfs
+ * in the namespace, and /dev/shm may hold other users' files), the host's /proc and the host's mqueue. */
+static void detach_inherited_mounts(void) {
+    int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    size_t used = 0;
+    for (;;) {
+        ssize_t n = read(fd, mountinfo + used, sizeof mountinfo - 1 - used);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        used += (size_t)n;
+        if (used >= sizeof mountinfo - 1) break;
+    }
+    close(fd);
+    mountinfo[used] = 0;
+
+    char *line = mountinfo;
+    while (line && *line) {
+        char *next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        /* fields: id parent maj:min root mountpoint options [optional...] - fstype source superoptions */
+        char *fields[5] = {0};
+        char *p = line;
+        for (int i = 0; i < 5 && p; i++) {
+            fields[i] = p;
+            p = strchr(p, ' ');
+            if (p) *p++ = 0;
+        }
+        char *sep = p ? strstr(p, " - ") : NULL;
+        if (fields[4] && sep) {
+            char *fstype = sep + 3;
+            char *end = strchr(fstype, ' ');
+            if (end) *end = 0;
+            char *target = fields[4];
+            unescape(target);
+            int unwanted = strcmp(fstype, "tmpfs") == 0 || strcmp(fstype, "proc") == 0 ||
+                           strcmp(fstype, "mqueue") == 0;
+            if (unwanted && strcmp(target, "/") != 0)
+                umount2(target, MNT_DETACH); /* a child of an already detached mount fails: fine */
+        }
+        line = next;
+    }
+}
+
+static void place_fds(const struct sh_spawn_config *cfg, int status_fd) {
+    /* Move the sources out of the 0..2 range first, so dup2 cannot clobber one with another. */
+    int src[3] = { cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd };
+    for (int i = 0; i < 3; i++) {
+        int moved = fcntl(src[i], F_DUPFD_CLOEXEC, 10);
+        if (moved < 0) child_fail(status_fd, SH_STAGE_FDS);
+        src[i] = moved;
+    }
+    for (int i = 0; i < 3; i++)
+        if (dup2(src[i], i) < 0) child_fail(status_fd, SH_STAGE_FDS);
+    /* Close everything else but the status pipe (close-on-exec, it reports exec failures). */
+    if (status_fd > 3) syscall(SYS_close_range, 3, status_fd - 1, 0);
+    syscall(SYS_close_range, status_fd + 1, ~0U, 0);
+}
+
+static void child(const struct sh_spawn_config *cfg, int status_fd) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
+
+    if (setsid() < 0) child_fail(status_fd, SH_STAGE_SETSID);
+
+    if (cfg->namespaces & SH_NS_MOUNT) {
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) child_fail(status_fd, SH_STAGE_MOUNT_PRIVATE);
+        detach_inherited_mounts();
+        if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+            child_fail(status_fd, SH_STAGE_MOUNT_PROC);
+        /* mount data "size=<bytes>,mode=1777" without snprintf (not async-signal-safe) */
+        char data[64] = "mode=1777,size=";
+        unsigned long long bytes = cfg->tmp_bytes ? cfg->tmp_bytes : 512ULL << 20;
+        char digits[24];
+        int n = 0;
+        do { digits[n++] = (char)('0' + bytes % 10); bytes /= 10; } while (bytes && n < 23);
+        size_t at = strlen(data);
+        while (n) data[at++] = digits[--n];
+        data[at] = 0;
+        if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, data) < 0) child_fail(status_fd, SH_STAGE_MOUNT_TMP);
+        if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m") < 0)
+            child_fail(status_fd, SH_STAGE_MOUNT_SHM);
+    }
+    if (cfg->cwd && chdir(cfg->cwd) < 0) child_fail(status_fd, SH_STAGE_CHDIR);
+    place_fds(cfg, status_fd);
+    if (cfg->gid != (gid_t)-1) {
+        if (setgroups(0, NULL) < 0) child_fail(status_fd, SH_STAGE_SETGROUPS);
+        if (setgid(cfg->gid) < 0) child_fail(status_fd, SH_STAGE_SETGID);
+    }
+    if (cfg->uid != (uid_t)-1 && setuid(cfg->uid) < 0) child_fail(status_fd, SH_STAGE_SETUID);
+
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(cfg->path, cfg->argv, cfg->envp);
+    child_fail(status_fd, SH_STAGE_EXEC);
+}
+
+struct sh_spawn_result sh_spawn(const struct sh_spawn_config *cfg) {
+    struct sh_spawn_result result = { 0, SH_STAGE_NONE, 0 };
+    int status[2];
+    if (pipe2(status, O_CLOEXEC) < 0) {
+        result.stage = SH_STAGE_PIPE;
+        result.error = errno;
+        return result;
+    }
+    unsigned long flags = SIGCHLD;
+    if (cfg->namespaces & SH_NS_PID) flags |= CLONE_NEWPID;
+    if (cfg->namespaces & SH_NS_MOUNT) flags |= CLONE_NEWNS;
+    if (cfg->namespaces & SH_NS_IPC) flags |= CLONE_NEWIPC;
+    if (cfg->namespaces & SH_NS_UTS) flags |= CLONE_NEWUTS;
+
+    /* Block every signal across clone so no handler of the parent runs in the child before it resets them. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    long pid = syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
+    if (pid == 0) {
+        close(status[0]);
+        child(cfg, status[1]);
+    }
+    int clone_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(status[1]);
+    if (pid < 0) {
+        close(status[0]);
+        result.stage = SH_STAGE_CLONE;
+        result.error = clone_errno;
+        return result;
+    }
+
+    struct report r;
+    ssize_t n;
+    do { n = read(status[0], &r, sizeof r); } while (n < 0 && errno == EINTR);
+    close(status[0]);
+    if (n == (ssize_t)sizeof r) {
+        int st;
+        while (waitpid((pid_t)pid, &st, 0) < 0 && errno == EINTR) {}
+        result.stage = r.stage;
+        result.error = r.error;
+        return result;
+    }
+    result.pid = (pid_t)pid;
+    return result;
+}
+
+int sh_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int sh_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }

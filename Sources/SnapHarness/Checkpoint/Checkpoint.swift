@@ -1,0 +1,84 @@
+#if os(Linux)
+import CCriu
+import Foundation
+import Glibc
+
+extension Criu {
+    /// Checkpoints a sandboxed process tree (the namespace's pid 1 and everything under it) into `snapshot`.
+    ///
+    /// CRIU kills the tree once its images are written, so `process` has ended when this returns. The snapshot is
+    /// written under a temporary sibling name and renamed into place last; on failure nothing is left at `snapshot`
+    /// (an existing good snapshot there is untouched), CRIU thaws the tree, and the caller decides its fate.
+    @discardableResult
+    public func checkpoint(_ process: SandboxedProcess, to snapshot: SnapshotDirectory,
+                           function: FunctionManifest? = nil) throws -> SnapshotManifest {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: snapshot.path) && !snapshot.looksLikeSnapshot {
+            throw SnapshotError.outputExists(snapshot.path)
+        }
+        let parent = (snapshot.path as NSString).deletingLastPathComponent
+        guard fm.fileExists(atPath: parent) else {
+            throw SnapshotError.notFound(parent + " (the parent folder of the snapshot)")
+        }
+        let staging = SnapshotDirectory(path: snapshot.path + ".partial-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        guard mkdir(staging.path, 0o700) == 0 else { throw SystemError("mkdir \(staging.path)") }
+        var keep = false
+        defer { if !keep { try? fm.removeItem(atPath: staging.path) } }
+        guard mkdir(staging.imagesPath, 0o700) == 0 else { throw SystemError("mkdir \(staging.imagesPath)") }
+
+        let start = Clock.now
+        try dump(pid: process.pid, imagesDir: staging.imagesPath)
+        let seconds = Clock.now - start
+        process.waitForExit(timeout: 10) // CRIU killed the tree; reap it
+
+        staging.restrictPermissions()
+        let manifest = SnapshotManifest(criuVersion: (try? serviceVersion()) ?? Criu.libraryVersion,
+                                        stdio: process.stdio, imageBytes: staging.imageBytes(),
+                                        dumpSeconds: seconds, function: function)
+        try staging.writeManifest(manifest)
+        try SnapshotDirectory.replace(snapshot, with: staging)
+        keep = true
+        return manifest
+    }
+
+    /// Dumps `pid` with libcriu into `imagesDir` (log: dump.log there). A failure keeps a copy of CRIU's log in
+    /// /tmp so the reasons stay readable after the staging directory is gone.
+    func dump(pid: pid_t, imagesDir: String, leaveRunning: Bool = false) throws {
+        let opts = try CriuOptions(binary: binary)
+        let dirFD = try FD.openDirectory(imagesDir)
+        defer { FD.close(dirFD) }
+        criu_local_set_images_dir_fd(opts.raw, dirFD)
+        criu_local_set_pid(opts.raw, pid)
+        criu_local_set_leave_running(opts.raw, leaveRunning)
+        try opts.applyCommon(logFile: "dump.log", logLevel: 4)
+        let ret = criu_local_dump(opts.raw)
+        guard ret >= 0 else {
+            let kept = "/tmp/snapharness-dump-\(pid)-\(Int(Date().timeIntervalSince1970)).log"
+            let log = imagesDir + "/dump.log"
+            let saved = (try? FileManager.default.copyItem(atPath: log, toPath: kept)) != nil
+            let error = CriuError(operation: "dump of pid \(pid)", code: ret, logPath: saved ? kept : log)
+            if saved { chmod(kept, 0o600) }
+            throw error
+        }
+    }
+}
+
+extension SnapshotDirectory {
+    /// Renames a complete staging directory into place; a previous snapshot at the destination is replaced only now.
+    static func replace(_ destination: SnapshotDirectory, with staging: SnapshotDirectory) throws {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: destination.path) {
+            let old = destination.path + ".old-\(getpid())"
+            guard rename(destination.path, old) == 0 else { throw SystemError("rename \(destination.path)") }
+            guard rename(staging.path, destination.path) == 0 else {
+                let e = SystemError("rename \(staging.path)")
+                _ = rename(old, destination.path)
+                throw e
+            }
+            try? fm.removeItem(atPath: old)
+        } else {
+            guard rename(staging.path, destination.path) == 0 else { throw SystemError("rename \(staging.path)") }
+        }
+    }
+}
+#endif

@@ -1,0 +1,53 @@
+#if os(Linux)
+import Foundation
+
+/// A CRIU failure as the user needs to see it: which operation, and CRIU's own reasons from its log.
+/// libcriu returns -EBADE (-52) for nearly everything; the `Error (...)` lines of the log say why.
+public struct CriuError: Error, CustomStringConvertible, Sendable {
+    public let operation: String
+    public let code: Int32
+    public let reasons: [String]
+    public let logPath: String?
+
+    public init(operation: String, code: Int32, logPath: String?) {
+        self.operation = operation
+        self.code = code
+        self.logPath = logPath
+        self.reasons = logPath.map(CriuError.reasons(inLogAt:)) ?? []
+    }
+
+    public init(operation: String, message: String) {
+        self.operation = operation
+        self.code = 0
+        self.logPath = nil
+        self.reasons = [message]
+    }
+
+    /// The `Error (...)` lines of a CRIU log, or its last lines when it has none.
+    static func reasons(inLogAt path: String) -> [String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        let lines = text.split(separator: "\n").map(String.init)
+        let errors = lines.filter { $0.contains("Error (") }
+        let picked = errors.isEmpty ? Array(lines.suffix(5)) : Array(errors.suffix(12))
+        return picked.map(CriuError.stripTimestamp)
+    }
+
+    /// "(00.012345) Error (criu/cr-dump.c:1234): msg" -> "Error (criu/cr-dump.c:1234): msg"
+    static func stripTimestamp(_ line: String) -> String {
+        guard line.hasPrefix("("), let close = line.firstIndex(of: ")") else { return line }
+        return line[line.index(after: close)...].trimmingCharacters(in: .whitespaces)
+    }
+
+    public var description: String {
+        var text = "CRIU \(operation) failed"
+        if code != 0 { text += " (libcriu returned \(code))" }
+        if reasons.isEmpty {
+            text += "; CRIU gave no reason"
+        } else {
+            text += ":\n" + reasons.map { "  " + $0 }.joined(separator: "\n")
+        }
+        if let logPath { text += "\nFull CRIU log: \(logPath)" }
+        return text
+    }
+}
+#endif

@@ -1,0 +1,49 @@
+#if os(Linux)
+import CCriu
+import Foundation
+import Glibc
+
+extension Criu {
+    /// Restores one copy of `snapshot` as a child of this process, in new pid, mount, ipc and uts namespaces of its
+    /// own, so any number of copies can run side by side. Its stdio is re-plumbed to fresh pipes whose lines reach
+    /// `onOutput`. Works from any snapharness process, not only the one that dumped.
+    public func restore(_ snapshot: SnapshotDirectory, manifest: SnapshotManifest? = nil,
+                        onOutput: @escaping @Sendable (OutputStreamKind, String) -> Void) throws -> SandboxedProcess {
+        let manifest = try manifest ?? snapshot.loadManifest()
+        let opts = try CriuOptions(binary: binary)
+        let imagesFD = try FD.openDirectory(snapshot.imagesPath)
+        defer { FD.close(imagesFD) }
+        // A work dir per restore: concurrent copies must not share a log, and the snapshot may be read-only.
+        var template = Array("/tmp/snapharness-restore-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw SystemError("mkdtemp") }
+        let workDir = String(cString: made)
+        var keepWorkDir = false
+        defer { if !keepWorkDir { try? FileManager.default.removeItem(atPath: workDir) } }
+        let workFD = try FD.openDirectory(workDir)
+        defer { FD.close(workFD) }
+
+        criu_local_set_images_dir_fd(opts.raw, imagesFD)
+        criu_local_set_work_dir_fd(opts.raw, workFD)
+        try opts.applyCommon(logFile: "restore.log", logLevel: 2)
+        _ = criu_local_set_root(opts.raw, "/") // the tree has its own mount namespace
+
+        let pipes = try StdioPipes.make()
+        for (fd, key) in zip(pipes.childEnds, manifest.stdio.byFD.map(\.1)) {
+            do {
+                try FD.setCloseOnExec(fd, false) // criu swrk must inherit it
+            } catch { pipes.closeAll(); throw error }
+            _ = criu_local_add_inherit_fd(opts.raw, fd, key)
+        }
+        let pid = criu_local_restore_child(opts.raw)
+        pipes.closeChildEnds()
+        guard pid > 0 else {
+            FD.close(pipes.stdoutRead)
+            FD.close(pipes.stderrRead)
+            keepWorkDir = true
+            throw CriuError(operation: "restore of \(snapshot.path)", code: pid, logPath: workDir + "/restore.log")
+        }
+        let readers = pipes.startReaders(onOutput)
+        return SandboxedProcess(process: ChildProcess(pid: pid), stdio: manifest.stdio, readers: readers)
+    }
+}
+#endif

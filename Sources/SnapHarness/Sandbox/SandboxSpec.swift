@@ -1,0 +1,28 @@
+#if os(Linux)
+/// What to run in a sandbox: the function process and the isolation around it.
+///
+/// The process becomes pid 1 of its own pid namespace (so CRIU can restore many copies side by side, each in a new
+/// pid namespace), session leader, with private mount (own /proc, /tmp, /dev/shm), ipc and uts namespaces and the
+/// host's network (connections to the outside are cut on restore with tcp-close, as on Lambda).
+public struct SandboxSpec: Sendable {
+    public var executable: String
+    public var arguments: [String]
+    public var environment: [String: String]
+    public var workingDirectory: String?
+    /// Size of the private /tmp (Lambda's default ephemeral storage is 512 MB).
+    public var tmpBytes: UInt64
+    /// Run the function as this user and group; nil keeps root.
+    public var user: (uid: UInt32, gid: UInt32)?
+
+    public init(executable: String, arguments: [String] = [], environment: [String: String] = [:],
+                workingDirectory: String? = nil, tmpBytes: UInt64 = 512 << 20,
+                user: (uid: UInt32, gid: UInt32)? = nil) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.tmpBytes = tmpBytes
+        self.user = user
+    }
+}
+#endif

@@ -1,0 +1,93 @@
+#if os(Linux)
+import CSandbox
+import Glibc
+
+/// A function process with its output plumbed to the supervisor: either freshly spawned or restored by CRIU.
+public final class SandboxedProcess: Sendable {
+    public let process: ChildProcess
+    /// CRIU's names for this process's stdio pipes (recorded in the snapshot, matched again on restore).
+    public let stdio: StdioKeys
+    let readers: [LineReader]
+
+    init(process: ChildProcess, stdio: StdioKeys, readers: [LineReader]) {
+        self.process = process
+        self.stdio = stdio
+        self.readers = readers
+    }
+
+    public var pid: pid_t { process.pid }
+
+    /// Waits until the process and all its output are done.
+    @discardableResult
+    public func waitForExit(timeout: Double? = nil) -> ExitStatus? {
+        guard let status = process.wait(timeout: timeout) else { return nil }
+        for r in readers { r.waitForEOF(timeout: 5) }
+        return status
+    }
+
+    /// Kills and reaps; safe to call more than once.
+    @discardableResult
+    public func terminate() -> ExitStatus? {
+        let status = process.terminate()
+        for r in readers { r.waitForEOF(timeout: 5) }
+        return status
+    }
+
+    /// Starts `spec` in a new sandbox; `onOutput` receives each line the function prints.
+    public static func spawn(_ spec: SandboxSpec,
+                             onOutput: @escaping @Sendable (OutputStreamKind, String) -> Void) throws -> SandboxedProcess {
+        let pipes = try StdioPipes.make()
+        let keys: StdioKeys
+        do { keys = try pipes.keys } catch { pipes.closeAll(); throw error }
+
+        // C strings are copied before clone: the child must not allocate.
+        let argv = ([spec.executable] + spec.arguments).map { strdup($0) } + [nil]
+        let envp = spec.environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let cwd = spec.workingDirectory.map { strdup($0) }
+        let path = strdup(spec.executable)
+        defer {
+            (argv + envp + [cwd ?? nil, path]).forEach { free($0) }
+        }
+        var config = sh_spawn_config()
+        config.path = UnsafePointer(path)
+        let result = argv.withUnsafeBufferPointer { argvBuf in
+            envp.withUnsafeBufferPointer { envBuf in
+                config.argv = argvBuf.baseAddress
+                config.envp = envBuf.baseAddress
+                config.cwd = UnsafePointer(cwd ?? nil)
+                config.stdin_fd = pipes.childStdin
+                config.stdout_fd = pipes.childStdout
+                config.stderr_fd = pipes.childStderr
+                config.namespaces = Int32(SH_NS_PID | SH_NS_MOUNT | SH_NS_IPC | SH_NS_UTS)
+                config.tmp_bytes = spec.tmpBytes
+                config.uid = spec.user?.uid ?? UInt32.max
+                config.gid = spec.user?.gid ?? UInt32.max
+                return sh_spawn(&config)
+            }
+        }
+        pipes.closeChildEnds()
+        guard result.pid > 0 else {
+            FD.close(pipes.stdoutRead)
+            FD.close(pipes.stderrRead)
+            throw SandboxError.spawnFailed(executable: spec.executable, stage: String(cString: sh_stage_name(result.stage)),
+                                           errno: result.error)
+        }
+        let readers = pipes.startReaders(onOutput)
+        return SandboxedProcess(process: ChildProcess(pid: result.pid), stdio: keys, readers: readers)
+    }
+}
+
+public enum SandboxError: Error, CustomStringConvertible {
+    case spawnFailed(executable: String, stage: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case let .spawnFailed(exe, stage, code):
+            var text = "could not start \(exe) in its sandbox: \(stage) failed: \(String(cString: strerror(code)))"
+            if code == EPERM { text += ". snapharness needs root (CAP_SYS_ADMIN) to create namespaces; run it with sudo" }
+            if stage == "exec" && code == ENOENT { text += ". Check that the program exists and is executable" }
+            return text
+        }
+    }
+}
+#endif

@@ -1,0 +1,53 @@
+#if os(Linux)
+import Glibc
+
+/// The function's stdin/stdout/stderr are pipes to the supervisor. CRIU records each pipe by inode; on restore the
+/// same keys (`pipe:[INO]`) are handed fresh pipes with inherit-fd, otherwise the restored process's first write
+/// hits a dead pipe (EPIPE) and the runtime dies.
+public struct StdioKeys: Codable, Sendable, Equatable {
+    public var stdin: String
+    public var stdout: String
+    public var stderr: String
+
+    /// (fd in the function, CRIU key) pairs for inherit-fd.
+    var byFD: [(Int32, String)] { [(0, stdin), (1, stdout), (2, stderr)] }
+}
+
+/// One set of pipes: the child's ends go to the sandboxed (or restored) process, the supervisor keeps the rest.
+struct StdioPipes {
+    let childStdin: Int32, childStdout: Int32, childStderr: Int32
+    let stdoutRead: Int32, stderrRead: Int32
+
+    static func make() throws -> StdioPipes {
+        let input = try FD.pipe()
+        FD.close(input.write) // the function reads EOF; events travel over the control channel
+        let out = try FD.pipe()
+        let err = try FD.pipe()
+        return StdioPipes(childStdin: input.read, childStdout: out.write, childStderr: err.write,
+                          stdoutRead: out.read, stderrRead: err.read)
+    }
+
+    var keys: StdioKeys {
+        get throws {
+            StdioKeys(stdin: "pipe:[\(try FD.inode(childStdin))]", stdout: "pipe:[\(try FD.inode(childStdout))]",
+                      stderr: "pipe:[\(try FD.inode(childStderr))]")
+        }
+    }
+
+    var childEnds: [Int32] { [childStdin, childStdout, childStderr] }
+
+    /// After the child (or CRIU) holds its ends, the supervisor must drop them or it never sees EOF.
+    func closeChildEnds() { childEnds.forEach(FD.close) }
+
+    func closeAll() {
+        closeChildEnds()
+        FD.close(stdoutRead)
+        FD.close(stderrRead)
+    }
+
+    /// Starts line readers on the supervisor's ends.
+    func startReaders(_ sink: @escaping @Sendable (OutputStreamKind, String) -> Void) -> [LineReader] {
+        [LineReader(fd: stdoutRead) { sink(.stdout, $0) }, LineReader(fd: stderrRead) { sink(.stderr, $0) }]
+    }
+}
+#endif

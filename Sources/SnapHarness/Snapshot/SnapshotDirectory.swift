@@ -1,0 +1,115 @@
+#if os(Linux)
+import Foundation
+import Glibc
+
+/// A snapshot on disk:
+///
+///     SNAP/                 0700
+///       manifest.json       0600, written last
+///       images/             0700: CRIU's images and dump.log (0600)
+///
+/// Snapshots hold process memory (secrets, tokens), hence the modes. A snapshot is built under a temporary
+/// sibling name and renamed into place only when complete, so an interrupted dump is never mistaken for one.
+public struct SnapshotDirectory: Sendable {
+    public let path: String
+
+    public var manifestPath: String { path + "/manifest.json" }
+    public var imagesPath: String { path + "/images" }
+    public var dumpLogPath: String { imagesPath + "/dump.log" }
+
+    public init(path: String) {
+        self.path = SnapshotDirectory.absolute(path)
+    }
+
+    static func absolute(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        return url.standardizedFileURL.path
+    }
+
+    /// Reads and checks the manifest; the error says what is wrong with the directory.
+    public func loadManifest() throws -> SnapshotManifest {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw SnapshotError.notFound(path)
+        }
+        guard isDir.boolValue else { throw SnapshotError.notASnapshot(path, reason: "it is not a directory") }
+        guard let data = FileManager.default.contents(atPath: manifestPath) else {
+            throw SnapshotError.notASnapshot(path, reason: "it has no manifest.json (an interrupted or foreign directory)")
+        }
+        let manifest: SnapshotManifest
+        do {
+            manifest = try SnapshotManifest.decoder.decode(SnapshotManifest.self, from: data)
+        } catch {
+            throw SnapshotError.notASnapshot(path, reason: "manifest.json is malformed: \(SnapshotError.describe(error))")
+        }
+        guard manifest.format == SnapshotManifest.currentFormat else {
+            throw SnapshotError.notASnapshot(path, reason:
+                "its format is \(manifest.format), this snapharness reads \(SnapshotManifest.currentFormat)")
+        }
+        guard FileManager.default.fileExists(atPath: imagesPath + "/inventory.img") else {
+            throw SnapshotError.notASnapshot(path, reason: "images/inventory.img is missing (CRIU images incomplete)")
+        }
+        return manifest
+    }
+
+    /// True if the directory carries a manifest (a good or damaged snapshot, not someone's other data).
+    var looksLikeSnapshot: Bool { FileManager.default.fileExists(atPath: manifestPath) }
+
+    /// Total bytes of CRIU images.
+    func imageBytes() -> UInt64 {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: imagesPath)) ?? []
+        return files.reduce(0) { total, name in
+            var st = stat()
+            return stat(imagesPath + "/" + name, &st) == 0 ? total + UInt64(st.st_size) : total
+        }
+    }
+
+    /// Tightens every file to 0600 and directory to 0700 (CRIU's own modes depend on its umask).
+    func restrictPermissions() {
+        chmod(path, 0o700)
+        chmod(imagesPath, 0o700)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: imagesPath)) ?? [] {
+            chmod(imagesPath + "/" + name, 0o600)
+        }
+        chmod(manifestPath, 0o600)
+    }
+
+    func writeManifest(_ manifest: SnapshotManifest) throws {
+        let data = try SnapshotManifest.encoder.encode(manifest)
+        let fd = open(manifestPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SystemError("create \(manifestPath)") }
+        defer { FD.close(fd) }
+        try FD.writeAll(fd, Array(data))
+        guard fsync(fd) == 0 else { throw SystemError("fsync \(manifestPath)") }
+    }
+}
+
+public enum SnapshotError: Error, CustomStringConvertible {
+    case notFound(String)
+    case notASnapshot(String, reason: String)
+    case outputExists(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let p):
+            return "snapshot \(p) does not exist. Create one with `snapharness snapshot DIR -o \(p)`"
+        case let .notASnapshot(p, reason):
+            return "\(p) is not a usable snapshot: \(reason). Create a new one with `snapharness snapshot DIR -o SNAP`"
+        case .outputExists(let p):
+            return "\(p) exists and is not a snapshot; refusing to overwrite it. Choose another -o path or remove it"
+        }
+    }
+
+    static func describe(_ error: Error) -> String {
+        if let e = error as? DecodingError {
+            switch e {
+            case .keyNotFound(let key, _): return "missing field \"\(key.stringValue)\""
+            case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c):
+                return c.debugDescription + (c.codingPath.isEmpty ? "" : " at \(c.codingPath.map(\.stringValue).joined(separator: "."))")
+            @unknown default: return "\(e)"
+            }
+        }
+        return "\(error)"
+    }
+}
+#endif

@@ -1,0 +1,66 @@
+#if os(Linux)
+import Foundation
+
+/// `manifest.json` of a snapshot directory: what a later, separate snapharness process needs to restore it.
+/// Written last: a directory without a valid manifest is never a snapshot.
+public struct SnapshotManifest: Codable, Sendable, Equatable {
+    public static let currentFormat = "snapharness-snapshot/1"
+
+    public var format: String = SnapshotManifest.currentFormat
+    public var createdAt: Date
+    public var criuVersion: String
+    /// CRIU's names of the function's stdio pipes at dump time, handed fresh pipes on every restore.
+    public var stdio: StdioKeys
+    public var imageBytes: UInt64
+    public var dumpSeconds: Double
+    /// What the lifecycle layer records about the function (handler, runtime, env, limits); nil for bare processes.
+    public var function: FunctionManifest?
+
+    public init(createdAt: Date = Date(), criuVersion: String, stdio: StdioKeys, imageBytes: UInt64,
+                dumpSeconds: Double, function: FunctionManifest? = nil) {
+        self.createdAt = createdAt
+        self.criuVersion = criuVersion
+        self.stdio = stdio
+        self.imageBytes = imageBytes
+        self.dumpSeconds = dumpSeconds
+        self.function = function
+    }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        e.dateEncodingStrategy = .iso8601
+        return e
+    }()
+
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }()
+}
+
+/// The function a snapshot holds, as the lifecycle layer describes it.
+public struct FunctionManifest: Codable, Sendable, Equatable {
+    public var handlerDirectory: String
+    public var handler: String
+    public var python: String
+    public var environment: [String: String]
+    public var timeoutSeconds: Double
+    public var restoreTimeoutSeconds: Double
+    public var memorySizeMB: Int
+    public var initSeconds: Double
+
+    public init(handlerDirectory: String, handler: String, python: String, environment: [String: String],
+                timeoutSeconds: Double, restoreTimeoutSeconds: Double, memorySizeMB: Int, initSeconds: Double) {
+        self.handlerDirectory = handlerDirectory
+        self.handler = handler
+        self.python = python
+        self.environment = environment
+        self.timeoutSeconds = timeoutSeconds
+        self.restoreTimeoutSeconds = restoreTimeoutSeconds
+        self.memorySizeMB = memorySizeMB
+        self.initSeconds = initSeconds
+    }
+}
+#endif

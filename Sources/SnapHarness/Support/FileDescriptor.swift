@@ -1,0 +1,48 @@
+#if os(Linux)
+import CSandbox
+import Glibc
+
+/// Small wrappers over descriptors the supervisor passes to children and to CRIU.
+enum FD {
+    /// A pipe whose ends are both close-on-exec; whoever passes an end on clears the flag deliberately.
+    static func pipe() throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [-1, -1]
+        try retryingEINTR("pipe2") { sh_pipe_cloexec(&fds) }
+        return (fds[0], fds[1])
+    }
+
+    static func close(_ fd: Int32) {
+        if fd >= 0 { _ = Glibc.close(fd) }
+    }
+
+    static func setCloseOnExec(_ fd: Int32, _ on: Bool) throws {
+        let flags = fcntl(fd, F_GETFD)
+        guard flags >= 0 else { throw SystemError("fcntl(F_GETFD)") }
+        let new = on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC
+        guard fcntl(fd, F_SETFD, new) == 0 else { throw SystemError("fcntl(F_SETFD)") }
+    }
+
+    /// The inode of a pipe or socket: CRIU names such files `pipe:[INO]` / `socket:[INO]`.
+    static func inode(_ fd: Int32) throws -> UInt64 {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SystemError("fstat") }
+        return UInt64(st.st_ino)
+    }
+
+    /// Opens a directory for use as an *at() base or as CRIU's images/work dir.
+    static func openDirectory(_ path: String) throws -> Int32 {
+        try retryingEINTR("open \(path)") { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+    }
+
+    /// Writes all of `bytes`, retrying short writes and EINTR.
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = try bytes.withUnsafeBytes { buf throws in
+                try retryingEINTR("write") { write(fd, buf.baseAddress! + offset, buf.count - offset) }
+            }
+            offset += n
+        }
+    }
+}
+#endif

@@ -1,0 +1,11 @@
+import ArgumentParser
+import SnapHarness
+
+@main
+struct Snapharness: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapharness",
+        abstract: "Run AWS Lambda SnapStart's lifecycle locally: real checkpoints and restores with CRIU.",
+        subcommands: [DoctorCommand.self]
+    )
+}

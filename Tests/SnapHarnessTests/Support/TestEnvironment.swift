@@ -1,0 +1,74 @@
+import Foundation
+import Glibc
+import SnapHarness
+import Testing
+
+/// What the integration tests need, and why they skip without it (reported as skipped, never as passed).
+enum TestEnvironment {
+    static let isRoot = geteuid() == 0
+    static let criu: Criu? = try? Criu.locate()
+    static var canCheckpoint: Bool { isRoot && criu != nil }
+    static let skipReason: Comment = "needs root and CRIU >= 4.2 (run `make test` as root; `make deps` builds CRIU)"
+
+    static let repoRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
+        }
+        return FileManager.default.currentDirectoryPath
+    }()
+
+    static let python: String = (try? PythonInterpreter.resolve()) ?? "/usr/bin/python3"
+
+    /// A fresh 0700 directory under /tmp (short paths keep Unix socket names under 108 bytes).
+    static func scratchDirectory(_ tag: String) -> String {
+        var template = Array("/tmp/sh-test-\(tag)-XXXXXX".utf8CString)
+        return String(cString: mkdtemp(&template)!)
+    }
+}
+
+/// What the host looks like, to prove a test left nothing behind.
+struct HostFootprint: Equatable, CustomStringConvertible {
+    var criuProcesses: [String]
+    var mounts: Int
+    var nftCriuTables: Int
+    var children: [Int32]
+
+    static func take() -> HostFootprint {
+        let ps = shell("ps -eo pid=,args= | grep -E 'criu (swrk|restore|dump|lazy-pages)' | grep -v grep || true")
+        let mounts = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8))?.split(separator: "\n").count ?? -1
+        let nft = shell("nft list tables 2>/dev/null | grep -ci criu || true")
+        return HostFootprint(criuProcesses: ps.split(separator: "\n").map(String.init), mounts: mounts,
+                             nftCriuTables: Int(nft.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0,
+                             children: childPIDs())
+    }
+
+    var description: String {
+        "criu processes: \(criuProcesses), mounts: \(mounts), nft criu tables: \(nftCriuTables), children: \(children)"
+    }
+
+    /// Live children of the test process, read from /proc (no helper process of our own shows up).
+    static func childPIDs() -> [Int32] {
+        let me = getpid()
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == me
+        }.sorted()
+    }
+
+    static func shell(_ command: String) -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", command]
+        let out = Pipe()
+        p.standardOutput = out
+        try? p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+}

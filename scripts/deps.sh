@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Provisions everything snapharness needs on a Debian machine, idempotently:
+#   - the Debian packages CRIU's build and the harness need;
+#   - CRIU >= 4.2 (the system one when it works, else built from Debian's sid source into .deps/criu);
+#   - AWS's snapshot-restore-py from PyPI into .deps/python (the "managed runtime" library).
+# It writes .deps/env.mk, which the Makefile includes to point SwiftPM at the matching libcriu.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+deps="$root/.deps"
+prefix="$deps/criu"
+min_criu=40200            # 4.2.0
+srp_version=1.0.0         # snapshot-restore-py, as in Lambda's Python managed runtime
+mkdir -p "$deps"
+
+log() { printf '[deps] %s\n' "$*" >&2; }
+die() { printf '[deps] error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (CRIU needs CAP_SYS_ADMIN and friends; apt-get needs root)"
+
+# --- Debian packages -------------------------------------------------------------------------------
+pkgs=(build-essential pkgconf libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
+      python3-protobuf libnl-3-dev libcap-dev libnet1-dev uuid-dev libnftables-dev libbsd-dev
+      libgnutls28-dev nftables iproute2 xz-utils ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+command -v python3 >/dev/null || missing+=(python3 python3-pip)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- CRIU ------------------------------------------------------------------------------------------
+version_code() { # "4.2.1" -> 40201
+  local IFS=.; set -- $1; echo $(( ${1:-0} * 10000 + ${2:-0} * 100 + ${3:-0} ))
+}
+criu_ok() { # $1 = criu binary
+  local v
+  v=$("$1" --version 2>/dev/null | sed -n 's/^Version: *//p')
+  [ -n "$v" ] && [ "$(version_code "$v")" -ge "$min_criu" ] && "$1" check >/dev/null 2>&1
+}
+
+write_env() { # $1 = criu binary, $2 = pkg-config dir ('' for the system one), $3 = lib dir ('' for system)
+  {
+    echo "# written by scripts/deps.sh; do not edit"
+    echo "SNAPHARNESS_CRIU := $1"
+    echo "CRIU_PKG_CONFIG_PATH := $2"
+    echo "CRIU_LIBDIR := $3"
+  } > "$deps/env.mk.tmp"
+  mv "$deps/env.mk.tmp" "$deps/env.mk"
+}
+
+if [ -x "$prefix/sbin/criu" ] && [ -f "$prefix/lib/x86_64-linux-gnu/pkgconfig/criu.pc" ] && [ -e "$prefix/lib/x86_64-linux-gnu/libcriu.so" ] && criu_ok "$prefix/sbin/criu"; then
+  log "CRIU $("$prefix/sbin/criu" --version | sed -n 's/^Version: *//p') ready in $prefix"
+  write_env "$prefix/sbin/criu" "$prefix/lib/x86_64-linux-gnu/pkgconfig" "$prefix/lib/x86_64-linux-gnu"
+elif sys=$(command -v criu) && criu_ok "$sys" && pkg-config --atleast-version=4.2 criu 2>/dev/null; then
+  log "using the system CRIU at $sys"
+  write_env "$sys" "" ""
+else
+  log "no working CRIU >= 4.2 here: building Debian's source package into $prefix (~1 min)"
+  src_list=/etc/apt/sources.list.d/snapharness-sid-src.sources
+  if [ ! -f "$src_list" ]; then
+    cat > "$src_list" <<'LIST'
+# Added by snapharness scripts/deps.sh: source packages only (no binaries come from sid).
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: sid
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+LIST
+    apt-get update -qq
+  fi
+  dl="$deps/src"
+  mkdir -p "$dl"
+  tarball=$(ls "$dl"/criu_*.orig.tar.* 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -z "$tarball" ]; then
+    # The .dsc or .debian.tar.xz sometimes answer 404 and apt exits 100; the orig tarball (hash-checked) is
+    # what we need, so judge by whether it arrived.
+    (cd "$dl" && apt-get source --download-only -qq criu >/dev/null 2>&1) || true
+    tarball=$(ls "$dl"/criu_*.orig.tar.* 2>/dev/null | sort -V | tail -n 1 || true)
+    [ -n "$tarball" ] || die "could not download CRIU's source (apt-get source --download-only criu with $src_list)"
+  fi
+  ver=$(basename "$tarball" | sed -E 's/^criu_([0-9.]+)\.orig.*/\1/')
+  [ "$(version_code "$ver")" -ge "$min_criu" ] || die "sid offers CRIU $ver, need >= 4.2"
+  build="$deps/build/criu-$ver"
+  rm -rf "$build"; mkdir -p "$build"
+  tar -xf "$tarball" -C "$build" --strip-components=1
+  log "building CRIU $ver"
+  # RUNDIR: CRIU keeps its kernel-feature cache (criu.kdat) only on tmpfs; /run is not tmpfs here, /dev/shm is.
+  make -C "$build" -j"$(nproc)" criu lib RUNDIR=/dev/shm/snapharness-criu >"$deps/criu-build.log" 2>&1 \
+    || die "CRIU build failed; see $deps/criu-build.log"
+  rm -rf "$prefix"
+  make -C "$build" install-criu install-lib PREFIX="$prefix" RUNDIR=/dev/shm/snapharness-criu SKIP_PIP_INSTALL=1 \
+    >>"$deps/criu-build.log" 2>&1 || die "CRIU install failed; see $deps/criu-build.log"
+  criu_ok "$prefix/sbin/criu" || die "the CRIU just built fails 'criu check': run $prefix/sbin/criu check"
+  write_env "$prefix/sbin/criu" "$prefix/lib/x86_64-linux-gnu/pkgconfig" "$prefix/lib/x86_64-linux-gnu"
+  log "CRIU $ver installed in $prefix"
+fi
+
+# --- snapshot-restore-py -----------------------------------------------------------------------------
+pydir="$deps/python"
+if [ ! -f "$pydir/snapshot_restore_py.py" ] && [ ! -d "$pydir/snapshot_restore_py" ]; then
+  log "installing snapshot-restore-py==$srp_version from PyPI into $pydir"
+  rm -rf "$pydir.tmp"
+  python3 -m pip install -q --disable-pip-version-check --no-deps --target "$pydir.tmp" \
+    "snapshot-restore-py==$srp_version" || die "pip could not install snapshot-restore-py==$srp_version"
+  rm -rf "$pydir"; mv "$pydir.tmp" "$pydir"
+fi
+log "ready"
