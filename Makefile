@@ -8,7 +8,8 @@ SHELL := /bin/bash
 SWIFT ?= swift
 CONFIG ?= debug
 # Link the libcriu of the CRIU we run (never bookworm's 3.17 with the same soname) and bake that criu's path in.
-SWIFT_FLAGS = -c $(CONFIG) -Xlinker -rpath -Xlinker $(CRIU_LIBDIR) -Xcc '-DSNAPHARNESS_CRIU="$(SNAPHARNESS_CRIU)"'
+SWIFT_FLAGS = -c $(CONFIG) -Xlinker -rpath -Xlinker $(CRIU_LIBDIR) -Xcc '-DSNAPHARNESS_CRIU="$(SNAPHARNESS_CRIU)"' \
+	-Xcc '-DSNAPHARNESS_HOME="$(CURDIR)"'
 export PKG_CONFIG_PATH := $(CRIU_PKG_CONFIG_PATH)
 BIN = $(shell $(SWIFT) build $(SWIFT_FLAGS) --show-bin-path 2>/dev/null)/snapharness
 

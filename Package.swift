@@ -15,7 +15,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CCriu", pkgConfig: "criu", providers: [.apt(["libprotobuf-c-dev"])]),
         .target(name: "CSandbox"),
-        .target(name: "SnapHarness", dependencies: ["CCriu", "CSandbox"]),
+        // Runtime/python is the agent the function process runs; it is read from the checkout, not compiled.
+        .target(name: "SnapHarness", dependencies: ["CCriu", "CSandbox"], exclude: ["Runtime"]),
         .executableTarget(
             name: "snapharness",
             dependencies: ["SnapHarness", .product(name: "ArgumentParser", package: "swift-argument-parser")]

@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,7 +24,13 @@
 #define SNAPHARNESS_CRIU ""
 #endif
 
+#ifndef SNAPHARNESS_HOME
+#define SNAPHARNESS_HOME ""
+#endif
+
 const char *sh_configured_criu(void) { return SNAPHARNESS_CRIU; }
+
+const char *sh_configured_home(void) { return SNAPHARNESS_HOME; }
 
 const char *sh_stage_name(int stage) {
     switch (stage) {
@@ -223,3 +230,12 @@ struct sh_spawn_result sh_spawn(const struct sh_spawn_config *cfg) {
 int sh_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int sh_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int sh_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
+
+pid_t sh_peer_pid(int fd) {
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return -1;
+    return cred.pid;
+}

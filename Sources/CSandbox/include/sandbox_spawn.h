@@ -61,9 +61,16 @@ const char *sh_stage_name(int stage);
 /* The criu binary this build was configured with (SNAPHARNESS_CRIU at build time), or "" if none. */
 const char *sh_configured_criu(void);
 
+/* The snapharness checkout this build came from (SNAPHARNESS_HOME at build time): runtime agent and libraries. */
+const char *sh_configured_home(void);
+
 /* pipe2(O_CLOEXEC) and pidfd_open, which Swift's Glibc module does not import. */
 int sh_pipe_cloexec(int fds[2]);
 int sh_pidfd_open(pid_t pid);
+
+/* accept4(SOCK_CLOEXEC) and SO_PEERCRED, which need _GNU_SOURCE. sh_peer_pid returns -1 on error. */
+int sh_accept_cloexec(int fd);
+pid_t sh_peer_pid(int fd);
 
 #ifdef __cplusplus
 }

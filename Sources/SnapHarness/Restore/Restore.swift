@@ -7,7 +7,7 @@ extension Criu {
     /// Restores one copy of `snapshot` as a child of this process, in new pid, mount, ipc and uts namespaces of its
     /// own, so any number of copies can run side by side. Its stdio is re-plumbed to fresh pipes whose lines reach
     /// `onOutput`. Works from any snapharness process, not only the one that dumped.
-    public func restore(_ snapshot: SnapshotDirectory, manifest: SnapshotManifest? = nil,
+    public func restore(_ snapshot: SnapshotDirectory, manifest: SnapshotManifest? = nil, stdin: [UInt8] = [],
                         onOutput: @escaping @Sendable (OutputStreamKind, String) -> Void) throws -> SandboxedProcess {
         let manifest = try manifest ?? snapshot.loadManifest()
         let opts = try CriuOptions(binary: binary)
@@ -27,7 +27,7 @@ extension Criu {
         try opts.applyCommon(logFile: "restore.log", logLevel: 2)
         _ = criu_local_set_root(opts.raw, "/") // the tree has its own mount namespace
 
-        let pipes = try StdioPipes.make()
+        let pipes = try StdioPipes.make(stdin: stdin)
         for (fd, key) in zip(pipes.childEnds, manifest.stdio.byFD.map(\.1)) {
             do {
                 try FD.setCloseOnExec(fd, false) // criu swrk must inherit it

@@ -34,9 +34,9 @@ public final class SandboxedProcess: Sendable {
     }
 
     /// Starts `spec` in a new sandbox; `onOutput` receives each line the function prints.
-    public static func spawn(_ spec: SandboxSpec,
+    public static func spawn(_ spec: SandboxSpec, stdin: [UInt8] = [],
                              onOutput: @escaping @Sendable (OutputStreamKind, String) -> Void) throws -> SandboxedProcess {
-        let pipes = try StdioPipes.make()
+        let pipes = try StdioPipes.make(stdin: stdin)
         let keys: StdioKeys
         do { keys = try pipes.keys } catch { pipes.closeAll(); throw error }
 

@@ -18,9 +18,14 @@ struct StdioPipes {
     let childStdin: Int32, childStdout: Int32, childStderr: Int32
     let stdoutRead: Int32, stderrRead: Int32
 
-    static func make() throws -> StdioPipes {
+    /// `stdin` is written into the pipe before its write end is closed: the function reads it, then EOF.
+    /// The lifecycle uses it to tell the function (or each restored copy) where its control socket is.
+    static func make(stdin: [UInt8] = []) throws -> StdioPipes {
         let input = try FD.pipe()
-        FD.close(input.write) // the function reads EOF; events travel over the control channel
+        defer { FD.close(input.write) }
+        if !stdin.isEmpty {
+            do { try FD.writeAll(input.write, stdin) } catch { FD.close(input.read); throw error }
+        }
         let out = try FD.pipe()
         let err = try FD.pipe()
         return StdioPipes(childStdin: input.read, childStdout: out.write, childStderr: err.write,

@@ -50,6 +50,8 @@ public struct FunctionManifest: Codable, Sendable, Equatable {
     public var restoreTimeoutSeconds: Double
     public var memorySizeMB: Int
     public var initSeconds: Double
+    public var beforeSnapshotHooks: [String] = []
+    public var afterRestoreHooks: [String] = []
 
     public init(handlerDirectory: String, handler: String, python: String, environment: [String: String],
                 timeoutSeconds: Double, restoreTimeoutSeconds: Double, memorySizeMB: Int, initSeconds: Double) {

@@ -1,0 +1,122 @@
+#if os(Linux)
+import CSandbox
+import Foundation
+import Glibc
+
+/// The supervisor's end of the control channel: a Unix socket in a 0700 directory under /run (the function's
+/// /tmp is private to its sandbox, /run is shared). One listener per function process; only that process may
+/// connect (checked with SO_PEERCRED).
+public final class ControlListener: @unchecked Sendable {
+    public static let baseDirectory = "/run/snapharness"
+    public let path: String
+    private let directory: String
+    private let fd: Int32
+
+    public init() throws {
+        if mkdir(ControlListener.baseDirectory, 0o700) != 0 && errno != EEXIST {
+            throw SystemError("mkdir \(ControlListener.baseDirectory)")
+        }
+        var template = Array((ControlListener.baseDirectory + "/ctl-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { throw SystemError("mkdtemp under \(ControlListener.baseDirectory)") }
+        directory = String(cString: made)
+        path = directory + "/control.sock"
+        let sock = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard sock >= 0 else { let e = SystemError("socket"); rmdir(directory); throw e }
+        fd = sock
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            Glibc.close(sock); rmdir(directory)
+            throw SystemError("control socket path too long: \(path)", errno: ENAMETOOLONG)
+        }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let ok = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(sock, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 && listen(sock, 4) == 0
+            }
+        }
+        guard ok else { let e = SystemError("bind \(path)"); Glibc.close(sock); rmdir(directory); throw e }
+    }
+
+    deinit { close() }
+
+    private var closed = false
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        Glibc.close(fd)
+        unlink(path)
+        rmdir(directory)
+    }
+
+    /// The line the function reads on stdin to find us.
+    public var addressLine: [UInt8] { Array((path + "\n").utf8) }
+
+    /// Accepts the connection of `pid` within `timeout` seconds; other peers are turned away. Returns nil when
+    /// `pid` ends (or the time runs out) before connecting.
+    func accept(from process: ChildProcess, deadline: Double) throws -> ControlConnection? {
+        while Clock.now < deadline {
+            if process.poll() != nil { return nil }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let wait = Int32(max(1, min(50, (deadline - Clock.now) * 1000)))
+            guard Glibc.poll(&p, 1, wait) > 0 else { continue }
+            let conn = sh_accept_cloexec(fd)
+            if conn < 0 { if errno == EINTR || errno == EAGAIN { continue }; throw SystemError("accept") }
+            if sh_peer_pid(conn) == process.pid {
+                return ControlConnection(fd: conn)
+            }
+            Glibc.close(conn) // not the process we launched or restored
+        }
+        return nil
+    }
+}
+
+/// One connected function process: JSON lines both ways.
+final class ControlConnection {
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private static let encoder = JSONEncoder()
+    private static let decoder = JSONDecoder()
+
+    init(fd: Int32) { self.fd = fd }
+    deinit { Glibc.close(fd) }
+
+    func send(_ message: SupervisorMessage) throws {
+        var data = Array(try ControlConnection.encoder.encode(message))
+        data.append(UInt8(ascii: "\n"))
+        try FD.writeAll(fd, data)
+    }
+
+    enum Received { case message(AgentMessage), closed, timedOut }
+
+    /// The next message, `.closed` at EOF, `.timedOut` past `deadline` (monotonic seconds).
+    func receive(deadline: Double) throws -> Received {
+        while true {
+            if let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Array(buffer[..<nl])
+                buffer.removeSubrange(...nl)
+                do {
+                    return .message(try ControlConnection.decoder.decode(AgentMessage.self, from: Data(line)))
+                } catch {
+                    throw HarnessError.input("the function sent a malformed control message: \(String(decoding: line.prefix(200), as: UTF8.self))")
+                }
+            }
+            let left = deadline - Clock.now
+            if left <= 0 { return .timedOut }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let r = Glibc.poll(&p, 1, Int32(min(left * 1000, 1000).rounded(.up)))
+            if r < 0 { if errno == EINTR { continue }; throw SystemError("poll control socket") }
+            if r == 0 { continue }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; if errno == ECONNRESET { return .closed }; throw SystemError("read control socket") }
+            if n == 0 { return .closed }
+            buffer.append(contentsOf: chunk[0..<n])
+        }
+    }
+}
+#endif

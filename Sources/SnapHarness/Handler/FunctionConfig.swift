@@ -1,0 +1,155 @@
+#if os(Linux)
+import Foundation
+
+/// A Lambda function as snapharness runs it: handler folder, handler name, runtime and Lambda's limits.
+public struct FunctionConfig: Sendable {
+    public var directory: String
+    public var handler: String
+    public var python: String
+    public var functionName: String
+    public var memoryMB: Int
+    /// Invocation limit (Lambda's function timeout, default 3 s).
+    public var timeout: Double
+    /// Init limit (module code + before-snapshot hooks); nil: Lambda's max(130 s, timeout), at most 900 s.
+    public var initTimeoutOverride: Double?
+    /// Restore limit (runtime load + after-restore hooks), 10 s on Lambda.
+    public var restoreTimeout: Double
+    public var region: String
+    /// Variables the user set (--env, --env-file), on top of Lambda's own.
+    public var userEnvironment: [String: String]
+    /// Size of /tmp (Lambda's ephemeral storage, 512 MB by default).
+    public var ephemeralStorageMB: Int
+
+    public static let defaultHandler = "lambda_function.lambda_handler"
+
+    public init(directory: String, handler: String = FunctionConfig.defaultHandler, python: String,
+                functionName: String? = nil, memoryMB: Int = 128, timeout: Double = 3,
+                initTimeout: Double? = nil, restoreTimeout: Double = 10, region: String = "us-east-1",
+                userEnvironment: [String: String] = [:], ephemeralStorageMB: Int = 512) {
+        self.directory = SnapshotDirectory.absolute(directory)
+        self.handler = handler
+        self.python = python
+        self.functionName = functionName ?? FunctionConfig.defaultName(for: self.directory)
+        self.memoryMB = memoryMB
+        self.timeout = timeout
+        self.initTimeoutOverride = initTimeout
+        self.restoreTimeout = restoreTimeout
+        self.region = region
+        self.userEnvironment = userEnvironment
+        self.ephemeralStorageMB = ephemeralStorageMB
+    }
+
+    public var initTimeout: Double { initTimeoutOverride ?? min(900, max(130, timeout)) }
+
+    /// A function name Lambda would accept, from the folder name.
+    static func defaultName(for directory: String) -> String {
+        let base = (directory as NSString).lastPathComponent
+        let cleaned = String(base.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "-" })
+        return cleaned.isEmpty ? "function" : String(cleaned.prefix(64))
+    }
+
+    /// Variables Lambda sets itself; setting them is an error on Lambda too.
+    public static let reservedVariables: Set<String> = [
+        "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+        "SNAPHARNESS_RUNTIME_LIB",
+    ]
+
+    /// Checks what can be checked before starting anything; each error says how to fix it.
+    public func validate() throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) else {
+            throw HarnessError.input("handler folder \(directory) does not exist. Pass the folder that holds your "
+                                     + "handler module, e.g. `snapharness run ./my-function`")
+        }
+        guard isDir.boolValue else {
+            throw HarnessError.input("\(directory) is not a folder. Pass the folder that holds your handler module "
+                                     + "(and use --handler module.function to choose the handler)")
+        }
+        let reserved = userEnvironment.keys.filter(FunctionConfig.reservedVariables.contains).sorted()
+        guard reserved.isEmpty else {
+            throw HarnessError.input("reserved environment variable(s) \(reserved.joined(separator: ", ")) cannot be "
+                                     + "set with --env: Lambda sets them itself (use the matching flag, e.g. --handler, --memory)")
+        }
+        guard timeout > 0, restoreTimeout > 0, initTimeout > 0 else {
+            throw HarnessError.input("timeouts must be positive")
+        }
+        guard (128...10240).contains(memoryMB) else {
+            throw HarnessError.input("--memory must be between 128 and 10240 MB (Lambda's range), got \(memoryMB)")
+        }
+        guard (512...10240).contains(ephemeralStorageMB) else {
+            throw HarnessError.input("--ephemeral-storage must be between 512 and 10240 MB (Lambda's range), got \(ephemeralStorageMB)")
+        }
+    }
+
+    /// The function's whole environment: Lambda's variables plus the user's; nothing of the supervisor's leaks in.
+    public func environment(runtime: RuntimeFiles) -> [String: String] {
+        let pythonVersion = FunctionConfig.pythonVersion(of: python)
+        var env: [String: String] = [
+            "_HANDLER": handler,
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python\(pythonVersion)",
+            "AWS_LAMBDA_FUNCTION_NAME": functionName,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": String(memoryMB),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start",
+            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/\(functionName)",
+            "AWS_LAMBDA_LOG_STREAM_NAME": FunctionConfig.logStreamName(),
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "LAMBDA_TASK_ROOT": directory,
+            "LAMBDA_RUNTIME_DIR": runtime.directory,
+            "LANG": "en_US.UTF-8",
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "TZ": ":UTC",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "SNAPHARNESS_RUNTIME_LIB": runtime.library,
+        ]
+        for (k, v) in userEnvironment { env[k] = v }
+        return env
+    }
+
+    /// "3.11" from a path such as /usr/bin/python3.11 (falls back to asking the interpreter's folder name).
+    static func pythonVersion(of python: String) -> String {
+        let name = (python as NSString).lastPathComponent
+        if name.hasPrefix("python3."), name.count > 7 { return String(name.dropFirst(6)) }
+        return "3"
+    }
+
+    static func logStreamName() -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyy/MM/dd"
+        f.timeZone = TimeZone(identifier: "UTC")
+        let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        return "\(f.string(from: Date()))/[$LATEST]\(id)"
+    }
+
+    /// Parses an env file: KEY=VALUE lines, blank lines and `#` comments ignored, optional quotes stripped.
+    public static func parseEnvFile(_ text: String, path: String) throws -> [String: String] {
+        var env: [String: String] = [:]
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            let body = line.hasPrefix("export ") ? String(line.dropFirst(7)) : line
+            guard let eq = body.firstIndex(of: "="), eq != body.startIndex else {
+                throw HarnessError.input("\(path):\(n + 1): expected KEY=VALUE, got \"\(line.prefix(60))\"")
+            }
+            var value = String(body[body.index(after: eq)...])
+            if value.count >= 2, let q = value.first, (q == "\"" || q == "'"), value.last == q {
+                value = String(value.dropFirst().dropLast())
+            }
+            env[String(body[..<eq]).trimmingCharacters(in: .whitespaces)] = value
+        }
+        return env
+    }
+
+    /// Parses one `--env K=V`.
+    public static func parseAssignment(_ text: String) throws -> (String, String) {
+        guard let eq = text.firstIndex(of: "="), eq != text.startIndex else {
+            throw HarnessError.input("--env expects KEY=VALUE, got \"\(text)\"")
+        }
+        return (String(text[..<eq]), String(text[text.index(after: eq)...]))
+    }
+}
+#endif

@@ -1,0 +1,28 @@
+#if os(Linux)
+import CSandbox
+import Foundation
+
+/// Where the pieces of the local "managed runtime" live: the agent (stdlib-only Python that plays awslambdaric's
+/// part) and the runtime libraries (AWS's snapshot-restore-py, installed by `make deps`).
+public struct RuntimeFiles: Sendable {
+    public let home: String
+
+    /// $SNAPHARNESS_HOME, else the checkout this binary was built from.
+    public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RuntimeFiles {
+        let home = environment["SNAPHARNESS_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? String(cString: sh_configured_home())
+        let files = RuntimeFiles(home: home)
+        guard FileManager.default.fileExists(atPath: files.agent) else {
+            throw HarnessError.input("the snapharness runtime agent is missing (\(files.agent)). Build with `make build` "
+                                     + "from a snapharness checkout, or set SNAPHARNESS_HOME to one")
+        }
+        guard FileManager.default.fileExists(atPath: files.library + "/snapshot_restore_py.py") else {
+            throw HarnessError.input("snapshot-restore-py is not installed in \(files.library). Run `make deps`")
+        }
+        return files
+    }
+
+    public var agent: String { home + "/Sources/SnapHarness/Runtime/python/snapharness_bootstrap.py" }
+    public var directory: String { home + "/Sources/SnapHarness/Runtime/python" }
+    public var library: String { home + "/.deps/python" }
+}
+#endif

@@ -1,0 +1,181 @@
+#if os(Linux)
+import Foundation
+import Glibc
+
+/// One restored execution environment: restore -> signal -> after-restore hooks -> invocations -> teardown.
+/// Many run at once from one snapshot, each on its own thread with its own control socket.
+final class FunctionCopy {
+    let index: Int
+    let criu: Criu
+    let snapshot: SnapshotDirectory
+    let manifest: SnapshotManifest
+    let function: FunctionManifest
+    let log: LambdaLog
+    private(set) var report: CopyReport
+    private var process: SandboxedProcess?
+    private var connection: ControlConnection?
+    private var listener: ControlListener?
+
+    init(index: Int, criu: Criu, snapshot: SnapshotDirectory, manifest: SnapshotManifest, function: FunctionManifest,
+         log: LambdaLog) {
+        self.index = index
+        self.criu = criu
+        self.snapshot = snapshot
+        self.manifest = manifest
+        self.function = function
+        self.log = log
+        self.report = CopyReport(copy: index, status: "pending")
+    }
+
+    var runtimeVersion: String { "python:\(FunctionConfig.pythonVersion(of: function.python)).snapharness" }
+
+    /// Restores the copy and runs its after-restore hooks within the restore limit.
+    func restore() throws {
+        let listener = try ControlListener()
+        self.listener = listener
+        log.restoreStart(runtime: runtimeVersion, copy: index)
+        let start = Clock.now
+        let deadline = start + function.restoreTimeoutSeconds
+        let (log, index) = (self.log, self.index)
+        let restored: SandboxedProcess
+        do {
+            restored = try criu.restore(snapshot, manifest: manifest, stdin: listener.addressLine) { _, line in
+                log.line(line, copy: index)
+            }
+        } catch {
+            report.status = "error"
+            report.message = "\(error)"
+            log.restoreReport(seconds: Clock.now - start, copy: index, status: "error", errorType: "SnapStartException")
+            throw LifecycleError(.restore, "\(error)")
+        }
+        process = restored
+        report.pid = restored.pid
+        restored.process.signal(SIGUSR1) // the parked runtime wakes up and dials the address on its new stdin
+
+        func fail(_ phase: LifecyclePhase, _ status: String, _ errorType: String, _ message: String,
+                  _ error: LambdaError? = nil) -> LifecycleError {
+            teardown()
+            let seconds = Clock.now - start
+            log.restoreReport(seconds: seconds, copy: index, status: status, errorType: errorType)
+            report.restoreMs = seconds * 1000
+            report.status = status
+            report.error = error
+            report.message = message
+            return LifecycleError(phase, message, lambdaError: error)
+        }
+        let limit = "the restore limit of \(LambdaLog.ms(function.restoreTimeoutSeconds).replacingOccurrences(of: ".00 ms", with: " ms"))"
+        let timeout = "SnapStartTimeoutException: runtime load and after-restore hooks did not finish within \(limit); the copy was stopped"
+        guard let conn = try listener.accept(from: restored.process, deadline: deadline) else {
+            if restored.process.poll() != nil {
+                throw fail(.afterRestore, "error", "Runtime.ExitError", "the restored runtime exited before reconnecting")
+            }
+            throw fail(.afterRestore, "timeout", "SnapStartTimeoutException", timeout)
+        }
+        connection = conn
+        guard case .message(let hello) = try conn.receive(deadline: deadline), hello.type == "hello" else {
+            throw fail(.afterRestore, "error", "Runtime.ExitError", "the restored runtime did not greet the supervisor")
+        }
+        try conn.send(.afterRestore)
+        switch try conn.receive(deadline: deadline) {
+        case .message(let m) where m.type == "restored": break
+        case .message(let m) where m.type == "after_restore_error":
+            let cause = m.error ?? LambdaError(errorMessage: "unknown", errorType: "Exception")
+            let exit = restored.waitForExit(timeout: 5)
+            let e = LambdaError(errorMessage: "\(cause.errorType): \(cause.errorMessage)",
+                                errorType: "Runtime.AfterRestoreError", stackTrace: cause.stackTrace)
+            throw fail(.afterRestore, "error", "Runtime.AfterRestoreError",
+                       "an after-restore hook raised \(cause.errorType): \(cause.errorMessage) (runtime "
+                       + "\(exit.map { "\($0)" } ?? "did not exit")); the invocation was not served (SnapStartException)", e)
+        case .message(let m):
+            throw fail(.afterRestore, "error", "Runtime.Unknown", "unexpected control message \(m.type)")
+        case .closed:
+            let exit = restored.waitForExit(timeout: 5)
+            throw fail(.afterRestore, "error", "Runtime.ExitError",
+                       "the runtime \(exit.map { "\($0)" } ?? "stopped") during the after-restore hooks")
+        case .timedOut:
+            throw fail(.afterRestore, "timeout", "SnapStartTimeoutException", timeout)
+        }
+        let seconds = Clock.now - start
+        report.restoreMs = seconds * 1000
+        report.status = "restored"
+        log.restoreReport(seconds: seconds, copy: index)
+    }
+
+    /// Runs one invocation; a timeout or crash ends the copy (Lambda resets the environment), a handler error does not.
+    func invoke(event: String, first: Bool) -> InvocationReport {
+        let requestId = UUID().uuidString.lowercased()
+        log.start(requestId: requestId, copy: index)
+        let start = Clock.now
+        let deadline = start + function.timeoutSeconds
+        let deadlineMs = Int64((Date().timeIntervalSince1970 + function.timeoutSeconds) * 1000)
+        var result = InvocationReport(requestId: requestId, durationMs: 0, billedDurationMs: 0, status: "success")
+        var statusField: String?
+        let message = SupervisorMessage(type: "invoke", requestId: requestId, event: event, deadlineMs: deadlineMs,
+                                        invokedFunctionArn: "arn:aws:lambda:\(function.environment["AWS_REGION"] ?? "us-east-1"):000000000000:function:\(function.environment["AWS_LAMBDA_FUNCTION_NAME"] ?? "function")")
+        do {
+            guard let conn = connection else { throw HarnessError.input("copy \(index) is not running") }
+            try conn.send(message)
+            switch try conn.receive(deadline: deadline) {
+            case .message(let m) where m.type == "result":
+                result.maxMemoryUsedMB = m.maxMemoryMB
+                result.result = try? JSONValue.parse(m.payload ?? "null", source: "the handler's result")
+            case .message(let m) where m.type == "error":
+                result.maxMemoryUsedMB = m.maxMemoryMB
+                result.status = "error"
+                result.error = m.error
+            case .message(let m):
+                result.status = "error"
+                result.error = LambdaError(errorMessage: "unexpected control message \(m.type)", errorType: "Runtime.Unknown", requestId: requestId)
+            case .closed:
+                let exit = process?.waitForExit(timeout: 5)
+                result.status = "crashed"
+                result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: Runtime exited"
+                                           + (exit.map { " (\($0))" } ?? ""), errorType: "Runtime.ExitError", requestId: requestId)
+                statusField = "error"
+                teardown()
+            case .timedOut:
+                result.status = "timeout"
+                let limit = String(format: "%.2f", function.timeoutSeconds)
+                result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: Task timed out after \(limit) seconds",
+                                           errorType: "Sandbox.Timedout", requestId: requestId)
+                log.line("\(ISO8601DateFormatter().string(from: Date())) \(requestId) Task timed out after \(limit) seconds", copy: index)
+                statusField = "timeout"
+                teardown()
+            }
+        } catch {
+            result.status = "crashed"
+            result.error = LambdaError(errorMessage: "\(error)", errorType: "Runtime.ExitError", requestId: requestId)
+            statusField = "error"
+            teardown()
+        }
+        let seconds = Clock.now - start
+        result.durationMs = seconds * 1000
+        result.billedDurationMs = LambdaLog.billed(seconds)
+        log.end(requestId: requestId, copy: index)
+        log.report(requestId: requestId, seconds: seconds, memoryMB: function.memorySizeMB,
+                   maxMemoryMB: result.maxMemoryUsedMB, restoreSeconds: first ? report.restoreMs.map { $0 / 1000 } : nil,
+                   status: statusField, copy: index)
+        report.invocations.append(result)
+        return result
+    }
+
+    var isRunning: Bool { connection != nil && process?.process.poll() == nil }
+
+    /// Asks the runtime to exit, then makes sure: nothing of a copy outlives the run.
+    func shutdown() {
+        if let conn = connection, process?.process.poll() == nil {
+            try? conn.send(.shutdown)
+            if process?.waitForExit(timeout: 2) == nil { process?.terminate() }
+        }
+        teardown()
+        if report.status == "restored" { report.status = "done" }
+    }
+
+    func teardown() {
+        process?.terminate()
+        connection = nil
+        listener?.close()
+        listener = nil
+    }
+}
+#endif

@@ -1,0 +1,75 @@
+#if os(Linux)
+import Foundation
+
+/// The machine-readable account of a run (`--json`): phases with durations, the snapshot, and every copy's
+/// invocations with their results or errors.
+public struct LifecycleReport: Codable, Sendable {
+    public var function: String?
+    public var handler: String?
+    public var phases: [PhaseReport] = []
+    public var snapshot: SnapshotReport?
+    public var copies: [CopyReport] = []
+    public var failure: FailureReport?
+
+    public init() {}
+}
+
+public struct PhaseReport: Codable, Sendable {
+    public var phase: String
+    public var durationMs: Double
+    public var status: String
+    public var copy: Int?
+}
+
+public struct SnapshotReport: Codable, Sendable {
+    public var path: String?
+    public var imageBytes: UInt64
+    public var checkpointMs: Double
+    public var beforeSnapshotHooks: [String]
+    public var afterRestoreHooks: [String]
+}
+
+public struct CopyReport: Codable, Sendable {
+    public var copy: Int
+    public var pid: Int32?
+    public var restoreMs: Double?
+    public var status: String
+    public var error: LambdaError?
+    public var message: String?
+    public var invocations: [InvocationReport] = []
+}
+
+public struct InvocationReport: Codable, Sendable {
+    public var requestId: String
+    public var durationMs: Double
+    public var billedDurationMs: Int
+    public var maxMemoryUsedMB: Int?
+    public var status: String
+    public var result: JSONValue?
+    public var error: LambdaError?
+}
+
+public struct FailureReport: Codable, Sendable {
+    public var phase: LifecyclePhase
+    public var exitCode: Int32
+    public var message: String
+    public var error: LambdaError?
+    public var hint: String?
+
+    public init(_ error: LifecycleError) {
+        phase = error.phase
+        exitCode = error.phase.exitCode
+        message = error.message
+        self.error = error.lambdaError
+        hint = error.hint
+    }
+}
+
+extension LifecycleReport {
+    public var jsonText: String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? e.encode(self)) ?? Data(), as: UTF8.self)
+    }
+}
+#endif

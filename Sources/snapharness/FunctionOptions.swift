@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import SnapHarness
+
+/// Flags that describe the function: shared by `run`, `snapshot` and `check`.
+struct FunctionOptions: ParsableArguments {
+    @Argument(help: "Folder holding the handler module (Lambda's task root).", completion: .directory)
+    var directory: String
+
+    @Option(name: .long, help: "Handler as module.function.")
+    var handler: String = FunctionConfig.defaultHandler
+
+    @Option(name: .long, help: "Python interpreter for the function (a pyenv shim is resolved to the real binary).")
+    var python: String = "python3"
+
+    @Option(name: .customLong("function-name"), help: "AWS_LAMBDA_FUNCTION_NAME (default: the folder's name).")
+    var functionName: String?
+
+    @Option(name: .long, help: "Memory size in MB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, 128-10240).")
+    var memory: Int = 128
+
+    @Option(name: .long, help: "Invocation timeout in seconds, as Lambda's function timeout.")
+    var timeout: Double = 3
+
+    @Option(name: .customLong("init-timeout"),
+            help: "Init limit in seconds for module code + before-snapshot hooks (default: max(130, --timeout), Lambda's).")
+    var initTimeout: Double?
+
+    @Option(name: .customLong("restore-timeout"),
+            help: "Restore limit in seconds for runtime load + after-restore hooks (Lambda: 10).")
+    var restoreTimeout: Double = 10
+
+    @Option(name: .customLong("ephemeral-storage"), help: "Size of /tmp in MB (512-10240, Lambda's default 512).")
+    var ephemeralStorage: Int = 512
+
+    @Option(name: .long, help: "AWS_REGION / AWS_DEFAULT_REGION for the function.")
+    var region: String = "us-east-1"
+
+    @Option(name: .customLong("env"), parsing: .singleValue, help: "Set a function environment variable (KEY=VALUE; repeatable).")
+    var env: [String] = []
+
+    @Option(name: .customLong("env-file"), help: "Read KEY=VALUE lines into the function's environment (before --env).",
+            completion: .file())
+    var envFile: String?
+
+    func validate() throws {
+        for assignment in env where !assignment.contains("=") {
+            throw ValidationError("--env expects KEY=VALUE, got \"\(assignment)\"")
+        }
+    }
+
+    func config() throws -> FunctionConfig {
+        var environment: [String: String] = [:]
+        if let envFile {
+            guard let text = try? String(contentsOfFile: envFile, encoding: .utf8) else {
+                throw HarnessError.input("cannot read --env-file \(envFile)")
+            }
+            environment = try FunctionConfig.parseEnvFile(text, path: envFile)
+        }
+        for assignment in env {
+            let (k, v) = try FunctionConfig.parseAssignment(assignment)
+            environment[k] = v
+        }
+        return FunctionConfig(directory: directory, handler: handler, python: try PythonInterpreter.resolve(python),
+                              functionName: functionName, memoryMB: memory, timeout: timeout,
+                              initTimeout: initTimeout, restoreTimeout: restoreTimeout, region: region,
+                              userEnvironment: environment, ephemeralStorageMB: ephemeralStorage)
+    }
+}
+
+/// Flags for serving invocations: shared by `run` and `restore`.
+struct InvokeOptions: ParsableArguments {
+    @Option(name: .long, help: "Event JSON file for each invocation ('-' reads standard input). Default: {}.")
+    var event: String?
+
+    @Option(name: .long, help: "Invocations per restored copy.")
+    var invocations: Int = 1
+
+    @Flag(name: .long, help: "Print one machine-readable JSON report on stdout instead of the results.")
+    var json = false
+
+    func validate() throws {
+        guard invocations >= 0 else { throw ValidationError("--invocations must be 0 or more") }
+    }
+
+    /// The event's JSON text, checked to be valid JSON.
+    func eventText() throws -> String {
+        guard let event else { return "{}" }
+        let text: String
+        if event == "-" {
+            text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        } else {
+            guard let data = FileManager.default.contents(atPath: event) else {
+                throw HarnessError.input("cannot read event file \(event)")
+            }
+            text = String(decoding: data, as: UTF8.self)
+        }
+        return try JSONValue.parse(text, source: event == "-" ? "the event on standard input" : "event file \(event)").jsonText
+    }
+}

@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import SnapHarness
+
+/// How commands talk to the user: Lambda's log on stderr, results (or one JSON report) on stdout, and an exit
+/// code per failed phase.
+enum Output {
+    static func printResult(copy: Int, copies: Int, _ r: InvocationReport) {
+        let body: JSONValue
+        if let error = r.error {
+            body = (try? JSONValue.parse(String(decoding: try JSONEncoder().encode(error), as: UTF8.self), source: "error")) ?? .null
+        } else {
+            body = r.result ?? .null
+        }
+        let line = copies > 1 ? JSONValue.object(["copy": .number(Double(copy)), r.error == nil ? "result" : "error": body]).jsonText
+                              : body.jsonText
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+
+    static func note(_ text: String) {
+        FileHandle.standardError.write(Data(("snapharness: " + text + "\n").utf8))
+    }
+
+    static func error(_ text: String) {
+        FileHandle.standardError.write(Data(("snapharness: " + text + "\n").utf8))
+    }
+
+    /// Runs a lifecycle step: failures are printed with their phase and mapped to the phase's exit code.
+    static func run(json: Bool, _ body: (inout LifecycleReport) throws -> Void) throws {
+        var report = LifecycleReport()
+        do {
+            try body(&report)
+            if json { print(report.jsonText) }
+        } catch let e as LifecycleError {
+            report.failure = FailureReport(e)
+            if json { print(report.jsonText) }
+            error(e.description)
+            throw ExitCode(e.phase.exitCode)
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            let e = LifecycleError(.input, "\(error)")
+            report.failure = FailureReport(e)
+            if json { print(report.jsonText) }
+            Output.error("\(error)")
+            throw ExitCode(1)
+        }
+    }
+}
