@@ -107,6 +107,7 @@ struct CheckpointRestoreTests {
             try criu.checkpoint(process, to: snapshot)
             Issue.record("checkpoint of a reaped pid succeeded")
         } catch let error as CriuError {
+            defer { if let log = error.logPath { unlink(log) } }
             #expect(!error.reasons.isEmpty, "no CRIU reason in \(error)")
             #expect(error.reasons.contains { $0.hasPrefix("Error (") }, "\(error.reasons)")
             #expect(!String(describing: error).contains("-52") || error.reasons.count > 0)

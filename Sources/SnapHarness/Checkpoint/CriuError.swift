@@ -46,7 +46,7 @@ public struct CriuError: Error, CustomStringConvertible, Sendable {
         } else {
             text += ":\n" + reasons.map { "  " + $0 }.joined(separator: "\n")
         }
-        if let logPath { text += "\nFull CRIU log: \(logPath)" }
+        if let logPath, FileManager.default.fileExists(atPath: logPath) { text += "\nFull CRIU log: \(logPath)" }
         return text
     }
 }

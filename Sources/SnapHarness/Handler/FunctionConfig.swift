@@ -68,6 +68,10 @@ public struct FunctionConfig: Sendable {
             throw HarnessError.input("\(directory) is not a folder. Pass the folder that holds your handler module "
                                      + "(and use --handler module.function to choose the handler)")
         }
+        if directory == "/tmp" || directory.hasPrefix("/tmp/") {
+            throw HarnessError.input("handler folder \(directory) is under /tmp, which the function cannot see: it gets "
+                                     + "a private /tmp of its own, as on Lambda. Move the folder elsewhere (e.g. under your home)")
+        }
         let reserved = userEnvironment.keys.filter(FunctionConfig.reservedVariables.contains).sorted()
         guard reserved.isEmpty else {
             throw HarnessError.input("reserved environment variable(s) \(reserved.joined(separator: ", ")) cannot be "

@@ -8,6 +8,8 @@ public struct SandboxSpec: Sendable {
     public var executable: String
     public var arguments: [String]
     public var environment: [String: String]
+    /// Where the process starts; nil means "/". Never a folder under /tmp: the sandbox's private /tmp hides it
+    /// (and CRIU then cannot dump a cwd it cannot see).
     public var workingDirectory: String?
     /// Size of the private /tmp (Lambda's default ephemeral storage is 512 MB).
     public var tmpBytes: UInt64

@@ -43,10 +43,10 @@ public final class SandboxedProcess: Sendable {
         // C strings are copied before clone: the child must not allocate.
         let argv = ([spec.executable] + spec.arguments).map { strdup($0) } + [nil]
         let envp = spec.environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        let cwd = spec.workingDirectory.map { strdup($0) }
+        let cwd = strdup(spec.workingDirectory ?? "/")
         let path = strdup(spec.executable)
         defer {
-            (argv + envp + [cwd ?? nil, path]).forEach { free($0) }
+            (argv + envp + [cwd, path]).forEach { free($0) }
         }
         var config = sh_spawn_config()
         config.path = UnsafePointer(path)
@@ -54,7 +54,7 @@ public final class SandboxedProcess: Sendable {
             envp.withUnsafeBufferPointer { envBuf in
                 config.argv = argvBuf.baseAddress
                 config.envp = envBuf.baseAddress
-                config.cwd = UnsafePointer(cwd ?? nil)
+                config.cwd = UnsafePointer(cwd)
                 config.stdin_fd = pipes.childStdin
                 config.stdout_fd = pipes.childStdout
                 config.stderr_fd = pipes.childStderr

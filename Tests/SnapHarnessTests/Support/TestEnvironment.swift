@@ -37,7 +37,7 @@ struct HostFootprint: Equatable, CustomStringConvertible {
 
     static func take() -> HostFootprint {
         let ps = shell("ps -eo pid=,args= | grep -E 'criu (swrk|restore|dump|lazy-pages)' | grep -v grep || true")
-        let mounts = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8))?.split(separator: "\n").count ?? -1
+        let mounts = ProcFile.read("/proc/self/mountinfo")?.split(separator: "\n").count ?? -1
         let nft = shell("nft list tables 2>/dev/null | grep -ci criu || true")
         return HostFootprint(criuProcesses: ps.split(separator: "\n").map(String.init), mounts: mounts,
                              nftCriuTables: Int(nft.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0,
@@ -53,7 +53,7 @@ struct HostFootprint: Equatable, CustomStringConvertible {
         let me = getpid()
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap { Int32($0) }.filter { pid in
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            guard let stat = ProcFile.read("/proc/\(pid)/stat"),
                   let close = stat.lastIndex(of: ")") else { return false }
             let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
             return fields.count > 1 && Int32(fields[1]) == me

@@ -1,0 +1,73 @@
+"""Test fixture: one handler whose misbehaviour is chosen by the MODE environment variable (--env MODE=...)."""
+import os
+import sys
+import time
+
+from snapshot_restore_py import register_after_restore, register_before_snapshot
+
+MODE = os.environ.get("MODE", "ok")
+calls = []
+
+if MODE == "init_raise":
+    raise RuntimeError("init went wrong")
+if MODE == "init_sleep":
+    time.sleep(30)
+if MODE == "init_exit":
+    os._exit(3)
+
+
+def first(tag, *, suffix=""):
+    calls.append("before:first:" + tag + suffix)
+
+
+def second():
+    calls.append("before:second")
+    if MODE == "before_raise":
+        raise ValueError("cannot snapshot now")
+    if MODE == "before_hang":
+        time.sleep(30)
+
+
+register_before_snapshot(first, "a", suffix="!")
+register_before_snapshot(second)
+
+
+@register_after_restore
+def after_one():
+    calls.append("after:one")
+    if MODE == "after_raise":
+        raise KeyError("missing after restore")
+    if MODE == "after_hang":
+        time.sleep(30)
+
+
+register_after_restore(lambda x, y=0: calls.append("after:two:%s:%s" % (x, y)), 7, y=8)
+
+
+def lambda_handler(event, context):
+    if MODE == "handler_raise":
+        raise ValueError("bad event: %s" % event)
+    if MODE == "handler_sleep":
+        time.sleep(30)
+    if MODE == "handler_exit":
+        sys.stdout.flush()
+        os._exit(9)
+    return {
+        "calls": calls,
+        "event": event,
+        "env": {k: os.environ.get(k) for k in [
+            "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_REGION", "LAMBDA_TASK_ROOT", "_HANDLER", "TZ", "MODE",
+            "EXTRA", "FROM_FILE", "HOME", "SNAPHARNESS_TEST_LEAK"]},
+        "context": {
+            "aws_request_id": context.aws_request_id,
+            "function_name": context.function_name,
+            "function_version": context.function_version,
+            "invoked_function_arn": context.invoked_function_arn,
+            "memory_limit_in_mb": context.memory_limit_in_mb,
+            "log_group_name": context.log_group_name,
+            "log_stream_name": context.log_stream_name,
+            "remaining_ms": context.get_remaining_time_in_millis(),
+        },
+        "pid": os.getpid(),
+    }

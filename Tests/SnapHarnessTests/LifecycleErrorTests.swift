@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+
+/// Every Lambda error type and exit code the lifecycle reproduces, with short limits so the suite stays fast.
+@Suite(.serialized, .enabled(if: TestEnvironment.canCheckpoint && CLI.available, TestEnvironment.skipReason))
+struct LifecycleErrorTests {
+    let behaviours = CLI.fixture("behaviours")
+
+    func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
+
+    func runJSON(_ args: [String]) throws -> (CLIResult, [String: Any]) {
+        let r = try CLI.run(args + ["--json"])
+        return (r, object(r.json))
+    }
+
+    @Test func importErrorNamesTheModule() throws {
+        let (r, report) = try runJSON(["run", CLI.fixture("import_missing")])
+        #expect(r.exitCode == 3, "\(r)")
+        let failure = object(report["failure"])
+        #expect(failure["phase"] as? String == "init")
+        let error = object(failure["error"])
+        #expect(error["errorType"] as? String == "Runtime.ImportModuleError")
+        #expect(error["errorMessage"] as? String == "Unable to import module 'lambda_function': No module named 'requests_that_do_not_exist'")
+    }
+
+    @Test func snapshotRestoreImportGetsAHint() throws {
+        let r = try CLI.run(["run", CLI.fixture("import_snapshot_restore")])
+        #expect(r.exitCode == 3)
+        #expect(r.stderr.contains("Runtime.ImportModuleError"), "\(r)")
+        #expect(r.stderr.contains("snapshot_restore_py"), "the hint should name the right module: \(r)")
+        #expect(r.stderr.contains("INIT_REPORT") && r.stderr.contains("Status: error"))
+    }
+
+    @Test func missingHandlerAndSyntaxError() throws {
+        let (missing, m) = try runJSON(["run", behaviours, "--handler", "lambda_function.nope"])
+        #expect(missing.exitCode == 3)
+        #expect(object(object(m["failure"])["error"])["errorType"] as? String == "Runtime.HandlerNotFound")
+        #expect(object(object(m["failure"])["error"])["errorMessage"] as? String == "Handler 'nope' missing on module 'lambda_function'")
+        let (syntax, s) = try runJSON(["run", CLI.fixture("syntax_error")])
+        #expect(syntax.exitCode == 3)
+        #expect(object(object(s["failure"])["error"])["errorType"] as? String == "Runtime.UserCodeSyntaxError")
+    }
+
+    @Test func initRaisesOrExits() throws {
+        let (r, report) = try runJSON(["run", behaviours, "--env", "MODE=init_raise"])
+        #expect(r.exitCode == 3)
+        let error = object(object(report["failure"])["error"])
+        #expect(error["errorType"] as? String == "RuntimeError")
+        #expect(error["errorMessage"] as? String == "init went wrong")
+        #expect((error["stackTrace"] as? [String])?.contains { $0.contains("lambda_function.py") } == true)
+        let exit = try CLI.run(["run", behaviours, "--env", "MODE=init_exit"])
+        #expect(exit.exitCode == 3)
+        #expect(exit.stderr.contains("exited with code 3"), "\(exit)")
+    }
+
+    @Test func initTimeoutStopsTheFunction() throws {
+        let r = try CLI.run(["run", behaviours, "--env", "MODE=init_sleep", "--init-timeout", "1"])
+        #expect(r.exitCode == 3, "\(r)")
+        #expect(r.stderr.contains("Status: timeout"), "\(r)")
+        #expect(r.stderr.contains("Init limit"))
+    }
+
+    @Test func beforeSnapshotHookFailureKeepsNoSnapshot() throws {
+        let dir = TestEnvironment.scratchDirectory("bsnap")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try CLI.run(["snapshot", behaviours, "--env", "MODE=before_raise", "-o", dir + "/snap", "--json"])
+        #expect(r.exitCode == 4, "\(r)")
+        let failure = object(object(r.json)["failure"])
+        #expect(object(failure["error"])["errorType"] as? String == "Runtime.BeforeSnapshotError")
+        #expect((failure["message"] as? String)?.contains("exited with code 64") == true, "agent exit code: \(failure)")
+        #expect((failure["message"] as? String)?.contains("ValueError: cannot snapshot now") == true)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty, "no snapshot may be kept")
+
+        let hang = try CLI.run(["run", behaviours, "--env", "MODE=before_hang", "--init-timeout", "1"])
+        #expect(hang.exitCode == 4, "\(hang)")
+        #expect(hang.stderr.contains("Status: timeout"))
+    }
+
+    @Test func afterRestoreHookFailureServesNoInvocation() throws {
+        let (r, report) = try runJSON(["run", behaviours, "--env", "MODE=after_raise"])
+        #expect(r.exitCode == 7, "\(r)")
+        let failure = object(report["failure"])
+        #expect(object(failure["error"])["errorType"] as? String == "Runtime.AfterRestoreError")
+        #expect((failure["message"] as? String)?.contains("exited with code 65") == true, "\(failure)")
+        let copy = object((report["copies"] as? [Any])?.first)
+        #expect((copy["invocations"] as? [Any])?.isEmpty == true, "the invocation must not be served")
+        let text = try CLI.run(["run", behaviours, "--env", "MODE=after_raise"])
+        #expect(text.stderr.contains("RESTORE_REPORT") && text.stderr.contains("Error Type: Runtime.AfterRestoreError"))
+        #expect(!text.stderr.contains("START RequestId"))
+    }
+
+    @Test func afterRestoreHangHitsTheRestoreLimit() throws {
+        let r = try CLI.run(["run", behaviours, "--env", "MODE=after_hang", "--restore-timeout", "1"])
+        #expect(r.exitCode == 7, "\(r)")
+        #expect(r.stderr.contains("SnapStartTimeoutException"))
+        #expect(r.stderr.contains("Status: timeout"))
+    }
+
+    @Test func handlerErrorIsLambdasErrorJSON() throws {
+        let r = try CLI.run(["run", behaviours, "--env", "MODE=handler_raise", "--event", "-"], stdin: #"{"k": 1}"#)
+        #expect(r.exitCode == 8, "\(r)")
+        let error = object(r.json)
+        #expect(error["errorType"] as? String == "ValueError")
+        #expect(error["errorMessage"] as? String == "bad event: {'k': 1}")
+        #expect((error["requestId"] as? String)?.count == 36)
+        #expect((error["stackTrace"] as? [String])?.last?.contains("raise ValueError") == true, "\(error)")
+        #expect(r.stderr.contains("[ERROR] ValueError: bad event"))
+    }
+
+    @Test func handlerTimeoutAndExit() throws {
+        let t = try CLI.run(["run", behaviours, "--env", "MODE=handler_sleep", "--timeout", "1"])
+        #expect(t.exitCode == 8, "\(t)")
+        #expect(t.stderr.contains("Task timed out after 1.00 seconds"))
+        #expect(object(t.json)["errorType"] as? String == "Sandbox.Timedout")
+        let e = try CLI.run(["run", behaviours, "--env", "MODE=handler_exit"])
+        #expect(e.exitCode == 8, "\(e)")
+        #expect(object(e.json)["errorType"] as? String == "Runtime.ExitError")
+    }
+
+    @Test func badInputSaysHowToFixIt() throws {
+        let missing = try CLI.run(["run", "/nonexistent/fn"])
+        #expect(missing.exitCode == 1)
+        #expect(missing.stderr.contains("does not exist"), "\(missing)")
+        let reserved = try CLI.run(["run", behaviours, "--env", "AWS_REGION=x"])
+        #expect(reserved.exitCode == 1)
+        #expect(reserved.stderr.contains("reserved"), "\(reserved)")
+    }
+}

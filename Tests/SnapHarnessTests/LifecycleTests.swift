@@ -1,0 +1,135 @@
+import Foundation
+import Glibc
+import Testing
+
+/// The SnapStart lifecycle end to end through the real CLI, real CRIU and real snapshot-restore-py.
+@Suite(.serialized, .enabled(if: TestEnvironment.canCheckpoint && CLI.available, TestEnvironment.skipReason))
+struct LifecycleTests {
+    let behaviours = CLI.fixture("behaviours")
+
+    func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
+
+    @Test func hooksRunInLambdaOrderWithTheirArguments() throws {
+        let r = try CLI.run(["run", behaviours])
+        #expect(r.exitCode == 0, "\(r)")
+        let calls = object(r.json)["calls"] as? [String]
+        // before-snapshot: reverse registration order; after-restore: registration order, args and kwargs passed.
+        #expect(calls == ["before:second", "before:first:a!", "after:one", "after:two:7:8"], "\(r)")
+        for marker in ["INIT_START", "INIT_REPORT Init Duration:", "Phase: init\tStatus: success", "RESTORE_START",
+                       "RESTORE_REPORT Restore Duration:", "START RequestId:", "END RequestId:", "REPORT RequestId:",
+                       "Billed Restore Duration:"] {
+            #expect(r.stderr.contains(marker), "missing \(marker) in\n\(r.stderr)")
+        }
+    }
+
+    @Test func helloExampleShowsEveryPhase() throws {
+        let r = try CLI.run(["run", CLI.example("hello")])
+        #expect(r.exitCode == 0, "\(r)")
+        let result = object(r.json)
+        #expect(result["hooks"] as? [String] == ["before_snapshot:warm_cache(greetings,3)", "before_snapshot:close_resources",
+                                                  "after_restore:refresh_identity", "after_restore:log_gap(since-init)"])
+        #expect(result["initialization_type"] as? String == "snap-start")
+    }
+
+    @Test func environmentAndContextMatchLambda() throws {
+        let scratch = TestEnvironment.scratchDirectory("env")
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let envFile = scratch + "/vars.env"
+        try "# comment\nFROM_FILE=\"quoted value\"\nEXTRA=overridden\n".write(toFile: envFile, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["run", behaviours, "--env", "EXTRA=from-flag", "--env-file", envFile, "--memory", "256",
+                             "--timeout", "5", "--function-name", "orders", "--region", "eu-west-1"],
+                            environment: ["SNAPHARNESS_TEST_LEAK": "supervisor-only"])
+        #expect(r.exitCode == 0, "\(r)")
+        let result = object(r.json)
+        let env = object(result["env"])
+        #expect(env["AWS_LAMBDA_INITIALIZATION_TYPE"] as? String == "snap-start")
+        #expect(env["AWS_LAMBDA_FUNCTION_NAME"] as? String == "orders")
+        #expect(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] as? String == "256")
+        #expect(env["AWS_REGION"] as? String == "eu-west-1")
+        #expect(env["LAMBDA_TASK_ROOT"] as? String == behaviours)
+        #expect(env["_HANDLER"] as? String == "lambda_function.lambda_handler")
+        #expect(env["TZ"] as? String == ":UTC")
+        #expect(env["EXTRA"] as? String == "from-flag", "--env wins over --env-file")
+        #expect(env["FROM_FILE"] as? String == "quoted value")
+        #expect(env["SNAPHARNESS_TEST_LEAK"] is NSNull, "the supervisor's environment leaked into the function")
+        let context = object(result["context"])
+        #expect(context["function_name"] as? String == "orders")
+        #expect(context["memory_limit_in_mb"] as? String == "256")
+        #expect(context["function_version"] as? String == "$LATEST")
+        #expect((context["invoked_function_arn"] as? String)?.hasPrefix("arn:aws:lambda:eu-west-1:") == true)
+        #expect(context["log_group_name"] as? String == "/aws/lambda/orders")
+        #expect((context["log_stream_name"] as? String)?.contains("[$LATEST]") == true)
+        let remaining = context["remaining_ms"] as? Int ?? 0
+        #expect(remaining > 3000 && remaining <= 5000, "remaining time \(remaining)")
+        let requestId = context["aws_request_id"] as? String ?? ""
+        #expect(r.stderr.contains("START RequestId: \(requestId) Version: $LATEST"))
+        #expect(r.stderr.contains("Memory Size: 256 MB"))
+    }
+
+    @Test func eventFromFileAndStdin() throws {
+        let dir = TestEnvironment.scratchDirectory("event")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try #"{"name": "file", "n": [1, 2]}"#.write(toFile: dir + "/e.json", atomically: true, encoding: .utf8)
+        let fromFile = try CLI.run(["run", behaviours, "--event", dir + "/e.json"])
+        #expect(object(object(fromFile.json)["event"])["name"] as? String == "file", "\(fromFile)")
+        let fromStdin = try CLI.run(["run", behaviours, "--event", "-"], stdin: #"{"name": "stdin"}"#)
+        #expect(object(object(fromStdin.json)["event"])["name"] as? String == "stdin", "\(fromStdin)")
+        try "{not json".write(toFile: dir + "/bad.json", atomically: true, encoding: .utf8)
+        let bad = try CLI.run(["run", behaviours, "--event", dir + "/bad.json"])
+        #expect(bad.exitCode == 1)
+        #expect(bad.stderr.contains("not valid JSON"), "\(bad)")
+    }
+
+    @Test func concurrentCopiesShareInitStateAndEachServe() throws {
+        let r = try CLI.run(["run", CLI.example("hello"), "--restores", "3", "--invocations", "2"])
+        #expect(r.exitCode == 0, "\(r)")
+        let lines = r.jsonLines.map(object)
+        #expect(lines.count == 6, "\(r)")
+        let copies = Set(lines.compactMap { $0["copy"] as? Int })
+        #expect(copies == [1, 2, 3])
+        let results = lines.map { object($0["result"]) }
+        #expect(Set(results.compactMap { $0["init_id"] as? String }).count == 1, "init state is the snapshot's")
+        #expect(Set(results.compactMap { $0["restore_id"] as? String }).count == 3, "after-restore hooks ran per copy")
+        for n in 1...3 { #expect(r.stderr.contains("[copy \(n)] RESTORE_REPORT Restore Duration:")) }
+    }
+
+    @Test func snapshotThenRestoreFromSeparateProcesses() throws {
+        let dir = TestEnvironment.scratchDirectory("snap")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let snap = dir + "/hello-snap"
+        let s = try CLI.run(["snapshot", CLI.example("hello"), "-o", snap])
+        #expect(s.exitCode == 0, "\(s)")
+        #expect(s.stderr.contains("INIT_REPORT"))
+        #expect(!s.stderr.contains("RESTORE_START"))
+        let manifest = object(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: snap + "/manifest.json"))))
+        let function = object(manifest["function"])
+        #expect(function["handler"] as? String == "lambda_function.lambda_handler")
+        #expect((manifest["imageBytes"] as? Int ?? 0) > 0)
+        #expect(manifest["criuVersion"] as? String != nil)
+        var st = stat()
+        #expect(stat(snap + "/manifest.json", &st) == 0 && st.st_mode & 0o777 == 0o600)
+
+        var initIds: Set<String> = []
+        for _ in 0..<2 {
+            let r = try CLI.run(["restore", snap])
+            #expect(r.exitCode == 0, "\(r)")
+            #expect(!r.stderr.contains("INIT_START"), "a restore must not run Init again")
+            initIds.insert(object(r.json)["init_id"] as? String ?? "")
+        }
+        #expect(initIds.count == 1)
+        let json = try CLI.run(["restore", snap, "--count", "2", "--json"])
+        let report = object(json.json)
+        #expect((report["copies"] as? [Any])?.count == 2, "\(json)")
+    }
+
+    @Test func restoreOfPartialOrForeignFolderIsAClearError() throws {
+        let dir = TestEnvironment.scratchDirectory("foreign")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try CLI.run(["restore", dir])
+        #expect(r.exitCode == 1)
+        #expect(r.stderr.contains("not a usable snapshot") && r.stderr.contains("manifest.json"), "\(r)")
+        let missing = try CLI.run(["restore", dir + "/nope"])
+        #expect(missing.exitCode == 1)
+        #expect(missing.stderr.contains("does not exist"), "\(missing)")
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+/// Runs the real `snapharness` executable, as a user would, and captures what it printed.
+struct CLIResult: CustomStringConvertible {
+    var exitCode: Int32
+    var stdout: String
+    var stderr: String
+
+    var description: String { "exit \(exitCode)\n--- stdout\n\(stdout)\n--- stderr\n\(stderr)" }
+
+    /// stdout parsed as JSON (one document), or nil.
+    var json: Any? { try? JSONSerialization.jsonObject(with: Data(stdout.utf8), options: [.fragmentsAllowed]) }
+
+    /// Each stdout line parsed as JSON.
+    var jsonLines: [Any] {
+        stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8), options: [.fragmentsAllowed]) }
+    }
+}
+
+enum CLI {
+    static let binary: String = {
+        if let b = ProcessInfo.processInfo.environment["SNAPHARNESS_BIN"], !b.isEmpty { return b }
+        return TestEnvironment.repoRoot + "/.build/debug/snapharness"
+    }()
+
+    static var available: Bool { FileManager.default.isExecutableFile(atPath: binary) }
+
+    static func fixture(_ name: String) -> String { TestEnvironment.repoRoot + "/Tests/Fixtures/" + name }
+    static func example(_ name: String) -> String { TestEnvironment.repoRoot + "/Examples/" + name }
+
+    static func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:],
+                    timeout: Double = 120) throws -> CLIResult {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = input
+        try p.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try? input.fileHandleForWriting.close()
+        let outData = Collector(out.fileHandleForReading), errData = Collector(err.fileHandleForReading)
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(10_000) }
+        if p.isRunning {
+            p.terminate()
+            Issue.record("snapharness \(arguments) did not finish within \(timeout) s")
+        }
+        p.waitUntilExit()
+        return CLIResult(exitCode: p.terminationStatus, stdout: outData.text, stderr: errData.text)
+    }
+
+    /// Drains a pipe on its own thread so a chatty child never blocks on a full pipe.
+    final class Collector: @unchecked Sendable {
+        private var data = Data()
+        private let done = DispatchSemaphore(value: 0)
+        init(_ handle: FileHandle) {
+            Thread { [self] in
+                data = handle.readDataToEndOfFile()
+                done.signal()
+            }.start()
+        }
+        var text: String {
+            done.wait()
+            done.signal()
+            return String(decoding: data, as: UTF8.self)
+        }
+    }
+}
