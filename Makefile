@@ -13,7 +13,7 @@ SWIFT_FLAGS = -c $(CONFIG) -Xlinker -rpath -Xlinker $(CRIU_LIBDIR) -Xcc '-DSNAPH
 export PKG_CONFIG_PATH := $(CRIU_PKG_CONFIG_PATH)
 BIN = $(shell $(SWIFT) build $(SWIFT_FLAGS) --show-bin-path 2>/dev/null)/snapharness
 
-.PHONY: deps build test demo bench soak clean distclean swift-build swift-test
+.PHONY: deps build test demo clean distclean swift-build swift-test swift-demo
 
 ## deps: install Debian packages, CRIU >= 4.2 and snapshot-restore-py (idempotent, seconds when ready)
 deps:
@@ -34,13 +34,15 @@ swift-test:
 	$(SWIFT) build $(SWIFT_FLAGS) --build-tests
 	SNAPHARNESS_BIN=$(BIN) $(SWIFT) test $(SWIFT_FLAGS) --skip-build --no-parallel
 
-## demo: doctor, then checkpoint and restore an example process
+## demo: doctor (with a probe checkpoint/restore), then the whole SnapStart lifecycle of Examples/hello
 demo: build
 	@$(MAKE) --no-print-directory swift-demo
 
 swift-demo:
 	$(BIN) doctor
-	bash scripts/demo.sh $(BIN)
+	@echo
+	@echo "== snapharness run Examples/hello --restores 2 (Lambda's log on stderr, results on stdout) =="
+	$(BIN) run Examples/hello --restores 2
 
 clean:
 	rm -rf .build

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,6 +49,7 @@ const char *sh_stage_name(int stage) {
     case SH_STAGE_SETUID: return "setuid";
     case SH_STAGE_EXEC: return "exec";
     case SH_STAGE_PIPE: return "creating the status pipe";
+    case SH_STAGE_EXPOSE: return "exposing a /tmp path in the private /tmp";
     default: return "unknown";
     }
 }
@@ -80,7 +82,7 @@ static char mountinfo[1 << 18];
 
 /* Detaches what the function must not carry into its snapshot: the host's tmpfs mounts (CRIU archives every tmpfs
  * in the namespace, and /dev/shm may hold other users' files), the host's /proc and the host's mqueue. */
-static void detach_inherited_mounts(void) {
+static void detach_inherited_mounts(int keep_tmp) {
     int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return;
     size_t used = 0;
@@ -115,11 +117,44 @@ static void detach_inherited_mounts(void) {
             unescape(target);
             int unwanted = strcmp(fstype, "tmpfs") == 0 || strcmp(fstype, "proc") == 0 ||
                            strcmp(fstype, "mqueue") == 0;
+            if (keep_tmp && strcmp(target, "/tmp") == 0) unwanted = 0; /* source of exposed paths */
             if (unwanted && strcmp(target, "/") != 0)
                 umount2(target, MNT_DETACH); /* a child of an already detached mount fails: fine */
         }
         line = next;
     }
+}
+
+/* Bind-mounts each exposed path (under /tmp) from the host's /tmp, reached through old_tmp, to the same path in
+ * the fresh private /tmp, creating the mount point's folders first. Buffers are on the stack: no malloc here. */
+static int expose_paths(char *const *expose, int old_tmp) {
+    for (; expose && *expose; expose++) {
+        const char *path = *expose;
+        if (strncmp(path, "/tmp/", 5) != 0) continue;
+        char target[4096], source[4200];
+        size_t len = strlen(path);
+        if (len >= sizeof target) { errno = ENAMETOOLONG; return -1; }
+        memcpy(target, path, len + 1);
+        for (size_t i = 5; i <= len; i++) { /* mkdir -p, component by component */
+            if (target[i] == '/' || target[i] == 0) {
+                char saved = target[i];
+                target[i] = 0;
+                if (mkdir(target, 0755) < 0 && errno != EEXIST) return -1;
+                target[i] = saved;
+            }
+        }
+        /* source = /proc/self/fd/<old_tmp>/<rest of path> */
+        const char *prefix = "/proc/self/fd/";
+        size_t at = strlen(prefix);
+        memcpy(source, prefix, at);
+        char digits[12];
+        int n = 0, fd = old_tmp;
+        do { digits[n++] = (char)('0' + fd % 10); fd /= 10; } while (fd && n < 11);
+        while (n) source[at++] = digits[--n];
+        memcpy(source + at, path + 4, len - 4 + 1); /* keeps the "/" after /tmp */
+        if (mount(source, path, NULL, MS_BIND | MS_REC, NULL) < 0) return -1;
+    }
+    return 0;
 }
 
 static void place_fds(const struct sh_spawn_config *cfg, int status_fd) {
@@ -148,7 +183,9 @@ static void child(const struct sh_spawn_config *cfg, int status_fd) {
 
     if (cfg->namespaces & SH_NS_MOUNT) {
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) child_fail(status_fd, SH_STAGE_MOUNT_PRIVATE);
-        detach_inherited_mounts();
+        int exposing = cfg->expose && cfg->expose[0];
+        int old_tmp = exposing ? open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+        detach_inherited_mounts(exposing);
         if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
             child_fail(status_fd, SH_STAGE_MOUNT_PROC);
         /* mount data "size=<bytes>,mode=1777" without snprintf (not async-signal-safe) */
@@ -161,6 +198,10 @@ static void child(const struct sh_spawn_config *cfg, int status_fd) {
         while (n) data[at++] = digits[--n];
         data[at] = 0;
         if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, data) < 0) child_fail(status_fd, SH_STAGE_MOUNT_TMP);
+        if (exposing) {
+            if (old_tmp < 0 || expose_paths(cfg->expose, old_tmp) < 0) child_fail(status_fd, SH_STAGE_EXPOSE);
+            close(old_tmp);
+        }
         if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m") < 0)
             child_fail(status_fd, SH_STAGE_MOUNT_SHM);
     }

@@ -17,9 +17,10 @@ struct CheckpointRestoreTests {
     }
 
     func spawnCounter(server: TCPServer, output: LineCollector) throws -> SandboxedProcess {
-        let spec = SandboxSpec(executable: TestEnvironment.python,
+        var spec = SandboxSpec(executable: TestEnvironment.python,
                                arguments: ["-u", TestEnvironment.repoRoot + "/Examples/counter/counter.py",
                                            "127.0.0.1", String(server.port)])
+        spec.exposedPaths = [TestEnvironment.repoRoot + "/Examples/counter"]
         return try SandboxedProcess.spawn(spec) { kind, line in if kind == .stdout { output.append(line) } }
     }
 

@@ -31,6 +31,7 @@ enum {
     SH_STAGE_SETUID = 11,
     SH_STAGE_EXEC = 12,
     SH_STAGE_PIPE = 13,
+    SH_STAGE_EXPOSE = 14,
 };
 
 struct sh_spawn_config {
@@ -41,6 +42,8 @@ struct sh_spawn_config {
     int stdin_fd, stdout_fd, stderr_fd; /* placed on 0, 1, 2 in the child */
     int namespaces;            /* SH_NS_* bits */
     unsigned long long tmp_bytes; /* size of the private /tmp tmpfs (with SH_NS_MOUNT); 0 = 512 MiB */
+    char *const *expose;       /* NULL-terminated absolute paths under /tmp that stay visible in the private /tmp
+                                  (bind-mounted from the host's /tmp at the same path), or NULL */
     uid_t uid;                 /* (uid_t)-1: keep */
     gid_t gid;                 /* (gid_t)-1: keep */
 };

@@ -68,9 +68,9 @@ public struct FunctionConfig: Sendable {
             throw HarnessError.input("\(directory) is not a folder. Pass the folder that holds your handler module "
                                      + "(and use --handler module.function to choose the handler)")
         }
-        if directory == "/tmp" || directory.hasPrefix("/tmp/") {
-            throw HarnessError.input("handler folder \(directory) is under /tmp, which the function cannot see: it gets "
-                                     + "a private /tmp of its own, as on Lambda. Move the folder elsewhere (e.g. under your home)")
+        if directory == "/tmp" {
+            throw HarnessError.input("the handler folder cannot be /tmp itself: the function gets a private /tmp of its "
+                                     + "own, as on Lambda. Put the handler in a folder of its own")
         }
         let reserved = userEnvironment.keys.filter(FunctionConfig.reservedVariables.contains).sorted()
         guard reserved.isEmpty else {

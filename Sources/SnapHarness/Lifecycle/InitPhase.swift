@@ -22,10 +22,12 @@ struct InitPhase {
         try config.validate()
         let listener = try ControlListener()
         defer { listener.close() }
-        let spec = SandboxSpec(executable: config.python, arguments: ["-u", runtime.agent],
+        var spec = SandboxSpec(executable: config.python, arguments: ["-u", runtime.agent],
                                environment: config.environment(runtime: runtime),
                                workingDirectory: config.directory,
                                tmpBytes: UInt64(config.ephemeralStorageMB) << 20)
+        // Code that lives under /tmp on the host stays visible inside the function's private /tmp.
+        spec.exposedPaths = [config.directory, runtime.directory, runtime.library]
         log.initStart(runtime: runtimeVersion)
         let start = Clock.now
         let deadline = start + config.initTimeout

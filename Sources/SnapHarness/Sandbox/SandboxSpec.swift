@@ -13,6 +13,9 @@ public struct SandboxSpec: Sendable {
     public var workingDirectory: String?
     /// Size of the private /tmp (Lambda's default ephemeral storage is 512 MB).
     public var tmpBytes: UInt64
+    /// Paths under /tmp the process needs (its code, when it lives in /tmp): bind-mounted into the private /tmp
+    /// at the same path. Paths elsewhere are visible anyway and ignored here.
+    public var exposedPaths: [String] = []
     /// Run the function as this user and group; nil keeps root.
     public var user: (uid: UInt32, gid: UInt32)?
 

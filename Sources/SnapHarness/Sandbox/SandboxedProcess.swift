@@ -45,15 +45,17 @@ public final class SandboxedProcess: Sendable {
         let envp = spec.environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         let cwd = strdup(spec.workingDirectory ?? "/")
         let path = strdup(spec.executable)
+        let expose = spec.exposedPaths.filter { $0.hasPrefix("/tmp/") }.map { strdup($0) } + [nil]
         defer {
-            (argv + envp + [cwd, path]).forEach { free($0) }
+            (argv + envp + expose + [cwd, path]).forEach { free($0) }
         }
         var config = sh_spawn_config()
         config.path = UnsafePointer(path)
         let result = argv.withUnsafeBufferPointer { argvBuf in
-            envp.withUnsafeBufferPointer { envBuf in
+            envp.withUnsafeBufferPointer { envBuf in expose.withUnsafeBufferPointer { exposeBuf in
                 config.argv = argvBuf.baseAddress
                 config.envp = envBuf.baseAddress
+                config.expose = exposeBuf.count > 1 ? exposeBuf.baseAddress : nil
                 config.cwd = UnsafePointer(cwd)
                 config.stdin_fd = pipes.childStdin
                 config.stdout_fd = pipes.childStdout
@@ -63,7 +65,7 @@ public final class SandboxedProcess: Sendable {
                 config.uid = spec.user?.uid ?? UInt32.max
                 config.gid = spec.user?.gid ?? UInt32.max
                 return sh_spawn(&config)
-            }
+            } }
         }
         pipes.closeChildEnds()
         guard result.pid > 0 else {
