@@ -43,6 +43,10 @@ struct FunctionOptions: ParsableArguments {
             completion: .file())
     var envFile: String?
 
+    @Flag(name: .customLong("pass-aws-credentials"),
+          help: "Pass your AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN to the function (off: only the local fake container credentials).")
+    var passAWSCredentials = false
+
     func validate() throws {
         for assignment in env where !assignment.contains("=") {
             throw ValidationError("--env expects KEY=VALUE, got \"\(assignment)\"")
@@ -61,10 +65,12 @@ struct FunctionOptions: ParsableArguments {
             let (k, v) = try FunctionConfig.parseAssignment(assignment)
             environment[k] = v
         }
-        return FunctionConfig(directory: directory, handler: handler, python: try PythonInterpreter.resolve(python),
+        var config = FunctionConfig(directory: directory, handler: handler, python: try PythonInterpreter.resolve(python),
                               functionName: functionName, memoryMB: memory, timeout: timeout,
                               initTimeout: initTimeout, restoreTimeout: restoreTimeout, region: region,
                               userEnvironment: environment, ephemeralStorageMB: ephemeralStorage)
+        config.passAWSCredentials = passAWSCredentials
+        return config
     }
 }
 
@@ -96,5 +102,25 @@ struct InvokeOptions: ParsableArguments {
             text = String(decoding: data, as: UTF8.self)
         }
         return try JSONValue.parse(text, source: event == "-" ? "the event on standard input" : "event file \(event)").jsonText
+    }
+}
+
+/// The local container-credentials endpoint: shared by every command that starts or restores environments.
+struct CredentialOptions: ParsableArguments {
+    @Option(name: .customLong("credentials-ttl"),
+            help: "Lifetime in seconds of the fake container credentials each environment gets (rotated on every restore).")
+    var credentialsTTL: Double = 900
+
+    func validate() throws {
+        guard credentialsTTL > 0 else { throw ValidationError("--credentials-ttl must be positive") }
+    }
+
+    /// A lifecycle with its own credentials endpoint; `body` runs while the endpoint serves.
+    func withLifecycle<T>(json: Bool, labelCopies: Bool = false, _ body: (Lifecycle) throws -> T) throws -> T {
+        let criu = try Criu.locate()
+        let server = try ContainerCredentialsServer(ttl: credentialsTTL)
+        defer { server.stop() }
+        let log = json ? LambdaLog.silent : LambdaLog.standardError(labelCopies: labelCopies)
+        return try body(Lifecycle(criu: criu, log: log, credentials: server))
     }
 }

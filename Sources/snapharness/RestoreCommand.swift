@@ -15,21 +15,20 @@ struct RestoreCommand: ParsableCommand {
     var count: Int = 1
 
     @OptionGroup var invoke: InvokeOptions
+    @OptionGroup var credentials: CredentialOptions
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
     }
 
     func run() throws {
-        let criu = try Criu.locate()
-        let log = invoke.json ? LambdaLog.silent : LambdaLog.standardError(labelCopies: false)
         let (copies, json) = (count, invoke.json)
         try Output.run(json: json) { report in
-            let event = try invoke.eventText()
-            try Lifecycle(criu: criu, log: log).restore(SnapshotDirectory(path: snapshot), copies: copies,
-                                                         invocations: invoke.invocations, event: event,
-                                                         report: &report) { copy, r in
-                if !json { Output.printResult(copy: copy, copies: copies, r) }
+            let options = Lifecycle.RestoreOptions(copies: copies, invocations: invoke.invocations, event: try invoke.eventText())
+            try credentials.withLifecycle(json: json) { lifecycle in
+                try lifecycle.restore(SnapshotDirectory(path: snapshot), options, report: &report) { copy, r in
+                    if !json { Output.printResult(copy: copy, copies: copies, r) }
+                }
             }
         }
     }

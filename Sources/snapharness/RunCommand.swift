@@ -16,24 +16,30 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var function: FunctionOptions
     @OptionGroup var invoke: InvokeOptions
+    @OptionGroup var credentials: CredentialOptions
 
     @Option(name: .long, help: "Restored copies to run side by side from one snapshot.")
     var restores: Int = 1
 
+    @Option(name: .customLong("restore-delay"),
+            help: "Wait this long between checkpoint and restore (e.g. 90s, 2m) to show what later restores see.")
+    var restoreDelay: String = "0s"
+
     func validate() throws {
         guard restores >= 1 else { throw ValidationError("--restores must be at least 1") }
+        _ = try DurationText.parse(restoreDelay)
     }
 
     func run() throws {
-        let criu = try Criu.locate()
-        let log = invoke.json ? LambdaLog.silent : LambdaLog.standardError(labelCopies: false)
         let (copies, json) = (restores, invoke.json)
         try Output.run(json: json) { report in
             let config = try function.config()
-            let event = try invoke.eventText()
-            try Lifecycle(criu: criu, log: log).run(config, copies: copies, invocations: invoke.invocations,
-                                                     event: event, report: &report) { copy, r in
-                if !json { Output.printResult(copy: copy, copies: copies, r) }
+            let options = Lifecycle.RestoreOptions(copies: copies, invocations: invoke.invocations, event: try invoke.eventText())
+            let delay = try DurationText.parse(restoreDelay)
+            try credentials.withLifecycle(json: json) { lifecycle in
+                try lifecycle.run(config, options, restoreDelay: delay, report: &report, onResult: { copy, r in
+                    if !json { Output.printResult(copy: copy, copies: copies, r) }
+                })
             }
         }
     }

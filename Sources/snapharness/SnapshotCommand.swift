@@ -13,6 +13,7 @@ struct SnapshotCommand: ParsableCommand {
     )
 
     @OptionGroup var function: FunctionOptions
+    @OptionGroup var credentials: CredentialOptions
 
     @Option(name: [.short, .customLong("output")], help: "Snapshot folder to write.", completion: .directory)
     var output: String
@@ -21,12 +22,12 @@ struct SnapshotCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let criu = try Criu.locate()
-        let log = json ? LambdaLog.silent : LambdaLog.standardError(labelCopies: false)
         try Output.run(json: json) { report in
             let config = try function.config()
             let target = SnapshotDirectory(path: output)
-            let manifest = try Lifecycle(criu: criu, log: log).snapshot(config, to: target, report: &report)
+            let manifest = try credentials.withLifecycle(json: json) { lifecycle in
+                try lifecycle.snapshot(config, to: target, report: &report)
+            }
             if !json {
                 Output.note("snapshot written to \(target.path) (\(manifest.imageBytes / 1024) KiB of images, "
                             + "checkpoint \(String(format: "%.1f", manifest.dumpSeconds * 1000)) ms)")

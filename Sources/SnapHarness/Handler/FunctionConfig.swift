@@ -19,6 +19,9 @@ public struct FunctionConfig: Sendable {
     public var userEnvironment: [String: String]
     /// Size of /tmp (Lambda's ephemeral storage, 512 MB by default).
     public var ephemeralStorageMB: Int
+    /// Pass the supervisor's AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN through. Off by default:
+    /// no real credential reaches a function (or a snapshot) unless the user asks.
+    public var passAWSCredentials = false
 
     public static let defaultHandler = "lambda_function.lambda_handler"
 
@@ -54,6 +57,7 @@ public struct FunctionConfig: Sendable {
         "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
         "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
         "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
         "SNAPHARNESS_RUNTIME_LIB",
     ]
 
@@ -110,6 +114,10 @@ public struct FunctionConfig: Sendable {
             "PYTHONDONTWRITEBYTECODE": "1",
             "SNAPHARNESS_RUNTIME_LIB": runtime.library,
         ]
+        if passAWSCredentials {
+            let mine = ProcessInfo.processInfo.environment
+            for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] { env[key] = mine[key] }
+        }
         for (k, v) in userEnvironment { env[k] = v }
         return env
     }

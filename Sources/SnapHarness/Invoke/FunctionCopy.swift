@@ -11,14 +11,18 @@ final class FunctionCopy {
     let manifest: SnapshotManifest
     let function: FunctionManifest
     let log: LambdaLog
+    let credentials: ContainerCredentialsServer?
+    /// This copy's container-credentials token: each restored environment gets fresh credentials, as on Lambda.
+    private(set) var credentialsToken: String?
     private(set) var report: CopyReport
     private var process: SandboxedProcess?
     private var connection: ControlConnection?
     private var listener: ControlListener?
 
     init(index: Int, criu: Criu, snapshot: SnapshotDirectory, manifest: SnapshotManifest, function: FunctionManifest,
-         log: LambdaLog) {
+         log: LambdaLog, credentials: ContainerCredentialsServer? = nil) {
         self.index = index
+        self.credentials = credentials
         self.criu = criu
         self.snapshot = snapshot
         self.manifest = manifest
@@ -75,7 +79,13 @@ final class FunctionCopy {
         guard case .message(let hello) = try conn.receive(deadline: deadline), hello.type == "hello" else {
             throw fail(.afterRestore, "error", "Runtime.ExitError", "the restored runtime did not greet the supervisor")
         }
-        try conn.send(.afterRestore)
+        var afterRestore = SupervisorMessage.afterRestore
+        if let credentials {
+            let token = credentials.issueToken(label: "copy-\(index)")
+            credentialsToken = token
+            afterRestore.environment = credentials.environment(token: token)
+        }
+        try conn.send(afterRestore)
         switch try conn.receive(deadline: deadline) {
         case .message(let m) where m.type == "restored": break
         case .message(let m) where m.type == "after_restore_error":
@@ -157,6 +167,16 @@ final class FunctionCopy {
                    status: statusField, copy: index)
         report.invocations.append(result)
         return result
+    }
+
+    /// The inspector's facts about this copy (for `check`).
+    func inspect() throws -> FunctionFacts {
+        guard let conn = connection else { throw HarnessError.input("copy \(index) is not running") }
+        try conn.send(.inspect)
+        guard case .message(let m) = try conn.receive(deadline: Clock.now + 30), m.type == "facts" else {
+            throw LifecycleError(.invoke, "copy \(index) did not answer the inspection")
+        }
+        return m.facts
     }
 
     var isRunning: Bool { connection != nil && process?.process.poll() == nil }

@@ -3,11 +3,16 @@ import Foundation
 import Glibc
 
 /// Init -> before-snapshot hooks -> checkpoint: what Lambda does when a version is published with SnapStart.
+/// The same start-up also serves as a reference Init (inspected, never snapshotted) for `check`, and as the cold,
+/// on-demand path for `bench`.
 struct InitPhase {
     let criu: Criu
     let config: FunctionConfig
     let runtime: RuntimeFiles
     let log: LambdaLog
+    var credentials: ContainerCredentialsServer?
+    /// Runs on the parked process right before the checkpoint (check looks at its sockets and /tmp).
+    var beforeCheckpoint: ((SandboxedProcess) -> Void)?
 
     var runtimeVersion: String { "python:\(FunctionConfig.pythonVersion(of: config.python)).snapharness" }
 
@@ -16,14 +21,46 @@ struct InitPhase {
         var initSeconds: Double
         var beforeSnapshotHooks: [String]
         var afterRestoreHooks: [String]
+        var initToken: String?
     }
 
-    func run(into snapshot: SnapshotDirectory, report: inout LifecycleReport) throws -> Outcome {
+    /// A started function process, up to `init_done`.
+    final class Session {
+        let process: SandboxedProcess
+        let connection: ControlConnection
+        let listener: ControlListener
+        let start: Double
+        let deadline: Double
+        let initDone: AgentMessage
+        let token: String?
+
+        init(process: SandboxedProcess, connection: ControlConnection, listener: ControlListener, start: Double,
+             deadline: Double, initDone: AgentMessage, token: String?) {
+            self.process = process
+            self.connection = connection
+            self.listener = listener
+            self.start = start
+            self.deadline = deadline
+            self.initDone = initDone
+            self.token = token
+        }
+
+        /// Asks the runtime to exit and makes sure it did.
+        func close() {
+            try? connection.send(.shutdown)
+            if process.waitForExit(timeout: 2) == nil { process.terminate() }
+            listener.close()
+        }
+    }
+
+    /// Spawns the function and runs Init (the handler module's code) within the Init limit.
+    func begin(report: inout LifecycleReport) throws -> Session {
         try config.validate()
         let listener = try ControlListener()
-        defer { listener.close() }
-        var spec = SandboxSpec(executable: config.python, arguments: ["-u", runtime.agent],
-                               environment: config.environment(runtime: runtime),
+        var env = config.environment(runtime: runtime)
+        let token = credentials?.issueToken(label: "init")
+        if let credentials, let token { env.merge(credentials.environment(token: token)) { _, new in new } }
+        var spec = SandboxSpec(executable: config.python, arguments: ["-u", runtime.agent], environment: env,
                                workingDirectory: config.directory,
                                tmpBytes: UInt64(config.ephemeralStorageMB) << 20)
         // Code that lives under /tmp on the host stays visible inside the function's private /tmp.
@@ -32,54 +69,53 @@ struct InitPhase {
         let start = Clock.now
         let deadline = start + config.initTimeout
         let log = self.log
-        let process = try SandboxedProcess.spawn(spec, stdin: listener.addressLine) { _, line in log.line(line) }
-        var parked = false
-        defer { if !parked { process.terminate() } }
-
-        func fail(_ phase: LifecyclePhase, _ message: String, status: String = "error", errorType: String? = nil,
-                  lambdaError: LambdaError? = nil, hint: String? = nil) -> LifecycleError {
-            process.terminate() // never leave it running or frozen
-            let seconds = Clock.now - start
-            log.initReport(seconds: seconds, status: status, errorType: errorType ?? lambdaError?.errorType)
-            report.phases.append(PhaseReport(phase: "init", durationMs: seconds * 1000, status: status))
-            return LifecycleError(phase, message, lambdaError: lambdaError, hint: hint)
+        let process: SandboxedProcess
+        do {
+            process = try SandboxedProcess.spawn(spec, stdin: listener.addressLine) { _, line in log.line(line) }
+        } catch {
+            listener.close()
+            throw error
         }
-        func timedOut(_ phase: LifecyclePhase, _ what: String) -> LifecycleError {
-            fail(phase, "\(what) did not finish within the Init limit of \(Int(config.initTimeout)) s; the function was stopped",
-                 status: "timeout", errorType: "Runtime.InitTimeout",
-                 hint: "Init (module code and before-snapshot hooks) may take at most max(130 s, --timeout) on Lambda; "
-                     + "--init-timeout changes the limit here")
-        }
-        func died(_ phase: LifecyclePhase, _ what: String) -> LifecycleError {
-            let status = process.waitForExit(timeout: 5)
-            return fail(phase, "the function process \(status.map { "\($0)" } ?? "stopped") during \(what)",
-                        errorType: "Runtime.ExitError")
-        }
+        var ok = false
+        defer { if !ok { process.terminate(); listener.close() } }
+        let failure = Failure(phase: .`init`, process: process, start: start, config: config, log: log)
 
         guard let conn = try listener.accept(from: process.process, deadline: deadline) else {
-            if process.process.poll() != nil { throw died(.`init`, "start-up") }
-            throw timedOut(.`init`, "start-up")
+            if process.process.poll() != nil { throw failure.died("start-up", report: &report) }
+            throw failure.timedOut("start-up", report: &report)
         }
         guard case .message(let hello) = try conn.receive(deadline: deadline), hello.type == "hello" else {
-            throw died(.`init`, "start-up")
+            throw failure.died("start-up", report: &report)
         }
         guard hello.protocol == ControlProtocol.version else {
-            throw fail(.`init`, "the runtime agent speaks protocol \(hello.protocol ?? 0), this supervisor \(ControlProtocol.version)")
+            throw failure.fail("the runtime agent speaks protocol \(hello.protocol ?? 0), this supervisor "
+                               + "\(ControlProtocol.version)", report: &report)
         }
-
-        // Init: the handler module's code.
-        let initDone: AgentMessage
         switch try conn.receive(deadline: deadline) {
-        case .message(let m) where m.type == "init_done": initDone = m
+        case .message(let m) where m.type == "init_done":
+            ok = true
+            return Session(process: process, connection: conn, listener: listener, start: start, deadline: deadline,
+                           initDone: m, token: token)
         case .message(let m) where m.type == "init_error":
             let e = m.error ?? LambdaError(errorMessage: "unknown", errorType: "Runtime.Unknown")
-            throw fail(.`init`, "\(e.errorType): \(e.errorMessage)", lambdaError: e, hint: m.hint)
-        case .message(let m): throw fail(.`init`, "unexpected control message \(m.type)")
-        case .closed: throw died(.`init`, "Init")
-        case .timedOut: throw timedOut(.`init`, "Init (module code)")
+            throw failure.fail("\(e.errorType): \(e.errorMessage)", lambdaError: e, hint: m.hint, report: &report)
+        case .message(let m): throw failure.fail("unexpected control message \(m.type)", report: &report)
+        case .closed: throw failure.died("Init", report: &report)
+        case .timedOut: throw failure.timedOut("Init (module code)", report: &report)
         }
+    }
 
-        // Before-snapshot hooks.
+    /// Init + before-snapshot hooks + checkpoint into `snapshot`.
+    func run(into snapshot: SnapshotDirectory, report: inout LifecycleReport) throws -> Outcome {
+        let session = try begin(report: &report)
+        let (process, conn, start, deadline) = (session.process, session.connection, session.start, session.deadline)
+        var parked = false
+        defer {
+            if !parked { process.terminate() }
+            session.listener.close()
+        }
+        let failure = Failure(phase: .beforeSnapshot, process: process, start: start, config: config, log: log)
+
         try conn.send(.beforeSnapshot)
         switch try conn.receive(deadline: deadline) {
         case .message(let m) where m.type == "snapshot_ready": break
@@ -88,20 +124,23 @@ struct InitPhase {
             let exit = process.waitForExit(timeout: 5)
             let e = LambdaError(errorMessage: "\(cause.errorType): \(cause.errorMessage)",
                                 errorType: "Runtime.BeforeSnapshotError", stackTrace: cause.stackTrace)
-            throw fail(.beforeSnapshot, "a before-snapshot hook raised \(cause.errorType): \(cause.errorMessage) "
-                       + "(runtime \(exit.map { "\($0)" } ?? "did not exit")); no snapshot was taken", lambdaError: e)
-        case .message(let m): throw fail(.beforeSnapshot, "unexpected control message \(m.type)")
-        case .closed: throw died(.beforeSnapshot, "the before-snapshot hooks")
-        case .timedOut: throw timedOut(.beforeSnapshot, "The before-snapshot hooks")
+            throw failure.fail("a before-snapshot hook raised \(cause.errorType): \(cause.errorMessage) "
+                               + "(runtime \(exit.map { "\($0)" } ?? "did not exit")); no snapshot was taken",
+                               lambdaError: e, report: &report)
+        case .message(let m): throw failure.fail("unexpected control message \(m.type)", report: &report)
+        case .closed: throw failure.died("the before-snapshot hooks", report: &report)
+        case .timedOut: throw failure.timedOut("The before-snapshot hooks", report: &report)
         }
         // The agent closes its end before parking: a socket to a peer outside the tree cannot be checkpointed.
         guard case .closed = try conn.receive(deadline: deadline) else {
-            throw fail(.beforeSnapshot, "the runtime agent did not close the control channel before the snapshot")
+            throw failure.fail("the runtime agent did not close the control channel before the snapshot", report: &report)
         }
         let initSeconds = Clock.now - start
         log.initReport(seconds: initSeconds, status: "success")
         report.phases.append(PhaseReport(phase: "init", durationMs: initSeconds * 1000, status: "success"))
+        beforeCheckpoint?(process)
 
+        let initDone = session.initDone
         let checkpointStart = Clock.now
         let manifest: SnapshotManifest
         do {
@@ -119,11 +158,54 @@ struct InitPhase {
             throw LifecycleError(.checkpoint, "\(error)")
         }
         parked = true
+        if let token = session.token { credentials?.revoke(token) } // rotated: copies get tokens of their own
         report.phases.append(PhaseReport(phase: "checkpoint", durationMs: (Clock.now - checkpointStart) * 1000,
                                          status: "success"))
         return Outcome(manifest: manifest, initSeconds: initSeconds,
                        beforeSnapshotHooks: initDone.beforeSnapshotHooks ?? [],
-                       afterRestoreHooks: initDone.afterRestoreHooks ?? [])
+                       afterRestoreHooks: initDone.afterRestoreHooks ?? [], initToken: session.token)
+    }
+
+    /// Init only, inspected and shut down: what a fresh, never-snapshotted environment looks like.
+    func reference(report: inout LifecycleReport) throws -> FunctionFacts {
+        let session = try begin(report: &report)
+        defer { session.close() }
+        try session.connection.send(.inspect)
+        guard case .message(let m) = try session.connection.receive(deadline: Clock.now + 30), m.type == "facts" else {
+            throw LifecycleError(.`init`, "the reference Init did not answer the inspection")
+        }
+        return m.facts
+    }
+
+    /// How Init-phase failures end: the process is killed (never left running or frozen), INIT_REPORT says why.
+    struct Failure {
+        let phase: LifecyclePhase
+        let process: SandboxedProcess
+        let start: Double
+        let config: FunctionConfig
+        let log: LambdaLog
+
+        func fail(_ message: String, status: String = "error", errorType: String? = nil,
+                  lambdaError: LambdaError? = nil, hint: String? = nil, report: inout LifecycleReport) -> LifecycleError {
+            process.terminate()
+            let seconds = Clock.now - start
+            log.initReport(seconds: seconds, status: status, errorType: errorType ?? lambdaError?.errorType)
+            report.phases.append(PhaseReport(phase: "init", durationMs: seconds * 1000, status: status))
+            return LifecycleError(phase, message, lambdaError: lambdaError, hint: hint)
+        }
+
+        func timedOut(_ what: String, report: inout LifecycleReport) -> LifecycleError {
+            fail("\(what) did not finish within the Init limit of \(Int(config.initTimeout)) s; the function was stopped",
+                 status: "timeout", errorType: "Runtime.InitTimeout",
+                 hint: "Init (module code and before-snapshot hooks) may take at most max(130 s, --timeout) on Lambda; "
+                     + "--init-timeout changes the limit here", report: &report)
+        }
+
+        func died(_ what: String, report: inout LifecycleReport) -> LifecycleError {
+            let status = process.waitForExit(timeout: 5)
+            return fail("the function process \(status.map { "\($0)" } ?? "stopped") during \(what)",
+                        errorType: "Runtime.ExitError", report: &report)
+        }
     }
 }
 #endif

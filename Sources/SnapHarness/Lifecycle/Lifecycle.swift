@@ -6,32 +6,64 @@ import Foundation
 public struct Lifecycle: Sendable {
     public let criu: Criu
     public let log: LambdaLog
+    /// The local container-credentials endpoint every environment gets (rotated per restored copy).
+    public let credentials: ContainerCredentialsServer?
 
-    public init(criu: Criu, log: LambdaLog) {
+    public init(criu: Criu, log: LambdaLog, credentials: ContainerCredentialsServer? = nil) {
         self.criu = criu
         self.log = log
+        self.credentials = credentials
+    }
+
+    /// Per-copy options of `restore`.
+    public struct RestoreOptions: Sendable {
+        public var copies: Int
+        public var invocations: Int
+        public var event: String
+        /// Ask each copy's inspector for facts after its invocations (for `check`).
+        public var inspect: Bool
+
+        public init(copies: Int = 1, invocations: Int = 1, event: String = "{}", inspect: Bool = false) {
+            self.copies = copies
+            self.invocations = invocations
+            self.event = event
+            self.inspect = inspect
+        }
+    }
+
+    func initPhase(_ config: FunctionConfig) throws -> InitPhase {
+        InitPhase(criu: criu, config: config, runtime: try RuntimeFiles.locate(), log: log, credentials: credentials)
     }
 
     /// Init + hooks + checkpoint into `snapshot`.
     @discardableResult
-    public func snapshot(_ config: FunctionConfig, to snapshot: SnapshotDirectory,
-                         report: inout LifecycleReport) throws -> SnapshotManifest {
+    public func snapshot(_ config: FunctionConfig, to snapshot: SnapshotDirectory, report: inout LifecycleReport,
+                         beforeCheckpoint: ((SandboxedProcess) -> Void)? = nil) throws -> SnapshotManifest {
         report.function = config.functionName
         report.handler = config.handler
-        let runtime = try RuntimeFiles.locate()
-        let outcome = try InitPhase(criu: criu, config: config, runtime: runtime, log: log).run(into: snapshot, report: &report)
+        var phase = try initPhase(config)
+        phase.beforeCheckpoint = beforeCheckpoint
+        let outcome = try phase.run(into: snapshot, report: &report)
         report.snapshot = SnapshotReport(path: snapshot.path, imageBytes: outcome.manifest.imageBytes,
                                          checkpointMs: outcome.manifest.dumpSeconds * 1000,
                                          beforeSnapshotHooks: outcome.beforeSnapshotHooks,
                                          afterRestoreHooks: outcome.afterRestoreHooks)
+        report.snapshot?.initCredentialFetches = outcome.initToken.map { credentials?.fetches($0) ?? 0 }
         return outcome.manifest
     }
 
-    /// Restores `copies` copies side by side; each runs its after-restore hooks, then gets `invocations` events.
-    /// Every copy is torn down before this returns. Throws the first failure after all copies have finished.
-    public func restore(_ snapshot: SnapshotDirectory, copies: Int, invocations: Int, event: String,
-                        report: inout LifecycleReport, onResult: @escaping @Sendable (Int, InvocationReport) -> Void = { _, _ in })
-        throws {
+    /// A fresh Init of the function, inspected and shut down, never snapshotted (the reference `check` compares
+    /// restored copies against).
+    public func referenceFacts(_ config: FunctionConfig) throws -> FunctionFacts {
+        var scratch = LifecycleReport()
+        return try initPhase(config).reference(report: &scratch)
+    }
+
+    /// Restores `options.copies` copies side by side; each runs its after-restore hooks, then gets
+    /// `options.invocations` events. Every copy is torn down before this returns. Throws the first failure after
+    /// all copies have finished.
+    public func restore(_ snapshot: SnapshotDirectory, _ options: RestoreOptions, report: inout LifecycleReport,
+                        onResult: @escaping @Sendable (Int, InvocationReport) -> Void = { _, _ in }) throws {
         let manifest: SnapshotManifest
         do { manifest = try snapshot.loadManifest() } catch { throw LifecycleError(.input, "\(error)") }
         guard let function = manifest.function else {
@@ -40,11 +72,11 @@ public struct Lifecycle: Sendable {
         }
         report.function = report.function ?? function.environment["AWS_LAMBDA_FUNCTION_NAME"]
         report.handler = report.handler ?? function.handler
-        let log = self.log.copyingWithLabels(copies > 1)
-        let criu = self.criu
-        let outcomes = Concurrently.map(copies) { i -> (CopyReport, LifecycleError?) in
+        let log = self.log.copyingWithLabels(options.copies > 1)
+        let (criu, credentials) = (self.criu, self.credentials)
+        let outcomes = Concurrently.map(options.copies) { i -> (CopyReport, LifecycleError?) in
             let copy = FunctionCopy(index: i + 1, criu: criu, snapshot: snapshot, manifest: manifest,
-                                    function: function, log: log)
+                                    function: function, log: log, credentials: credentials)
             defer { copy.shutdown() }
             do {
                 try copy.restore()
@@ -54,21 +86,28 @@ public struct Lifecycle: Sendable {
                 return (copy.report, LifecycleError(.restore, "\(error)"))
             }
             var failure: LifecycleError?
-            for k in 0..<invocations where copy.isRunning {
-                let r = copy.invoke(event: event, first: k == 0)
+            for k in 0..<options.invocations where copy.isRunning {
+                let r = copy.invoke(event: options.event, first: k == 0)
                 onResult(i + 1, r)
                 if r.status != "success", failure == nil {
                     failure = LifecycleError(.invoke, "\(r.error?.errorType ?? r.status): \(r.error?.errorMessage ?? "")",
                                              lambdaError: r.error)
                 }
             }
+            var facts: FunctionFacts?
+            if options.inspect, copy.isRunning {
+                do { facts = try copy.inspect() } catch { failure = failure ?? LifecycleError(.invoke, "\(error)") }
+            }
             copy.shutdown()
-            return (copy.report, failure)
+            var copyReport = copy.report
+            copyReport.facts = facts
+            return (copyReport, failure)
         }
         for (copyReport, _) in outcomes {
             report.copies.append(copyReport)
             if let ms = copyReport.restoreMs {
-                report.phases.append(PhaseReport(phase: "restore", durationMs: ms, status: copyReport.status == "done" ? "success" : copyReport.status,
+                report.phases.append(PhaseReport(phase: "restore", durationMs: ms,
+                                                 status: copyReport.status == "done" ? "success" : copyReport.status,
                                                  copy: copyReport.copy))
             }
         }
@@ -79,18 +118,23 @@ public struct Lifecycle: Sendable {
         }
     }
 
-    /// `snapshot` into a private temporary folder, then `restore`; the snapshot is deleted afterwards.
-    public func run(_ config: FunctionConfig, copies: Int, invocations: Int, event: String,
-                    report: inout LifecycleReport, onResult: @escaping @Sendable (Int, InvocationReport) -> Void = { _, _ in })
-        throws {
+    /// `snapshot` into a private temporary folder, optionally wait `restoreDelay` seconds (to show what copies
+    /// restored later see: expired tokens, stale timestamps), then `restore`; the snapshot is deleted afterwards.
+    public func run(_ config: FunctionConfig, _ options: RestoreOptions, restoreDelay: Double = 0,
+                    report: inout LifecycleReport, beforeCheckpoint: ((SandboxedProcess) -> Void)? = nil,
+                    onResult: @escaping @Sendable (Int, InvocationReport) -> Void = { _, _ in }) throws {
         var template = Array("/tmp/snapharness-run-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw SystemError("mkdtemp /tmp/snapharness-run-XXXXXX") }
         let scratch = String(cString: made)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let snapshotDir = SnapshotDirectory(path: scratch + "/snapshot")
-        try snapshot(config, to: snapshotDir, report: &report)
+        try snapshot(config, to: snapshotDir, report: &report, beforeCheckpoint: beforeCheckpoint)
         report.snapshot?.path = nil // temporary
-        try restore(snapshotDir, copies: copies, invocations: invocations, event: event, report: &report, onResult: onResult)
+        if restoreDelay > 0 {
+            log.line("snapharness: waiting \(DurationText.describe(restoreDelay)) before restoring (--restore-delay)")
+            Thread.sleep(forTimeInterval: restoreDelay)
+        }
+        try restore(snapshotDir, options, report: &report, onResult: onResult)
     }
 }
 #endif

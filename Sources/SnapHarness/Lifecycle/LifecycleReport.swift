@@ -27,6 +27,8 @@ public struct SnapshotReport: Codable, Sendable {
     public var checkpointMs: Double
     public var beforeSnapshotHooks: [String]
     public var afterRestoreHooks: [String]
+    /// How often the function fetched container credentials during Init (they are frozen into the snapshot).
+    public var initCredentialFetches: Int?
 }
 
 public struct CopyReport: Codable, Sendable {
@@ -37,6 +39,8 @@ public struct CopyReport: Codable, Sendable {
     public var error: LambdaError?
     public var message: String?
     public var invocations: [InvocationReport] = []
+    /// Only with `check`: what the inspector saw in this copy after its invocations.
+    public var facts: FunctionFacts?
 }
 
 public struct InvocationReport: Codable, Sendable {

@@ -175,6 +175,22 @@ def invoke(channel, handler, message):
     channel.send({"type": "result", "requestId": request_id, "payload": payload, "maxMemoryMB": max_memory_mb()})
 
 
+# Wall-clock start and end of Init, for telling timestamps computed at Init apart from constants.
+INIT_WINDOW = [0.0, 0.0]
+
+
+def inspect_facts(task_root):
+    """Facts for `snapharness check`, gathered by snapharness_inspect (loaded only when asked, from our folder)."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "snapharness_inspect.py")
+    spec = importlib.util.spec_from_file_location("snapharness_inspect", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    facts = module.gather(task_root, INIT_WINDOW)
+    facts["type"] = "facts"
+    return facts
+
+
 def main():
     task_root = os.environ["LAMBDA_TASK_ROOT"]
     # Lambda's order: the function's own folder first (a bundled snapshot_restore_py wins), runtime libraries last.
@@ -185,6 +201,7 @@ def main():
     os.chdir(task_root)
 
     channel = Channel()
+    INIT_WINDOW[0] = time.time()
     channel.send({"type": "hello", "protocol": PROTOCOL, "phase": "init", "pid": os.getpid()})
 
     # Init: module code of the handler.
@@ -203,11 +220,22 @@ def main():
 
     import snapshot_restore_py  # the managed runtime provides it, as Lambda's does
 
+    INIT_WINDOW[1] = time.time()
     channel.send({"type": "init_done", "beforeSnapshotHooks": hook_names(snapshot_restore_py.get_before_snapshot()),
                   "afterRestoreHooks": hook_names(snapshot_restore_py.get_after_restore())})
-    command = channel.receive()
-    if not command or command.get("type") != "before_snapshot":
-        sys.exit(0)
+    # Before the snapshot the supervisor may also inspect the fresh process or invoke it on demand (no snapshot:
+    # Lambda's cold path), which `check` and `bench` use as references.
+    while True:
+        command = channel.receive()
+        kind = command.get("type") if command else None
+        if kind == "before_snapshot":
+            break
+        if kind == "inspect":
+            channel.send(inspect_facts(task_root))
+        elif kind == "invoke":
+            invoke(channel, handler, command)
+        else:
+            sys.exit(0)
 
     # Before-snapshot hooks: reverse registration order (awslambdaric pops them off the list).
     try:
@@ -232,6 +260,8 @@ def main():
     command = channel.receive()
     if not command or command.get("type") != "after_restore":
         sys.exit(0)
+    # What Lambda changes in a restored environment before the hooks run (e.g. rotated container credentials).
+    os.environ.update(command.get("environment") or {})
     try:
         for func, args, kwargs in snapshot_restore_py.get_after_restore():
             func(*args, **kwargs)
@@ -248,6 +278,8 @@ def main():
             return
         if message.get("type") == "invoke":
             invoke(channel, handler, message)
+        elif message.get("type") == "inspect":
+            channel.send(inspect_facts(task_root))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,172 @@
+"""Facts about a function process for `snapharness check` (stdlib only; loaded only when check asks).
+
+The supervisor compares these facts across restored copies and against a separate, never-snapshotted Init of the
+same handler: a value that is identical in every copy but different in the independent Init was produced by
+something random at Init and then frozen into the snapshot. Constants are equal everywhere and never flagged.
+"""
+import datetime
+import glob
+import hashlib
+import os
+import re
+import sys
+import types
+import uuid
+
+MAX_VALUES = 400
+MAX_ITEMS = 50
+TOKEN = re.compile(r"^[A-Za-z0-9_\-+/=.:]{16,}$")
+HEXLIKE = re.compile(r"^[0-9a-fA-F-]{16,}$")
+CREDENTIAL_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def digest(value):
+    return hashlib.sha256(repr(value).encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def preview(value):
+    text = str(value)
+    return text[:8] + "..." if len(text) > 12 else text
+
+
+def looks_like_token(s):
+    if len(s) < 16 or len(s) > 4096 or " " in s:
+        return False
+    if HEXLIKE.match(s):
+        return True
+    return bool(TOKEN.match(s)) and any(c.isdigit() for c in s) and any(c.isalpha() for c in s)
+
+
+def classify(value, window):
+    """(kind, digest, preview) for values that may have been produced at Init, else None."""
+    start, end = window[0] - 5, (window[1] or window[0]) + 5
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, uuid.UUID):
+        return "uuid", digest(value), preview(value)
+    if isinstance(value, (bytes, bytearray)) and len(value) >= 8:
+        return "bytes", digest(bytes(value)), "%d bytes" % len(value)
+    if isinstance(value, str) and looks_like_token(value):
+        return "token", digest(value), preview(value)
+    if isinstance(value, int) and abs(value) >= 2 ** 32:
+        return "number", digest(value), preview(value)
+    if isinstance(value, float) and start <= value <= end:
+        return "timestamp", digest(value), "%.3f (epoch seconds)" % value
+    if isinstance(value, datetime.datetime):
+        try:
+            ts = value.timestamp()
+        except (OverflowError, OSError, ValueError):
+            return None
+        if start <= ts <= end:
+            return "timestamp", digest(value), value.isoformat()
+    return None
+
+
+def user_modules(task_root):
+    """Modules loaded from the function's folder, minus packages vendored into it (they have .dist-info)."""
+    root = os.path.realpath(task_root)
+    vendored = set()
+    for top_level in glob.glob(os.path.join(root, "*.dist-info", "top_level.txt")):
+        with open(top_level) as f:
+            vendored.update(line.strip() for line in f if line.strip())
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if not path or name.split(".")[0] in vendored or name.startswith("snapshot_restore_py"):
+            continue
+        if os.path.realpath(path).startswith(root + os.sep):
+            yield name, module
+
+
+def walk(path, value, window, out, credentials, depth, seen):
+    if len(out) >= MAX_VALUES or id(value) in seen:
+        return
+    seen.add(id(value))
+    found = classify(value, window)
+    if found:
+        out.append({"path": path, "kind": found[0], "digest": found[1], "preview": found[2]})
+        return
+    if depth >= 3:
+        return
+    if isinstance(value, dict):
+        keys = [k for k in value.keys() if isinstance(k, (str, int))][:MAX_ITEMS]
+        if "AccessKeyId" in value or "aws_access_key_id" in value:
+            credentials.append(path)
+        for k in keys:
+            walk("%s[%r]" % (path, k), value[k], window, out, credentials, depth + 1, seen)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value[:MAX_ITEMS]):
+            walk("%s[%d]" % (path, i), item, window, out, credentials, depth + 1, seen)
+    elif hasattr(value, "__dict__") and not isinstance(value, (types.ModuleType, types.FunctionType, type)):
+        cls = type(value)
+        if cls.__name__ in ("Credentials", "RefreshableCredentials", "ReadOnlyCredentials") or \
+                hasattr(value, "access_key") and hasattr(value, "secret_key"):
+            credentials.append(path)
+            return
+        if depth < 2:
+            for k, v in list(vars(value).items())[:MAX_ITEMS]:
+                if not k.startswith("__"):
+                    walk("%s.%s" % (path, k), v, window, out, credentials, depth + 1, seen)
+
+
+def random_state():
+    module = sys.modules.get("random")
+    return digest(module.getstate()) if module else None
+
+
+def numpy_state():
+    numpy = sys.modules.get("numpy")
+    if numpy is None:
+        return None
+    try:
+        state = numpy.random.get_state()
+        return hashlib.sha256(repr(state[0]).encode() + state[1].tobytes() + repr(state[2:]).encode()).hexdigest()[:16]
+    except Exception:
+        return None
+
+
+def hooks(task_root):
+    """Registered hooks still pending, and modules in the folder that register hooks but were never imported."""
+    srp = sys.modules.get("snapshot_restore_py")
+    pending_before = [getattr(f, "__qualname__", repr(f)) for f, _, _ in srp.get_before_snapshot()] if srp else []
+    after = [getattr(f, "__qualname__", repr(f)) for f, _, _ in srp.get_after_restore()] if srp else []
+    loaded = {os.path.realpath(getattr(m, "__file__", "") or "") for m in list(sys.modules.values())}
+    root = os.path.realpath(task_root)
+    unimported = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.endswith((".dist-info", ".egg-info")) and d != "__pycache__"
+                       and not d.startswith("snapshot_restore_py")]
+        for name in filenames:
+            if not name.endswith(".py") or name.startswith("snapshot_restore_py"):
+                continue
+            path = os.path.join(dirpath, name)
+            if os.path.realpath(path) in loaded:
+                continue
+            try:
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    text = f.read(200000)
+            except OSError:
+                continue
+            if "register_before_snapshot" in text or "register_after_restore" in text:
+                module = os.path.relpath(path, root)[:-3].replace(os.sep, ".")
+                unimported.append({"module": module.removesuffix(".__init__"), "file": path})
+        if len(unimported) > 50:
+            break
+    return {"pendingBeforeSnapshot": pending_before, "afterRestore": after, "unimported": unimported}
+
+
+def gather(task_root, window):
+    values, credentials = [], []
+    for name, module in sorted(user_modules(task_root), key=lambda item: item[0]):
+        seen = set()
+        for attr, value in list(vars(module).items()):
+            if attr.startswith("__") or isinstance(value, (types.ModuleType, types.FunctionType, type)):
+                continue
+            walk("%s.%s" % (name, attr), value, window, values, credentials, 0, seen)
+    return {
+        "randomState": random_state(),
+        "numpyState": numpy_state(),
+        "values": values,
+        "cachedCredentials": sorted(set(credentials)),
+        "environmentCredentials": [k for k in CREDENTIAL_ENV if os.environ.get(k)],
+        "hooks": hooks(task_root),
+    }
