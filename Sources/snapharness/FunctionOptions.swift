@@ -85,6 +85,10 @@ struct InvokeOptions: ParsableArguments {
     @Flag(name: .long, help: "Print one machine-readable JSON report on stdout instead of the results.")
     var json = false
 
+    init() {}
+
+    init(event: String?) { self.event = event }
+
     func validate() throws {
         guard invocations >= 0 else { throw ValidationError("--invocations must be 0 or more") }
     }

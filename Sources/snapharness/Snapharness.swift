@@ -6,6 +6,6 @@ struct Snapharness: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "snapharness",
         abstract: "Run AWS Lambda SnapStart's lifecycle locally: real checkpoints and restores with CRIU.",
-        subcommands: [RunCommand.self, SnapshotCommand.self, RestoreCommand.self, DoctorCommand.self]
+        subcommands: [RunCommand.self, SnapshotCommand.self, RestoreCommand.self, CheckCommand.self, DoctorCommand.self]
     )
 }

@@ -101,6 +101,7 @@ public struct Lifecycle: Sendable {
             copy.shutdown()
             var copyReport = copy.report
             copyReport.facts = facts
+            copyReport.credentialFetches = copy.credentialsToken.map { credentials?.fetches($0) ?? 0 }
             return (copyReport, failure)
         }
         for (copyReport, _) in outcomes {

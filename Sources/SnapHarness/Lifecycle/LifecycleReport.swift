@@ -41,6 +41,8 @@ public struct CopyReport: Codable, Sendable {
     public var invocations: [InvocationReport] = []
     /// Only with `check`: what the inspector saw in this copy after its invocations.
     public var facts: FunctionFacts?
+    /// How often this copy fetched its own (rotated) container credentials.
+    public var credentialFetches: Int?
 }
 
 public struct InvocationReport: Codable, Sendable {

@@ -37,9 +37,13 @@ def looks_like_token(s):
     return bool(TOKEN.match(s)) and any(c.isdigit() for c in s) and any(c.isalpha() for c in s)
 
 
+WEEK = 7 * 86400
+
+
 def classify(value, window):
-    """(kind, digest, preview) for values that may have been produced at Init, else None."""
-    start, end = window[0] - 5, (window[1] or window[0]) + 5
+    """(kind, digest, preview) for values that may have been produced at Init, else None. Timestamps are numbers
+    within a week of Init (deadlines such as time.time() + ttl included), in seconds or milliseconds."""
+    start, end = window[0] - WEEK, (window[1] or window[0]) + WEEK
     if isinstance(value, bool):
         return None
     if isinstance(value, uuid.UUID):
@@ -48,10 +52,12 @@ def classify(value, window):
         return "bytes", digest(bytes(value)), "%d bytes" % len(value)
     if isinstance(value, str) and looks_like_token(value):
         return "token", digest(value), preview(value)
+    if isinstance(value, (int, float)) and start <= value <= end:
+        return "timestamp", digest(value), "%.3f (epoch seconds)" % value
+    if isinstance(value, (int, float)) and start * 1000 <= value <= end * 1000:
+        return "timestamp", digest(value), "%d (epoch milliseconds)" % value
     if isinstance(value, int) and abs(value) >= 2 ** 32:
         return "number", digest(value), preview(value)
-    if isinstance(value, float) and start <= value <= end:
-        return "timestamp", digest(value), "%.3f (epoch seconds)" % value
     if isinstance(value, datetime.datetime):
         try:
             ts = value.timestamp()
@@ -108,14 +114,30 @@ def walk(path, value, window, out, credentials, depth, seen):
                     walk("%s.%s" % (path, k), v, window, out, credentials, depth + 1, seen)
 
 
-def random_state():
+def used_by(modules, library):
+    """True if a module of the function refers to `library` (the module or something from it): a generator some
+    stdlib module imported but the function never touches is not the function's problem."""
+    for _, module in modules:
+        for value in list(vars(module).values()):
+            if value is library or getattr(value, "__module__", None) in (library.__name__,) or \
+                    (isinstance(value, types.ModuleType) and value.__name__.startswith(library.__name__ + ".")):
+                return True
+            owner = getattr(value, "__self__", None)  # bound methods such as `from random import random`
+            if owner is not None and type(owner).__module__ == library.__name__:
+                return True
+    return False
+
+
+def random_state(modules):
     module = sys.modules.get("random")
-    return digest(module.getstate()) if module else None
+    if module is None or not used_by(modules, module):
+        return None
+    return digest(module.getstate())
 
 
-def numpy_state():
+def numpy_state(modules):
     numpy = sys.modules.get("numpy")
-    if numpy is None:
+    if numpy is None or not used_by(modules, numpy):
         return None
     try:
         state = numpy.random.get_state()
@@ -156,15 +178,16 @@ def hooks(task_root):
 
 def gather(task_root, window):
     values, credentials = [], []
-    for name, module in sorted(user_modules(task_root), key=lambda item: item[0]):
+    modules = sorted(user_modules(task_root), key=lambda item: item[0])
+    for name, module in modules:
         seen = set()
         for attr, value in list(vars(module).items()):
             if attr.startswith("__") or isinstance(value, (types.ModuleType, types.FunctionType, type)):
                 continue
             walk("%s.%s" % (name, attr), value, window, values, credentials, 0, seen)
     return {
-        "randomState": random_state(),
-        "numpyState": numpy_state(),
+        "randomState": random_state(modules),
+        "numpyState": numpy_state(modules),
         "values": values,
         "cachedCredentials": sorted(set(credentials)),
         "environmentCredentials": [k for k in CREDENTIAL_ENV if os.environ.get(k)],

@@ -1,0 +1,12 @@
+"""Hooks here never run: nothing imports this module during Init."""
+from snapshot_restore_py import register_after_restore, register_before_snapshot
+
+
+@register_before_snapshot
+def flush_caches():
+    print("flushing caches")
+
+
+@register_after_restore
+def reconnect():
+    print("reconnecting")

@@ -1,0 +1,66 @@
+#if os(Linux)
+import Foundation
+
+/// Reads, from the host, what a (parked) function process holds: its TCP connections and its private /tmp.
+enum ProcessInventory {
+    /// Established TCP connections of `pid`, as "local -> peer".
+    static func establishedTCP(pid: Int32) -> [String] {
+        let fdDir = "/proc/\(pid)/fd"
+        var inodes: Set<String> = []
+        for fd in (try? FileManager.default.contentsOfDirectory(atPath: fdDir)) ?? [] {
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: fdDir + "/" + fd),
+               target.hasPrefix("socket:[") {
+                inodes.insert(String(target.dropFirst(8).dropLast()))
+            }
+        }
+        var result: [String] = []
+        for (file, v6) in [("tcp", false), ("tcp6", true)] {
+            guard let table = ProcFile.read("/proc/\(pid)/net/\(file)") else { continue }
+            for line in table.split(separator: "\n").dropFirst() {
+                let f = line.split(separator: " ", omittingEmptySubsequences: true)
+                // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+                guard f.count > 9, f[3] == "01", inodes.contains(String(f[9])) else { continue }
+                result.append("\(address(String(f[1]), v6: v6)) -> \(address(String(f[2]), v6: v6))")
+            }
+        }
+        return result
+    }
+
+    /// "0100007F:1F90" -> "127.0.0.1:8080" (IPv6 shown as hex words).
+    static func address(_ hex: String, v6: Bool) -> String {
+        let parts = hex.split(separator: ":")
+        guard parts.count == 2, let port = UInt16(parts[1], radix: 16) else { return hex }
+        let ip = String(parts[0])
+        if !v6, let n = UInt32(ip, radix: 16) {
+            return "\(n & 0xff).\((n >> 8) & 0xff).\((n >> 16) & 0xff).\(n >> 24):\(port)"
+        }
+        if ip == "0000000000000000FFFF00000100007F" { return "[::ffff:127.0.0.1]:\(port)" }
+        if ip == "00000000000000000000000001000000" { return "[::1]:\(port)" }
+        return "[\(ip)]:\(port)"
+    }
+
+    /// Regular files in the function's private /tmp, with sizes (mount points of exposed code are skipped).
+    static func tmpFiles(pid: Int32, exposed: [String]) -> [String] {
+        let root = "/proc/\(pid)/root"
+        var found: [String] = []
+        let fm = FileManager.default
+        func visit(_ path: String, depth: Int) {
+            guard depth < 8, found.count < 100 else { return }
+            for name in ((try? fm.contentsOfDirectory(atPath: root + path)) ?? []).sorted() {
+                let inside = path + "/" + name
+                if exposed.contains(where: { $0 == inside || $0.hasPrefix(inside + "/") }) { continue }
+                var isDir: ObjCBool = false
+                guard fm.fileExists(atPath: root + inside, isDirectory: &isDir) else { continue }
+                if isDir.boolValue {
+                    visit(inside, depth: depth + 1)
+                } else {
+                    let size = (try? fm.attributesOfItem(atPath: root + inside)[.size] as? Int) ?? 0
+                    found.append("\(inside) (\(size ?? 0) bytes)")
+                }
+            }
+        }
+        visit("/tmp", depth: 0)
+        return found
+    }
+}
+#endif

@@ -1,0 +1,180 @@
+#if os(Linux)
+import Foundation
+
+/// `snapharness check`: runs the lifecycle with several restored copies and finds the state that SnapStart freezes
+/// into the snapshot. Values are judged by comparison, not by guessing: a value identical in every restored copy
+/// but different in an independent, never-snapshotted Init of the same handler was made at Init by something random
+/// (or by the clock) and is now shared by every copy. Constants are equal everywhere and never flagged.
+public struct StaleStateCheck: Sendable {
+    public let lifecycle: Lifecycle
+
+    public init(lifecycle: Lifecycle) { self.lifecycle = lifecycle }
+
+    public func run(_ config: FunctionConfig, copies: Int, invocations: Int = 1, event: String = "{}",
+                    restoreDelay: Double = 0) throws -> CheckReport {
+        precondition(copies >= 2, "comparing copies needs at least two")
+        let reference = try lifecycle.referenceFacts(config)
+        var report = LifecycleReport()
+        let exposed = [config.directory]
+        let box = CheckpointBox()
+        do {
+            try lifecycle.run(config, Lifecycle.RestoreOptions(copies: copies, invocations: invocations, event: event,
+                                                               inspect: true),
+                              restoreDelay: restoreDelay, report: &report, beforeCheckpoint: { process in
+                box.facts = CheckpointFacts(tcpConnections: ProcessInventory.establishedTCP(pid: process.pid),
+                                            tmpFiles: ProcessInventory.tmpFiles(pid: process.pid, exposed: exposed))
+            })
+        } catch let error as LifecycleError where error.phase == .invoke {
+            // A failing handler is often the symptom itself (a dead connection): keep going and report it.
+        }
+        let findings = StaleStateCheck.findings(reference: reference, copies: report.copies, checkpoint: box.facts,
+                                                initCredentialFetches: report.snapshot?.initCredentialFetches ?? 0,
+                                                afterRestoreHooksAtInit: report.snapshot?.afterRestoreHooks ?? [])
+        let failed = report.copies.flatMap { copy in
+            copy.invocations.compactMap { r in
+                r.error.map { "copy \(copy.copy): invocation failed with \($0.errorType): \($0.errorMessage)" }
+            }
+        }
+        return CheckReport(findings: findings, copies: copies, lifecycle: report, checkpoint: box.facts,
+                           failedInvocations: failed)
+    }
+
+    final class CheckpointBox: @unchecked Sendable { var facts = CheckpointFacts() }
+
+    // MARK: - Rules
+
+    static func findings(reference: FunctionFacts, copies: [CopyReport], checkpoint: CheckpointFacts,
+                         initCredentialFetches: Int, afterRestoreHooksAtInit: [String]) -> [Finding] {
+        let facts = copies.compactMap(\.facts)
+        guard facts.count >= 2 else { return [] }
+        var found: [Finding] = []
+
+        // 1. PRNG state shared by every copy.
+        for (name, state, refState, fix) in [
+            ("Python's `random` module", facts.map(\.randomState), reference.randomState,
+             "reseed in an after-restore hook: `@register_after_restore` def reseed(): random.seed(os.urandom(32))"),
+            ("numpy's global random generator", facts.map(\.numpyState), reference.numpyState,
+             "reseed in an after-restore hook: numpy.random.seed(int.from_bytes(os.urandom(4), 'little')), or create "
+             + "generators after restore with numpy.random.default_rng()"),
+        ] {
+            guard let first = state.first ?? nil, state.allSatisfy({ $0 == first }), refState != first else { continue }
+            found.append(Finding(
+                category: "uniqueness", title: "\(name) has the same state in all \(facts.count) restored copies",
+                evidence: ["state digest \(first) in every copy; an independent Init had \(refState ?? "none")"],
+                why: "the generator was seeded once, during Init, and its state is part of the snapshot: every "
+                    + "environment restored from it draws the same \"random\" numbers (CPython reseeds after fork(), "
+                    + "but nothing reseeds after a restore)",
+                fix: fix))
+        }
+
+        // 2. Values made at Init that every copy shares.
+        let credentialPaths = Set(facts.flatMap(\.cachedCredentials))
+        let refValues = Dictionary(reference.values.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        let perCopy = facts.map { Dictionary($0.values.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a }) }
+        for value in facts[0].values {
+            if credentialPaths.contains(where: { value.path.hasPrefix($0) }) { continue }
+            let all = perCopy.compactMap { $0[value.path] }
+            guard all.count == facts.count, all.allSatisfy({ $0.digest == value.digest }),
+                  let ref = refValues[value.path], ref.digest != value.digest else { continue }
+            found.append(StaleStateCheck.valueFinding(value, copies: facts.count))
+        }
+
+        // 3. Connections open at checkpoint time.
+        if !checkpoint.tcpConnections.isEmpty {
+            found.append(Finding(
+                category: "network", title: "TCP connections were open when the snapshot was taken",
+                evidence: checkpoint.tcpConnections.map { "connection \($0) at checkpoint" },
+                why: "a restored environment gets the connection object but not the connection: the first use fails "
+                    + "(BrokenPipeError / ECONNRESET), and every copy holds the same dead socket",
+                fix: "close it in a before-snapshot hook and reconnect in an after-restore hook (or connect lazily "
+                    + "in the handler and reconnect on error)"))
+        }
+
+        // 4. /tmp written during Init.
+        if !checkpoint.tmpFiles.isEmpty {
+            found.append(Finding(
+                category: "disk", title: "files written to /tmp during Init are copied into every restored environment",
+                evidence: checkpoint.tmpFiles.map { "\($0) at checkpoint" },
+                why: "/tmp is part of the snapshot: each copy starts with the same files (lock files, caches keyed to "
+                    + "one environment, temporary credentials), and none sees what another writes later",
+                fix: "create per-environment files in the handler or an after-restore hook, and delete Init-time "
+                    + "scratch files in a before-snapshot hook"))
+        }
+
+        // 5. Credentials.
+        let envCreds = Set(facts.flatMap(\.environmentCredentials))
+        if !envCreds.isEmpty {
+            found.append(Finding(
+                category: "credentials", title: "AWS credentials come from environment variables frozen into the snapshot",
+                evidence: envCreds.sorted().map { "\($0) is set in every copy" },
+                why: "the snapshot holds them: every restored copy uses the same, possibly expired, keys; Lambda gives "
+                    + "functions rotating container credentials instead",
+                fix: "let the SDK use the container credentials provider (AWS_CONTAINER_CREDENTIALS_FULL_URI); don't "
+                    + "pass long-lived keys to a SnapStart function"))
+        }
+        let stale = copies.filter { ($0.credentialFetches ?? 0) == 0 }
+        if initCredentialFetches > 0, !stale.isEmpty {
+            var evidence = ["fetched \(initCredentialFetches) time(s) during Init; copies \(stale.map { String($0.copy) }.joined(separator: ", ")) never fetched their rotated credentials"]
+            evidence += credentialPaths.sorted().map { "cached at \($0)" }
+            found.append(Finding(
+                category: "credentials", title: "credentials fetched during Init are cached in the snapshot",
+                evidence: evidence,
+                why: "Lambda rotates container credentials on every restore; a copy that keeps the Init-time ones "
+                    + "uses credentials that belong to another environment and expire (every copy shares them)",
+                fix: "fetch credentials in the handler (SDK clients refresh them), or drop the cache in a "
+                    + "before-snapshot hook and refetch in an after-restore hook"))
+        }
+
+        // 6. Hooks that never run.
+        for module in reference.hooks.unimported {
+            found.append(Finding(
+                category: "hooks", title: "module \(module.module) registers hooks, but the handler never imports it",
+                evidence: ["\(module.file) calls register_before_snapshot/register_after_restore and is not imported during Init"],
+                why: "hooks are registered when their module is imported; Lambda never imports a module on its own, "
+                    + "so these hooks never run",
+                fix: "import \(module.module) from the handler module (at module level, during Init)"))
+        }
+        let lateBefore = Set(facts.flatMap(\.hooks.pendingBeforeSnapshot))
+        let lateAfter = Set(facts.flatMap { Array($0.hooks.afterRestore.dropFirst(afterRestoreHooksAtInit.count)) })
+        if !lateBefore.isEmpty || !lateAfter.isEmpty {
+            found.append(Finding(
+                category: "hooks", title: "hooks registered after the snapshot (inside the handler) never run",
+                evidence: lateBefore.sorted().map { "before-snapshot hook \($0) registered during an invocation" }
+                    + lateAfter.sorted().map { "after-restore hook \($0) registered after the restore" },
+                why: "the snapshot was taken and this environment restored before the handler ran: hooks registered "
+                    + "now are never called, and each invocation registers them again",
+                fix: "register hooks at module level, so they exist when Init ends"))
+        }
+        return found
+    }
+
+    static func valueFinding(_ value: ValueFact, copies: Int) -> Finding {
+        switch value.kind {
+        case "timestamp":
+            return Finding(
+                category: "time", title: "\(value.path) was computed from the clock during Init",
+                evidence: ["\(value.path) = \(value.preview) in all \(copies) copies (an independent Init differs)"],
+                why: "the value is frozen into the snapshot: copies restored minutes or days later still see the "
+                    + "Init-time value, so expiry checks, TTLs and \"started at\" times are stale (the wall clock "
+                    + "itself jumps forward on restore)",
+                fix: "compute it in the handler, or recompute it in an after-restore hook")
+        case "bytes":
+            return Finding(
+                category: "entropy", title: "\(value.path) holds random bytes drawn during Init",
+                evidence: ["\(value.path) (\(value.preview)) is identical in all \(copies) copies (an independent Init differs)"],
+                why: "bytes read from os.urandom at Init are replayed by every restored copy: nonces, keys and IDs "
+                    + "cut from them repeat across environments",
+                fix: "call os.urandom / secrets in the handler when the bytes are needed, or refill the pool in an "
+                    + "after-restore hook")
+        default:
+            return Finding(
+                category: "uniqueness", title: "\(value.path) looks unique but is the same in every restored copy",
+                evidence: ["\(value.path) = \(value.preview) (\(value.kind)) in all \(copies) copies (an independent Init differs)"],
+                why: "it was generated once, during Init, and is part of the snapshot: every environment restored "
+                    + "from it shares the \"unique\" value (idempotency keys, request ids, tokens collide)",
+                fix: "generate it in the handler, or regenerate it in an after-restore hook "
+                    + "(`@register_after_restore`)")
+        }
+    }
+}
+#endif
