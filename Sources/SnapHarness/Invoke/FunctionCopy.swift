@@ -133,6 +133,10 @@ final class FunctionCopy {
                 result.maxMemoryUsedMB = m.maxMemoryMB
                 result.status = "error"
                 result.error = m.error
+                if m.error?.errorMessage.contains("No space left on device") == true {
+                    log.line("snapharness: the function's /tmp is full: it holds \(function.ephemeralStorageMB) MB "
+                             + "(Lambda's ephemeral storage); raise it with --ephemeral-storage MB", copy: index)
+                }
             case .message(let m):
                 result.status = "error"
                 result.error = LambdaError(errorMessage: "unexpected control message \(m.type)", errorType: "Runtime.Unknown", requestId: requestId)

@@ -148,6 +148,7 @@ struct InitPhase {
                 handlerDirectory: config.directory, handler: config.handler, python: config.python,
                 environment: config.environment(runtime: runtime), timeoutSeconds: config.timeout,
                 restoreTimeoutSeconds: config.restoreTimeout, memorySizeMB: config.memoryMB, initSeconds: initSeconds)
+            function.ephemeralStorageMB = config.ephemeralStorageMB
             function.beforeSnapshotHooks = initDone.beforeSnapshotHooks ?? []
             function.afterRestoreHooks = initDone.afterRestoreHooks ?? []
             manifest = try criu.checkpoint(process, to: snapshot, function: function)

@@ -50,6 +50,7 @@ public struct FunctionManifest: Codable, Sendable, Equatable {
     public var restoreTimeoutSeconds: Double
     public var memorySizeMB: Int
     public var initSeconds: Double
+    public var ephemeralStorageMB: Int = 512
     public var beforeSnapshotHooks: [String] = []
     public var afterRestoreHooks: [String] = []
 

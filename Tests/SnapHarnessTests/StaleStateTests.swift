@@ -1,0 +1,141 @@
+import Foundation
+import Glibc
+import Testing
+
+/// Every class of SnapStart stale-state bug: `run` reproduces the symptom across restored copies with the buggy
+/// handler, `check` flags it, and `check` is clean on the fixed handler.
+@Suite(.serialized, .enabled(if: TestEnvironment.canCheckpoint && CLI.available, TestEnvironment.skipReason))
+struct StaleStateTests {
+    func example(_ category: String, _ variant: String) -> String { CLI.example("stale-state/\(category)/\(variant)") }
+    func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
+
+    /// Results of `run --restores 2`, one per copy.
+    func results(_ args: [String]) throws -> ([[String: Any]], CLIResult) {
+        let r = try CLI.run(["run"] + args + ["--restores", "2"])
+        let lines = r.jsonLines.map(object)
+        return (lines.map { object($0["result"] ?? $0["error"]) }, r)
+    }
+
+    /// `check` with JSON output: the categories found (exit 2) or none (exit 0).
+    func check(_ args: [String], expectFindings: Bool) throws -> [String] {
+        let r = try CLI.run(["check"] + args + ["--restores", "2", "--json"])
+        #expect(r.exitCode == (expectFindings ? 2 : 0), "\(r)")
+        let findings = (object(r.json)["findings"] as? [Any])?.map(object) ?? []
+        return findings.compactMap { $0["category"] as? String }
+    }
+
+    @Test func uniqueness() throws {
+        let (copies, r) = try results([example("uniqueness", "buggy")])
+        #expect(copies.count == 2, "\(r)")
+        #expect(Set(copies.compactMap { $0["session_id"] as? String }).count == 1, "session ids should collide")
+        #expect(Set(copies.compactMap { $0["idempotency_key"] as? String }).count == 1, "random numbers should repeat")
+        #expect(try check([example("uniqueness", "buggy")], expectFindings: true) == ["uniqueness", "uniqueness"])
+        #expect(try check([example("uniqueness", "fixed")], expectFindings: false).isEmpty)
+        let (fixed, _) = try results([example("uniqueness", "fixed")])
+        #expect(Set(fixed.compactMap { $0["idempotency_key"] as? String }).count == 2)
+    }
+
+    @Test func entropy() throws {
+        let (copies, r) = try results([example("entropy", "buggy")])
+        #expect(copies.count == 2 && Set(copies.compactMap { $0["nonce"] as? String }).count == 1, "\(r)")
+        #expect(try check([example("entropy", "buggy")], expectFindings: true) == ["entropy"])
+        #expect(try check([example("entropy", "fixed")], expectFindings: false).isEmpty)
+    }
+
+    @Test func network() throws {
+        let server = try TCPServer()
+        defer { server.stop() }
+        let env = ["--env", "DB_PORT=\(server.port)"]
+        let (copies, r) = try results([example("network", "buggy")] + env)
+        #expect(r.exitCode == 8, "\(r)")
+        #expect(copies.count == 2 && copies.allSatisfy { $0["errorType"] as? String == "BrokenPipeError" }, "\(r)")
+        #expect(try check([example("network", "buggy")] + env, expectFindings: true) == ["network"])
+        // New connections work after restore: the fixed handler reconnects and every copy sends.
+        let (fixed, f) = try results([example("network", "fixed")] + env)
+        #expect(f.exitCode == 0 && fixed.allSatisfy { $0["sent"] as? Bool == true }, "\(f)")
+        #expect(try check([example("network", "fixed")] + env, expectFindings: false).isEmpty)
+    }
+
+    @Test func credentials() throws {
+        let (copies, r) = try results([example("credentials", "buggy"), "--credentials-ttl", "1", "--restore-delay", "1.5s"])
+        #expect(copies.count == 2, "\(r)")
+        #expect(Set(copies.compactMap { $0["access_key_id"] as? String }).count == 1, "Init credentials are shared")
+        #expect(copies.allSatisfy { $0["expired"] as? Bool == true }, "cached credentials expired: \(r)")
+        #expect(copies.allSatisfy { ($0["access_key_id"] as? String)?.hasPrefix("ASIAFAKE") == true }, "only fake keys")
+        let (fixed, _) = try results([example("credentials", "fixed"), "--credentials-ttl", "1", "--restore-delay", "1.5s"])
+        #expect(Set(fixed.compactMap { $0["access_key_id"] as? String }).count == 2, "each copy gets rotated credentials")
+        #expect(fixed.allSatisfy { $0["expired"] as? Bool == false })
+        #expect(try check([example("credentials", "buggy")], expectFindings: true) == ["credentials"])
+        #expect(try check([example("credentials", "fixed")], expectFindings: false).isEmpty)
+        // Real keys reach the function only when asked.
+        let leak = try CLI.run(["check", example("credentials", "fixed"), "--restores", "2", "--json", "--pass-aws-credentials"],
+                               environment: ["AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example"])
+        #expect(leak.exitCode == 2)
+        #expect(leak.stdout.contains("AWS_ACCESS_KEY_ID is set in every copy"), "\(leak)")
+    }
+
+    @Test func time() throws {
+        let (copies, r) = try results([example("time", "buggy"), "--env", "TOKEN_TTL=1", "--restore-delay", "1.5s"])
+        #expect(copies.count == 2 && copies.allSatisfy { $0["token_valid"] as? Bool == false }, "\(r)")
+        #expect(try check([example("time", "buggy")], expectFindings: true) == ["time"])
+        #expect(try check([example("time", "fixed")], expectFindings: false).isEmpty)
+        let (fixed, _) = try results([example("time", "fixed"), "--env", "TOKEN_TTL=1", "--restore-delay", "1.5s"])
+        #expect(fixed.allSatisfy { $0["token_valid"] as? Bool == true })
+    }
+
+    @Test func clockAcrossARestore() throws {
+        let (copies, r) = try results([CLI.fixture("clock_disk"), "--restore-delay", "1.5s"])
+        #expect(copies.count == 2, "\(r)")
+        for c in copies {
+            let wall = c["wall_gap"] as? Double ?? 0, mono = c["mono_gap"] as? Double ?? 99
+            #expect(wall >= 1.5, "the wall clock jumps by the real gap: \(wall)")
+            #expect(mono < 1.0, "CLOCK_MONOTONIC continues from the checkpoint (time namespace): \(mono)")
+        }
+    }
+
+    @Test func disk() throws {
+        let (copies, r) = try results([example("disk", "buggy")])
+        #expect(copies.count == 2 && Set(copies.compactMap { $0["lock_owner"] as? String }).count == 1, "\(r)")
+        #expect(try check([example("disk", "buggy")], expectFindings: true).contains("disk"))
+        #expect(try check([example("disk", "fixed")], expectFindings: false).isEmpty)
+    }
+
+    @Test func tmpIsPerCopyAndLimited() throws {
+        let dir = TestEnvironment.scratchDirectory("disk")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try #"{"action": "write"}"#.write(toFile: dir + "/write.json", atomically: true, encoding: .utf8)
+        let r = try CLI.run(["run", CLI.fixture("clock_disk"), "--restores", "2", "--invocations", "2", "--event", dir + "/write.json"])
+        #expect(r.exitCode == 0, "\(r)")
+        let results = r.jsonLines.map(object)
+        #expect(results.count == 4)
+        var ownFiles: [Int: Set<String>] = [:]
+        for line in results {
+            let copy = line["copy"] as? Int ?? 0, result = object(line["result"])
+            #expect(result["init_file"] as? String == "written during Init", "every copy starts with Init's /tmp")
+            if let mine = result["mine"] as? String { ownFiles[copy, default: []].insert(mine) }
+        }
+        for line in results {
+            let copy = line["copy"] as? Int ?? 0
+            let listing = Set(object(line["result"])["tmp"] as? [String] ?? [])
+            let others = ownFiles.filter { $0.key != copy }.values.reduce(Set<String>()) { $0.union($1) }
+            #expect(listing.isDisjoint(with: others), "copy \(copy) sees another copy's files: \(listing)")
+        }
+        try #"{"action": "fill", "mb": 600}"#.write(toFile: dir + "/fill.json", atomically: true, encoding: .utf8)
+        let full = try CLI.run(["run", CLI.fixture("clock_disk"), "--event", dir + "/fill.json"])
+        #expect(full.exitCode == 8)
+        #expect((object(full.json)["errorMessage"] as? String)?.contains("No space left on device") == true, "\(full)")
+        #expect(full.stderr.contains("--ephemeral-storage"), "the error should say how to raise the limit")
+        let bigger = try CLI.run(["run", CLI.fixture("clock_disk"), "--event", dir + "/fill.json", "--ephemeral-storage", "1024"])
+        #expect(bigger.exitCode == 0, "\(bigger)")
+    }
+
+    @Test func hooks() throws {
+        let (copies, r) = try results([example("hooks", "buggy")])
+        #expect(copies.count == 2 && copies.allSatisfy { $0["refreshed"] as? Bool == false }, "\(r)")
+        #expect(!r.stderr.contains("reconnecting"), "warmup's hooks must not run")
+        #expect(try check([example("hooks", "buggy")], expectFindings: true) == ["hooks", "hooks"])
+        #expect(try check([example("hooks", "fixed")], expectFindings: false).isEmpty)
+        let (fixed, f) = try results([example("hooks", "fixed")])
+        #expect(fixed.allSatisfy { $0["refreshed"] as? Bool == true } && f.stderr.contains("reconnecting"), "\(f)")
+    }
+}
