@@ -8,12 +8,12 @@ SHELL := /bin/bash
 SWIFT ?= swift
 CONFIG ?= debug
 # Link the libcriu of the CRIU we run (never bookworm's 3.17 with the same soname) and bake that criu's path in.
-SWIFT_FLAGS = -c $(CONFIG) -Xlinker -rpath -Xlinker $(CRIU_LIBDIR) -Xcc '-DSNAPHARNESS_CRIU="$(SNAPHARNESS_CRIU)"' \
+SWIFT_FLAGS = -c $(CONFIG) -Xlinker -rpath -Xlinker $(CRIU_LIBDIR) -Xcc '-DSNAPHARNESS_CRIU="$(CRIU_BINARY)"' \
 	-Xcc '-DSNAPHARNESS_HOME="$(CURDIR)"'
 export PKG_CONFIG_PATH := $(CRIU_PKG_CONFIG_PATH)
 BIN = $(shell $(SWIFT) build $(SWIFT_FLAGS) --show-bin-path 2>/dev/null)/snapharness
 
-.PHONY: deps build test demo clean distclean swift-build swift-test swift-demo
+.PHONY: deps build test demo clean distclean swift-build swift-test swift-demo bench swift-bench
 
 ## deps: install Debian packages, CRIU >= 4.2 and snapshot-restore-py (idempotent, seconds when ready)
 deps:
@@ -43,6 +43,14 @@ swift-demo:
 	@echo
 	@echo "== snapharness run Examples/hello --restores 2 (Lambda's log on stderr, results on stdout) =="
 	$(BIN) run Examples/hello --restores 2
+
+## bench: cold start vs restore of Examples/bench/* (release build), results and SVG charts in bench-results/
+bench: deps
+	@$(MAKE) --no-print-directory swift-bench CONFIG=release
+
+swift-bench:
+	$(SWIFT) build $(SWIFT_FLAGS) --product snapharness
+	bash scripts/bench.sh $(BIN) bench-results
 
 clean:
 	rm -rf .build

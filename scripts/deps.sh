@@ -20,8 +20,8 @@ die() { printf '[deps] error: %s\n' "$*" >&2; exit 1; }
 
 # --- Debian packages -------------------------------------------------------------------------------
 pkgs=(build-essential pkgconf libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-      python3-protobuf libnl-3-dev libcap-dev libnet1-dev uuid-dev libnftables-dev libbsd-dev
-      libgnutls28-dev nftables iproute2 xz-utils ca-certificates)
+      python3 python3-protobuf libnl-3-dev libcap-dev libnet1-dev uuid-dev libnftables-dev libbsd-dev
+      libgnutls28-dev nftables iproute2 xz-utils ca-certificates patch)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -46,21 +46,25 @@ criu_ok() { # $1 = criu binary
 write_env() { # $1 = criu binary, $2 = pkg-config dir ('' for the system one), $3 = lib dir ('' for system)
   {
     echo "# written by scripts/deps.sh; do not edit"
-    echo "SNAPHARNESS_CRIU := $1"
+    echo "CRIU_BINARY := $1"
     echo "CRIU_PKG_CONFIG_PATH := $2"
     echo "CRIU_LIBDIR := $3"
   } > "$deps/env.mk.tmp"
   mv "$deps/env.mk.tmp" "$deps/env.mk"
 }
 
-if [ -x "$prefix/sbin/criu" ] && [ -f "$prefix/lib/x86_64-linux-gnu/pkgconfig/criu.pc" ] && [ -e "$prefix/lib/x86_64-linux-gnu/libcriu.so" ] && criu_ok "$prefix/sbin/criu"; then
+# Our patches to CRIU (scripts/criu-patches): a build made with another set is rebuilt.
+patches_id=$(cat "$root"/scripts/criu-patches/*.patch 2>/dev/null | sha256sum | cut -c1-16)
+
+if [ -x "$prefix/sbin/criu" ] && [ -f "$prefix/lib/x86_64-linux-gnu/pkgconfig/criu.pc" ] && [ -e "$prefix/lib/x86_64-linux-gnu/libcriu.so" ] \
+   && [ "$(cat "$prefix/patches.id" 2>/dev/null)" = "$patches_id" ] && criu_ok "$prefix/sbin/criu"; then
   log "CRIU $("$prefix/sbin/criu" --version | sed -n 's/^Version: *//p') ready in $prefix"
   write_env "$prefix/sbin/criu" "$prefix/lib/x86_64-linux-gnu/pkgconfig" "$prefix/lib/x86_64-linux-gnu"
 elif sys=$(command -v criu) && criu_ok "$sys" && pkg-config --atleast-version=4.2 criu 2>/dev/null; then
-  log "using the system CRIU at $sys"
+  log "using the system CRIU at $sys (without snapharness's patches: an unprivileged function needs CAP_SYS_RESOURCE to be dumped)"
   write_env "$sys" "" ""
 else
-  log "no working CRIU >= 4.2 here: building Debian's source package into $prefix (~1 min)"
+  log "building CRIU >= 4.2 with snapharness's patches from Debian's source package into $prefix (~1 min)"
   src_list=/etc/apt/sources.list.d/snapharness-sid-src.sources
   if [ ! -f "$src_list" ]; then
     cat > "$src_list" <<'LIST'
@@ -88,6 +92,11 @@ LIST
   build="$deps/build/criu-$ver"
   rm -rf "$build"; mkdir -p "$build"
   tar -xf "$tarball" -C "$build" --strip-components=1
+  for p in "$root"/scripts/criu-patches/*.patch; do
+    [ -e "$p" ] || continue
+    log "applying $(basename "$p")"
+    patch -d "$build" -p1 -s < "$p" || die "patch $(basename "$p") does not apply to CRIU $ver"
+  done
   log "building CRIU $ver"
   # RUNDIR: CRIU keeps its kernel-feature cache (criu.kdat) only on tmpfs; /run is not tmpfs here, /dev/shm is.
   make -C "$build" -j"$(nproc)" criu lib RUNDIR=/dev/shm/snapharness-criu >"$deps/criu-build.log" 2>&1 \
@@ -96,6 +105,7 @@ LIST
   make -C "$build" install-criu install-lib PREFIX="$prefix" RUNDIR=/dev/shm/snapharness-criu SKIP_PIP_INSTALL=1 \
     >>"$deps/criu-build.log" 2>&1 || die "CRIU install failed; see $deps/criu-build.log"
   criu_ok "$prefix/sbin/criu" || die "the CRIU just built fails 'criu check': run $prefix/sbin/criu check"
+  echo "$patches_id" > "$prefix/patches.id"
   write_env "$prefix/sbin/criu" "$prefix/lib/x86_64-linux-gnu/pkgconfig" "$prefix/lib/x86_64-linux-gnu"
   log "CRIU $ver installed in $prefix"
 fi

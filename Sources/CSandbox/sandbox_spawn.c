@@ -207,11 +207,14 @@ static void child(const struct sh_spawn_config *cfg, int status_fd) {
     }
     if (cfg->cwd && chdir(cfg->cwd) < 0) child_fail(status_fd, SH_STAGE_CHDIR);
     place_fds(cfg, status_fd);
+    /* Raw syscalls: glibc's setuid/setgid/setgroups broadcast to every thread the parent had (SIGSETXID) and
+     * would wait forever in this single-threaded copy of it. */
     if (cfg->gid != (gid_t)-1) {
-        if (setgroups(0, NULL) < 0) child_fail(status_fd, SH_STAGE_SETGROUPS);
-        if (setgid(cfg->gid) < 0) child_fail(status_fd, SH_STAGE_SETGID);
+        if (syscall(SYS_setgroups, 0, NULL) < 0) child_fail(status_fd, SH_STAGE_SETGROUPS);
+        if (syscall(SYS_setresgid, cfg->gid, cfg->gid, cfg->gid) < 0) child_fail(status_fd, SH_STAGE_SETGID);
     }
-    if (cfg->uid != (uid_t)-1 && setuid(cfg->uid) < 0) child_fail(status_fd, SH_STAGE_SETUID);
+    if (cfg->uid != (uid_t)-1 && syscall(SYS_setresuid, cfg->uid, cfg->uid, cfg->uid) < 0)
+        child_fail(status_fd, SH_STAGE_SETUID);
 
     sigset_t none;
     sigemptyset(&none);

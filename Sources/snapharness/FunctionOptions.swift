@@ -43,6 +43,14 @@ struct FunctionOptions: ParsableArguments {
             completion: .file())
     var envFile: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "User the function runs as (name or uid). Default: $SNAPHARNESS_USER, else nobody; `root` opts out of the unprivileged sandbox.",
+        valueName: "user"))
+    var user: String?
+
+    @Option(name: .long, help: "Group the function runs as (default: the user's primary group).")
+    var group: String?
+
     @Flag(name: .customLong("pass-aws-credentials"),
           help: "Pass your AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN to the function (off: only the local fake container credentials).")
     var passAWSCredentials = false
@@ -65,11 +73,18 @@ struct FunctionOptions: ParsableArguments {
             let (k, v) = try FunctionConfig.parseAssignment(assignment)
             environment[k] = v
         }
-        var config = FunctionConfig(directory: directory, handler: handler, python: try PythonInterpreter.resolve(python),
+        let functionUser = try FunctionUser.resolve(user: user, group: group)
+        if functionUser.isRoot {
+            Output.note("warning: the function runs as root (--user root): code under test can change this machine; "
+                        + "Lambda runs functions unprivileged")
+        }
+        let interpreter = try PythonInterpreter.resolve(python, for: functionUser) { Output.note($0) }
+        var config = FunctionConfig(directory: directory, handler: handler, python: interpreter,
                               functionName: functionName, memoryMB: memory, timeout: timeout,
                               initTimeout: initTimeout, restoreTimeout: restoreTimeout, region: region,
                               userEnvironment: environment, ephemeralStorageMB: ephemeralStorage)
         config.passAWSCredentials = passAWSCredentials
+        config.user = functionUser
         return config
     }
 }

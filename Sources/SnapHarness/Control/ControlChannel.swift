@@ -12,10 +12,13 @@ public final class ControlListener: @unchecked Sendable {
     private let directory: String
     private let fd: Int32
 
-    public init() throws {
-        if mkdir(ControlListener.baseDirectory, 0o700) != 0 && errno != EEXIST {
+    /// `owner`: the function's user, who must be able to connect; the folder stays closed to everyone else.
+    public init(owner: FunctionUser? = nil) throws {
+        // 0711: an unprivileged function may pass through to its own 0700 folder, but not list the others.
+        if mkdir(ControlListener.baseDirectory, 0o711) != 0 && errno != EEXIST {
             throw SystemError("mkdir \(ControlListener.baseDirectory)")
         }
+        chmod(ControlListener.baseDirectory, 0o711)
         var template = Array((ControlListener.baseDirectory + "/ctl-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else { throw SystemError("mkdtemp under \(ControlListener.baseDirectory)") }
         directory = String(cString: made)
@@ -40,6 +43,13 @@ public final class ControlListener: @unchecked Sendable {
             }
         }
         guard ok else { let e = SystemError("bind \(path)"); Glibc.close(sock); rmdir(directory); throw e }
+        chmod(path, 0o600)
+        if let owner, !owner.isRoot {
+            guard chown(directory, owner.uid, owner.gid) == 0, chown(path, owner.uid, owner.gid) == 0 else {
+                let e = SystemError("chown \(directory) to \(owner.name)"); Glibc.close(sock); unlink(path); rmdir(directory)
+                throw e
+            }
+        }
     }
 
     deinit { close() }

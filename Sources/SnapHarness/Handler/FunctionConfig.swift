@@ -22,6 +22,8 @@ public struct FunctionConfig: Sendable {
     /// Pass the supervisor's AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN through. Off by default:
     /// no real credential reaches a function (or a snapshot) unless the user asks.
     public var passAWSCredentials = false
+    /// Who the function runs as (unprivileged by default, as on Lambda).
+    public var user = FunctionUser(name: "root", uid: 0, gid: 0)
 
     public static let defaultHandler = "lambda_function.lambda_handler"
 
@@ -80,6 +82,16 @@ public struct FunctionConfig: Sendable {
         guard reserved.isEmpty else {
             throw HarnessError.input("reserved environment variable(s) \(reserved.joined(separator: ", ")) cannot be "
                                      + "set with --env: Lambda sets them itself (use the matching flag, e.g. --handler, --memory)")
+        }
+        guard user.canAccess(directory, bits: 5) else {
+            throw HarnessError.input("the function runs as user \(user.name), who cannot read \(directory): "
+                + "\(user.blocker(directory, bits: 5) ?? "?") is in the way. Make the folder readable (chmod o+rx on it and "
+                + "its parents), or run the function as root with --user root")
+        }
+        guard user.canAccess(python, bits: 5) else {
+            throw HarnessError.input("the function runs as user \(user.name), who cannot run \(python): "
+                + "\(user.blocker(python, bits: 5) ?? "?") is in the way. Pass --python with an interpreter \(user.name) "
+                + "can run (e.g. /usr/bin/python3), or --user root")
         }
         guard timeout > 0, restoreTimeout > 0, initTimeout > 0 else {
             throw HarnessError.input("timeouts must be positive")

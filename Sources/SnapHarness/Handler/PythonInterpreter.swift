@@ -4,6 +4,19 @@ import Foundation
 /// Resolves the Python the function runs under to a real file: pyenv and friends install shell-script shims,
 /// and a snapshot must hold the interpreter itself, not a shell that exec'd it.
 public enum PythonInterpreter {
+    /// Like `resolve`, but when the function's user cannot run the interpreter found (pyenv under a 0700 /root, say),
+    /// falls back to the system's /usr/bin/python3 and says so through `note`. An explicit path is never replaced.
+    public static func resolve(_ name: String, for user: FunctionUser, note: (String) -> Void) throws -> String {
+        let found = try resolve(name)
+        if user.canAccess(found, bits: 5) || name.contains("/") { return found }
+        if let system = try? resolve("/usr/bin/python3"), user.canAccess(system, bits: 5) {
+            note("user \(user.name) cannot run \(found) (\(user.blocker(found, bits: 5) ?? "not accessible")); "
+                 + "using \(system). Pass --python to choose another interpreter, or --user root")
+            return system
+        }
+        return found // validate() explains what is in the way
+    }
+
     public static func resolve(_ name: String = "python3") throws -> String {
         let probe = Process()
         probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")

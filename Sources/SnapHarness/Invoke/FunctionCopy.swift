@@ -35,7 +35,7 @@ final class FunctionCopy {
 
     /// Restores the copy and runs its after-restore hooks within the restore limit.
     func restore() throws {
-        let listener = try ControlListener()
+        let listener = try ControlListener(owner: function.user)
         self.listener = listener
         log.restoreStart(runtime: runtimeVersion, copy: index)
         let start = Clock.now

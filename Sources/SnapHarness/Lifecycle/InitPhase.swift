@@ -56,7 +56,12 @@ struct InitPhase {
     /// Spawns the function and runs Init (the handler module's code) within the Init limit.
     func begin(report: inout LifecycleReport) throws -> Session {
         try config.validate()
-        let listener = try ControlListener()
+        for path in [runtime.directory, runtime.library] where !config.user.canAccess(path, bits: 5) {
+            throw HarnessError.input("the function runs as user \(config.user.name), who cannot read snapharness's "
+                + "runtime files in \(path): \(config.user.blocker(path, bits: 5) ?? "?") is in the way. Keep the "
+                + "snapharness checkout in a folder others can read, or pass --user root")
+        }
+        let listener = try ControlListener(owner: config.user)
         var env = config.environment(runtime: runtime)
         let token = credentials?.issueToken(label: "init")
         if let credentials, let token { env.merge(credentials.environment(token: token)) { _, new in new } }
@@ -65,6 +70,7 @@ struct InitPhase {
                                tmpBytes: UInt64(config.ephemeralStorageMB) << 20)
         // Code that lives under /tmp on the host stays visible inside the function's private /tmp.
         spec.exposedPaths = [config.directory, runtime.directory, runtime.library]
+        if !config.user.isRoot { spec.user = (config.user.uid, config.user.gid) }
         log.initStart(runtime: runtimeVersion)
         let start = Clock.now
         let deadline = start + config.initTimeout
@@ -149,6 +155,7 @@ struct InitPhase {
                 environment: config.environment(runtime: runtime), timeoutSeconds: config.timeout,
                 restoreTimeoutSeconds: config.restoreTimeout, memorySizeMB: config.memoryMB, initSeconds: initSeconds)
             function.ephemeralStorageMB = config.ephemeralStorageMB
+            function.user = config.user
             function.beforeSnapshotHooks = initDone.beforeSnapshotHooks ?? []
             function.afterRestoreHooks = initDone.afterRestoreHooks ?? []
             manifest = try criu.checkpoint(process, to: snapshot, function: function)

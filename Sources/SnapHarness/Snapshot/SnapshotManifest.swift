@@ -51,6 +51,8 @@ public struct FunctionManifest: Codable, Sendable, Equatable {
     public var memorySizeMB: Int
     public var initSeconds: Double
     public var ephemeralStorageMB: Int = 512
+    /// Who the function runs as; restored copies keep it (CRIU restores credentials).
+    public var user = FunctionUser(name: "root", uid: 0, gid: 0)
     public var beforeSnapshotHooks: [String] = []
     public var afterRestoreHooks: [String] = []
 

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# `make bench`: cold start vs restore for the handlers in Examples/bench, with the CRIU and memory floors.
+# Usage: scripts/bench.sh SNAPHARNESS_BINARY RESULTS_DIR
+# Writes RESULTS_DIR/<name>.{txt,json,csv,svg} and prints a closing summary with the issue's targets.
+# BENCH_ITERATIONS scales the small handlers' iterations (default 20); the large heaps run fewer.
+set -euo pipefail
+
+bin=$1
+out=$2
+root=$(cd "$(dirname "$0")/.." && pwd)
+examples="$root/Examples/bench"
+iterations=${BENCH_ITERATIONS:-20}
+python=${PYTHON:-python3}
+# The handlers here are this repository's own examples: run them as root so they get the same interpreter as
+# `python3` on PATH (a pyenv Python under /root is out of reach of an unprivileged user). A restore's cost does
+# not depend on the uid. Set SNAPHARNESS_USER to measure another user.
+export SNAPHARNESS_USER=${SNAPHARNESS_USER:-root}
+mkdir -p "$out"
+rm -f "$out"/*.txt "$out"/*.json "$out"/*.csv "$out"/*.svg
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+# boto3 is bundled into the example's own folder, as in a Lambda deployment package (git-ignored there).
+if [ ! -d "$examples/boto3/boto3" ] || [ ! -d "$examples/boto3/botocore" ]; then
+  log "installing boto3 into Examples/bench/boto3 (pip install --target, as for a Lambda zip)"
+  "$python" -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --target "$examples/boto3" boto3 >&2
+fi
+
+run() { # name dir iterations warmup [extra flags...]
+  local name=$1 dir=$2 n=$3 w=$4
+  shift 4
+  log "$name: $n iterations + $w warm-up"
+  local start=$SECONDS
+  "$bin" bench "$dir" --iterations "$n" --warmup "$w" --json "$out/$name.json" --csv "$out/$name.csv" \
+    --chart "$out/$name.svg" "$@" | tee "$out/$name.txt"
+  log "$name: done in $((SECONDS - start)) s"
+  echo
+}
+
+run minimal "$examples/minimal" "$iterations" 2
+run boto3 "$examples/boto3" "$iterations" 2 --target-speedup 10
+if "$python" -c 'import numpy' 2>/dev/null; then
+  run numpy "$examples/numpy" "$iterations" 2
+else
+  log "numpy is not importable by $python: skipping the numpy handler"
+fi
+run heap-500mb "$examples/heap" 8 1 --memory 3008 --function-name heap-500mb --env HEAP_MB=500
+run heap-2gb "$examples/heap" 4 1 --memory 10240 --function-name heap-2gb --env HEAP_MB=2048 --target-lazy-ms 25
+# The measured harness change: dumps without the nftables network lock (see the README's Benchmarking section).
+run minimal-skip-lock "$examples/minimal" "$iterations" 2 --network-lock skip --function-name minimal-skip-lock
+run boto3-skip-lock "$examples/boto3" "$iterations" 2 --network-lock skip --function-name boto3-skip-lock --target-speedup 10
+run heap-2gb-skip-lock "$examples/heap" 4 1 --memory 10240 --function-name heap-2gb-skip-lock --env HEAP_MB=2048 \
+  --network-lock skip --target-lazy-ms 25
+
+echo "== summary (p50; full tables in $out/*.txt, charts in $out/*.svg) =="
+for f in "$out"/*.txt; do
+  sed -n 's/^summary: //p; /^    \(met\|NOT MET\)/p' "$f"
+done
