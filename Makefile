@@ -13,7 +13,7 @@ SWIFT_FLAGS = -c $(CONFIG) -Xlinker -rpath -Xlinker $(CRIU_LIBDIR) -Xcc '-DSNAPH
 export PKG_CONFIG_PATH := $(CRIU_PKG_CONFIG_PATH)
 BIN = $(shell $(SWIFT) build $(SWIFT_FLAGS) --show-bin-path 2>/dev/null)/snapharness
 
-.PHONY: deps build test demo clean distclean swift-build swift-test swift-demo bench swift-bench
+.PHONY: deps build test demo soak clean distclean swift-build swift-test swift-demo swift-soak bench swift-bench
 
 ## deps: install Debian packages, CRIU >= 4.2 and snapshot-restore-py (idempotent, seconds when ready)
 deps:
@@ -26,13 +26,14 @@ build: deps
 swift-build:
 	$(SWIFT) build $(SWIFT_FLAGS) --product snapharness
 
-## test: the whole suite with real CRIU (root needed for the integration tests, skipped with a reason otherwise)
+## test: the whole suite with real CRIU (root needed for the integration tests, skipped with a reason otherwise);
+##       FILTER=Name runs the matching tests only
 test: deps
 	@$(MAKE) --no-print-directory swift-test
 
 swift-test:
 	$(SWIFT) build $(SWIFT_FLAGS) --build-tests
-	SNAPHARNESS_BIN=$(BIN) $(SWIFT) test $(SWIFT_FLAGS) --skip-build --no-parallel
+	SNAPHARNESS_BIN=$(BIN) $(SWIFT) test $(SWIFT_FLAGS) --skip-build --no-parallel $(if $(FILTER),--filter $(FILTER))
 
 ## demo: doctor (with a probe checkpoint/restore), then the whole SnapStart lifecycle of Examples/hello
 demo: build
@@ -51,6 +52,13 @@ bench: deps
 swift-bench:
 	$(SWIFT) build $(SWIFT_FLAGS) --product snapharness
 	bash scripts/bench.sh $(BIN) bench-results
+
+## soak: endurance run (not part of `make test`): 500 sequential restore+invoke cycles, then 50 rounds of 8 copies
+soak: build
+	@$(MAKE) --no-print-directory swift-soak
+
+swift-soak:
+	$(BIN) soak Examples/hello --sequential 500 --rounds 50 --concurrency 8
 
 clean:
 	rm -rf .build

@@ -37,8 +37,8 @@ run() { # name dir iterations warmup [extra flags...]
   echo
 }
 
-run minimal "$examples/minimal" "$iterations" 2
-run boto3 "$examples/boto3" "$iterations" 2 --target-speedup 10
+run minimal "$examples/minimal" "$iterations" 2 --breakdown
+run boto3 "$examples/boto3" "$iterations" 2 --breakdown --target-speedup 10
 if "$python" -c 'import numpy' 2>/dev/null; then
   run numpy "$examples/numpy" "$iterations" 2
 else
@@ -46,11 +46,6 @@ else
 fi
 run heap-500mb "$examples/heap" 8 1 --memory 3008 --function-name heap-500mb --env HEAP_MB=500
 run heap-2gb "$examples/heap" 4 1 --memory 10240 --function-name heap-2gb --env HEAP_MB=2048 --target-lazy-ms 25
-# The measured harness change: dumps without the nftables network lock (see the README's Benchmarking section).
-run minimal-skip-lock "$examples/minimal" "$iterations" 2 --network-lock skip --function-name minimal-skip-lock
-run boto3-skip-lock "$examples/boto3" "$iterations" 2 --network-lock skip --function-name boto3-skip-lock --target-speedup 10
-run heap-2gb-skip-lock "$examples/heap" 4 1 --memory 10240 --function-name heap-2gb-skip-lock --env HEAP_MB=2048 \
-  --network-lock skip --target-lazy-ms 25
 
 echo "== summary (p50; full tables in $out/*.txt, charts in $out/*.svg) =="
 for f in "$out"/*.txt; do

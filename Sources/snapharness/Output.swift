@@ -25,12 +25,18 @@ enum Output {
         FileHandle.standardError.write(Data(("snapharness: " + text + "\n").utf8))
     }
 
-    /// Runs a lifecycle step: failures are printed with their phase and mapped to the phase's exit code.
+    /// Runs a lifecycle step: failures are printed with their phase and mapped to the phase's exit code; an
+    /// interrupt (SIGINT/SIGTERM) ends with 130/143 once everything is cleaned up.
     static func run(json: Bool, _ body: (inout LifecycleReport) throws -> Void) throws {
         var report = LifecycleReport()
         do {
             try body(&report)
+            try Interrupts.check()
             if json { print(report.jsonText) }
+        } catch _ where Interrupts.received != nil {
+            let sig = Interrupts.received ?? SIGINT
+            error("interrupted by \(sig == SIGINT ? "SIGINT" : "SIGTERM"): the function was stopped and its temporary files removed")
+            throw ExitCode(128 + sig)
         } catch let e as LifecycleError {
             report.failure = FailureReport(e)
             if json { print(report.jsonText) }

@@ -1,11 +1,26 @@
 import ArgumentParser
+import Foundation
 import SnapHarness
 
 @main
 struct Snapharness: ParsableCommand {
+    static func main() {
+        Interrupts.install { sig in
+            Output.note("\(sig == SIGINT ? "SIGINT" : "SIGTERM") received: stopping the function and cleaning up")
+        }
+        var command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "snapharness",
         abstract: "Run AWS Lambda SnapStart's lifecycle locally: real checkpoints and restores with CRIU.",
-        subcommands: [RunCommand.self, SnapshotCommand.self, RestoreCommand.self, CheckCommand.self, DoctorCommand.self]
+        subcommands: [RunCommand.self, SnapshotCommand.self, RestoreCommand.self, CheckCommand.self, SoakCommand.self, DoctorCommand.self,
+                      BenchCommand.self]
     )
 }

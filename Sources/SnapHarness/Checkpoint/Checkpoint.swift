@@ -32,7 +32,7 @@ extension Criu {
         process.waitForExit(timeout: 10) // CRIU killed the tree; reap it
 
         staging.restrictPermissions()
-        let manifest = SnapshotManifest(criuVersion: (try? serviceVersion()) ?? Criu.libraryVersion,
+        let manifest = SnapshotManifest(criuVersion: (try? cachedServiceVersion()) ?? Criu.libraryVersion,
                                         stdio: process.stdio, imageBytes: staging.imageBytes(),
                                         dumpSeconds: seconds, function: function)
         try staging.writeManifest(manifest)
@@ -42,7 +42,7 @@ extension Criu {
     }
 
     /// Dumps `pid` with libcriu into `imagesDir` (log: dump.log there). A failure keeps a copy of CRIU's log in
-    /// /tmp so the reasons stay readable after the staging directory is gone.
+    /// /tmp so the reasons stay readable after the staging folder is gone.
     func dump(pid: pid_t, imagesDir: String, leaveRunning: Bool = false) throws {
         let opts = try CriuOptions(binary: binary)
         let dirFD = try FD.openDirectory(imagesDir)
@@ -53,12 +53,8 @@ extension Criu {
         try opts.applyCommon(logFile: "dump.log", logLevel: 4)
         let ret = criu_local_dump(opts.raw)
         guard ret >= 0 else {
-            let kept = "/tmp/snapharness-dump-\(pid)-\(Int(Date().timeIntervalSince1970)).log"
-            let log = imagesDir + "/dump.log"
-            let saved = (try? FileManager.default.copyItem(atPath: log, toPath: kept)) != nil
-            let error = CriuError(operation: "dump of pid \(pid)", code: ret, logPath: saved ? kept : log)
-            if saved { chmod(kept, 0o600) }
-            throw error
+            let log = CriuError.keepLog(imagesDir + "/dump.log", operation: "dump")
+            throw CriuError(operation: "dump of pid \(pid)", code: ret, logPath: log)
         }
     }
 }

@@ -1,5 +1,6 @@
 #if os(Linux)
 import Foundation
+import Glibc
 
 /// A CRIU failure as the user needs to see it: which operation, and CRIU's own reasons from its log.
 /// libcriu returns -EBADE (-52) for nearly everything; the `Error (...)` lines of the log say why.
@@ -21,6 +22,15 @@ public struct CriuError: Error, CustomStringConvertible, Sendable {
         self.code = 0
         self.logPath = nil
         self.reasons = [message]
+    }
+
+    /// Keeps a failed call's log as /tmp/snapharness-log-<operation>-<pid>-<time>.log (0600) when the folder it was
+    /// written to is about to go, and returns the kept path (or the original if copying failed).
+    static func keepLog(_ path: String, operation: String) -> String {
+        let kept = "/tmp/snapharness-log-\(operation)-\(getpid())-\(Int(Date().timeIntervalSince1970 * 1000)).log"
+        guard (try? FileManager.default.copyItem(atPath: path, toPath: kept)) != nil else { return path }
+        chmod(kept, 0o600)
+        return kept
     }
 
     /// The `Error (...)` lines of a CRIU log, or its last lines when it has none.

@@ -10,7 +10,7 @@ public final class ControlListener: @unchecked Sendable {
     public static let baseDirectory = "/run/snapharness"
     public let path: String
     private let directory: String
-    private let fd: Int32
+    let fd: Int32
 
     /// `owner`: the function's user, who must be able to connect; the folder stays closed to everyone else.
     public init(owner: FunctionUser? = nil) throws {
@@ -82,6 +82,13 @@ public final class ControlListener: @unchecked Sendable {
             Glibc.close(conn) // not the process we launched or restored
         }
         return nil
+    }
+}
+
+extension ControlListener {
+    /// For tests: whether a connection from `process` arrives within `timeout` (strangers are turned away).
+    public func acceptForTesting(from process: SandboxedProcess, timeout: Double) throws -> Bool {
+        try accept(from: process.process, deadline: Clock.now + timeout) != nil
     }
 }
 

@@ -184,13 +184,14 @@ public struct Doctor: Sendable {
         let nft = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map { $0 + "/nft" }.first { access($0, X_OK) == 0 }
         var checks = [DoctorCheck(id: "nft", title: "nft binary", status: nft == nil ? .warn : .ok,
             detail: nft.map { "\($0): lists or removes a table a killed CRIU left (`nft list tables`)" }
-                ?? "not installed: CRIU locks the network through libnftables itself, but a table a killed CRIU "
-                + "left behind can only be listed or removed with nft",
+                ?? "not installed: only needed to list or remove a lock table an older CRIU run left behind",
             fix: "apt-get install nftables")]
         let features: [(feature: String, id: String, title: String, works: String, absent: String, status: DoctorStatus, fix: String)] = [
             ("network_lock_nftables", "network-lock", "network lock",
-             "nftables network lock works (snapharness dumps and restores with --network-lock nftables)",
-             "CRIU cannot lock the network with nftables, so every dump and restore fails", .missing,
+             "nftables network lock available (informational: snapharness needs no lock, since the sandbox shares "
+                + "the host's network and TCP connections are closed on restore)",
+             "CRIU cannot lock the network with nftables (informational: snapharness does not lock the network; a "
+                + "future sandbox with a network namespace of its own would need it)", .warn,
              "`make deps` (builds CRIU against libnftables-dev) on a kernel with CONFIG_NF_TABLES=y"),
             ("uffd-noncoop", "userfaultfd", "userfaultfd",
              "uffd-noncoop supported: lazy restore (`criu lazy-pages`) can fault pages in on demand",

@@ -150,14 +150,7 @@ struct InitPhase {
         let checkpointStart = Clock.now
         let manifest: SnapshotManifest
         do {
-            var function = FunctionManifest(
-                handlerDirectory: config.directory, handler: config.handler, python: config.python,
-                environment: config.environment(runtime: runtime), timeoutSeconds: config.timeout,
-                restoreTimeoutSeconds: config.restoreTimeout, memorySizeMB: config.memoryMB, initSeconds: initSeconds)
-            function.ephemeralStorageMB = config.ephemeralStorageMB
-            function.user = config.user
-            function.beforeSnapshotHooks = initDone.beforeSnapshotHooks ?? []
-            function.afterRestoreHooks = initDone.afterRestoreHooks ?? []
+            let function = functionManifest(initSeconds: initSeconds, initDone: initDone)
             manifest = try criu.checkpoint(process, to: snapshot, function: function)
         } catch {
             process.terminate()
@@ -172,6 +165,19 @@ struct InitPhase {
         return Outcome(manifest: manifest, initSeconds: initSeconds,
                        beforeSnapshotHooks: initDone.beforeSnapshotHooks ?? [],
                        afterRestoreHooks: initDone.afterRestoreHooks ?? [], initToken: session.token)
+    }
+
+    /// What the snapshot's manifest records about the function.
+    func functionManifest(initSeconds: Double, initDone: AgentMessage) -> FunctionManifest {
+        var function = FunctionManifest(
+            handlerDirectory: config.directory, handler: config.handler, python: config.python,
+            environment: config.environment(runtime: runtime), timeoutSeconds: config.timeout,
+            restoreTimeoutSeconds: config.restoreTimeout, memorySizeMB: config.memoryMB, initSeconds: initSeconds)
+        function.ephemeralStorageMB = config.ephemeralStorageMB
+        function.user = config.user
+        function.beforeSnapshotHooks = initDone.beforeSnapshotHooks ?? []
+        function.afterRestoreHooks = initDone.afterRestoreHooks ?? []
+        return function
     }
 
     /// Init only, inspected and shut down: what a fresh, never-snapshotted environment looks like.

@@ -41,6 +41,10 @@ public struct Lifecycle: Sendable {
                          beforeCheckpoint: ((SandboxedProcess) -> Void)? = nil) throws -> SnapshotManifest {
         report.function = config.functionName
         report.handler = config.handler
+        // Refuse a bad -o before spending an Init on it.
+        if FileManager.default.fileExists(atPath: snapshot.path) && !snapshot.looksLikeSnapshot {
+            throw LifecycleError(.input, "\(SnapshotError.outputExists(snapshot.path))")
+        }
         var phase = try initPhase(config)
         phase.beforeCheckpoint = beforeCheckpoint
         let outcome = try phase.run(into: snapshot, report: &report)
@@ -65,7 +69,12 @@ public struct Lifecycle: Sendable {
     public func restore(_ snapshot: SnapshotDirectory, _ options: RestoreOptions, report: inout LifecycleReport,
                         onResult: @escaping @Sendable (Int, InvocationReport) -> Void = { _, _ in }) throws {
         let manifest: SnapshotManifest
-        do { manifest = try snapshot.loadManifest() } catch { throw LifecycleError(.input, "\(error)") }
+        do {
+            manifest = try snapshot.loadManifest()
+            if let current = try? criu.cachedServiceVersion(), current != manifest.criuVersion {
+                throw SnapshotError.criuMismatch(snapshot.path, snapshot: manifest.criuVersion, current: current)
+            }
+        } catch { throw LifecycleError(.input, "\(error)") }
         guard let function = manifest.function else {
             throw LifecycleError(.input, "\(snapshot.path) holds a bare process, not a Lambda function; "
                                  + "create one with `snapharness snapshot DIR -o SNAP`")
@@ -79,6 +88,7 @@ public struct Lifecycle: Sendable {
                                     function: function, log: log, credentials: credentials)
             defer { copy.shutdown() }
             do {
+                try Interrupts.check()
                 try copy.restore()
             } catch let e as LifecycleError {
                 return (copy.report, e)
@@ -86,7 +96,7 @@ public struct Lifecycle: Sendable {
                 return (copy.report, LifecycleError(.restore, "\(error)"))
             }
             var failure: LifecycleError?
-            for k in 0..<options.invocations where copy.isRunning {
+            for k in 0..<options.invocations where copy.isRunning && Interrupts.received == nil {
                 let r = copy.invoke(event: options.event, first: k == 0)
                 onResult(i + 1, r)
                 if r.status != "success", failure == nil {
@@ -133,8 +143,9 @@ public struct Lifecycle: Sendable {
         report.snapshot?.path = nil // temporary
         if restoreDelay > 0 {
             log.line("snapharness: waiting \(DurationText.describe(restoreDelay)) before restoring (--restore-delay)")
-            Thread.sleep(forTimeInterval: restoreDelay)
+            try Interrupts.sleep(restoreDelay)
         }
+        try Interrupts.check()
         try restore(snapshotDir, options, report: &report, onResult: onResult)
     }
 }

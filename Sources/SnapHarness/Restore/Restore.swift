@@ -17,8 +17,7 @@ extension Criu {
         var template = Array("/tmp/snapharness-restore-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw SystemError("mkdtemp") }
         let workDir = String(cString: made)
-        var keepWorkDir = false
-        defer { if !keepWorkDir { try? FileManager.default.removeItem(atPath: workDir) } }
+        defer { try? FileManager.default.removeItem(atPath: workDir) }
         let workFD = try FD.openDirectory(workDir)
         defer { FD.close(workFD) }
 
@@ -39,8 +38,8 @@ extension Criu {
         guard pid > 0 else {
             FD.close(pipes.stdoutRead)
             FD.close(pipes.stderrRead)
-            keepWorkDir = true
-            throw CriuError(operation: "restore of \(snapshot.path)", code: pid, logPath: workDir + "/restore.log")
+            let log = CriuError.keepLog(workDir + "/restore.log", operation: "restore")
+            throw CriuError(operation: "restore of \(snapshot.path)", code: pid, logPath: log)
         }
         let readers = pipes.startReaders(onOutput)
         return SandboxedProcess(process: ChildProcess(pid: pid), stdio: manifest.stdio, readers: readers)

@@ -49,7 +49,27 @@ public struct SnapshotDirectory: Sendable {
         guard FileManager.default.fileExists(atPath: imagesPath + "/inventory.img") else {
             throw SnapshotError.notASnapshot(path, reason: "images/inventory.img is missing (CRIU images incomplete)")
         }
+        try checkOwnership()
         return manifest
+    }
+
+    /// A snapshot is code and memory that will run again: refuse one that other users could have changed.
+    func checkOwnership() throws {
+        let me = geteuid()
+        let entries = [path, manifestPath, imagesPath]
+            + ((try? FileManager.default.contentsOfDirectory(atPath: imagesPath)) ?? []).map { imagesPath + "/" + $0 }
+        for entry in entries {
+            var st = stat()
+            guard lstat(entry, &st) == 0 else { continue }
+            if st.st_mode & 0o022 != 0 {
+                throw SnapshotError.unsafe(path, reason: "\(entry) is writable by other users (mode "
+                    + "\(String(st.st_mode & 0o7777, radix: 8))). Restore only snapshots nobody else can change; "
+                    + "if this one is yours: chmod -R go-w \(path)")
+            }
+            if st.st_uid != me && st.st_uid != 0 {
+                throw SnapshotError.unsafe(path, reason: "\(entry) belongs to uid \(st.st_uid), not to you or root")
+            }
+        }
     }
 
     /// True if the directory carries a manifest (a good or damaged snapshot, not someone's other data).
@@ -88,6 +108,8 @@ public enum SnapshotError: Error, CustomStringConvertible {
     case notFound(String)
     case notASnapshot(String, reason: String)
     case outputExists(String)
+    case unsafe(String, reason: String)
+    case criuMismatch(String, snapshot: String, current: String)
 
     public var description: String {
         switch self {
@@ -95,6 +117,11 @@ public enum SnapshotError: Error, CustomStringConvertible {
             return "snapshot \(p) does not exist. Create one with `snapharness snapshot DIR -o \(p)`"
         case let .notASnapshot(p, reason):
             return "\(p) is not a usable snapshot: \(reason). Create a new one with `snapharness snapshot DIR -o SNAP`"
+        case let .unsafe(p, reason):
+            return "refusing to restore \(p): \(reason)"
+        case let .criuMismatch(p, snap, current):
+            return "\(p) was taken with CRIU \(snap), but this snapharness drives CRIU \(current); CRIU images are "
+                + "only restored by the version that wrote them here. Take a new snapshot with `snapharness snapshot`"
         case .outputExists(let p):
             return "\(p) exists and is not a snapshot; refusing to overwrite it. Choose another -o path or remove it"
         }

@@ -9,7 +9,10 @@ public final class ChildProcess: Sendable {
     public let pid: pid_t
     private let status = Mutex<ExitStatus?>(nil)
 
-    init(pid: pid_t) { self.pid = pid }
+    init(pid: pid_t) {
+        self.pid = pid
+        Interrupts.track(pid)
+    }
 
     /// The exit status if the process has ended (and reaps it), nil while it runs.
     public func poll() -> ExitStatus? {
@@ -17,7 +20,10 @@ public final class ChildProcess: Sendable {
             if let current { return current }
             var raw: Int32 = 0
             let r = waitpid(pid, &raw, WNOHANG)
-            if r == pid { current = ExitStatus(waitStatus: raw) }
+            if r == pid {
+                current = ExitStatus(waitStatus: raw)
+                Interrupts.untrack(pid)
+            }
             return current
         }
     }

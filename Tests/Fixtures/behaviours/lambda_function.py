@@ -14,6 +14,17 @@ if MODE == "init_sleep":
     time.sleep(30)
 if MODE == "init_exit":
     os._exit(3)
+if MODE == "init_segv":
+    import ctypes
+    ctypes.string_at(0)          # SIGSEGV: killed by a signal during Init
+if MODE == "init_deleted_file":
+    # A 4 MB file held open after it was deleted: more than CRIU's ghost-file limit, so the dump fails.
+    GHOST = open(os.path.join(os.environ["SCRATCH_DIR"], "ghost.bin"), "wb+")
+    GHOST.write(b"\1" * (4 << 20))
+    GHOST.flush()
+    os.unlink(GHOST.name)
+if MODE == "big_heap":
+    HEAP = bytearray(os.urandom(1 << 20)) * 300  # 300 MB of memory that does not compress: slow dump and restore
 
 
 def first(tag, *, suffix=""):
@@ -49,6 +60,9 @@ def lambda_handler(event, context):
         raise ValueError("bad event: %s" % event)
     if MODE == "handler_sleep":
         time.sleep(30)
+    if MODE == "handler_print_10mb":
+        print("x" * (10 << 20))
+        print("\n".join("line %d" % i for i in range(1000)))
     if MODE == "handler_exit":
         sys.stdout.flush()
         os._exit(9)
@@ -70,4 +84,6 @@ def lambda_handler(event, context):
             "remaining_ms": context.get_remaining_time_in_millis(),
         },
         "pid": os.getpid(),
+        "uid": os.getuid(),
+        "gid": os.getgid(),
     }

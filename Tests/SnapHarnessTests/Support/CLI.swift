@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 
 /// Runs the real `snapharness` executable, as a user would, and captures what it printed.
@@ -53,6 +54,60 @@ enum CLI {
         }
         p.waitUntilExit()
         return CLIResult(exitCode: p.terminationStatus, stdout: outData.text, stderr: errData.text)
+    }
+
+    /// Runs snapharness and sends it `signal` as soon as its stderr contains `marker` (or after `fallback` seconds).
+    static func runSignalled(_ arguments: [String], signal: Int32, when marker: String, delay: Double = 0,
+                             timeout: Double = 120) throws -> (CLIResult, signalled: Bool) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let outData = Collector(out.fileHandleForReading)
+        let errText = Watcher(err.fileHandleForReading)
+        let deadline = Date().addingTimeInterval(timeout)
+        var signalled = false
+        while p.isRunning && Date() < deadline {
+            if !signalled && errText.contains(marker) {
+                if delay > 0 { usleep(UInt32(delay * 1e6)) }
+                kill(p.processIdentifier, signal)
+                signalled = true
+            }
+            usleep(2_000)
+        }
+        if p.isRunning { p.terminate(); Issue.record("snapharness \(arguments) did not finish within \(timeout) s") }
+        p.waitUntilExit()
+        return (CLIResult(exitCode: p.terminationStatus, stdout: outData.text, stderr: errText.text), signalled)
+    }
+
+    /// Like Collector, but the text read so far can be looked at while the process runs.
+    final class Watcher: @unchecked Sendable {
+        private var data = Data()
+        private let lock = NSLock()
+        private let done = DispatchSemaphore(value: 0)
+        init(_ handle: FileHandle) {
+            Thread { [self] in
+                while true {
+                    let chunk = handle.availableData
+                    if chunk.isEmpty { break }
+                    lock.lock(); data.append(chunk); lock.unlock()
+                }
+                done.signal()
+            }.start()
+        }
+        func contains(_ s: String) -> Bool {
+            lock.lock(); defer { lock.unlock() }
+            return String(decoding: data, as: UTF8.self).contains(s)
+        }
+        var text: String {
+            done.wait(); done.signal()
+            lock.lock(); defer { lock.unlock() }
+            return String(decoding: data, as: UTF8.self)
+        }
     }
 
     /// Drains a pipe on its own thread so a chatty child never blocks on a full pipe.

@@ -34,18 +34,29 @@ struct HostFootprint: Equatable, CustomStringConvertible {
     var mounts: Int
     var nftCriuTables: Int
     var children: [Int32]
+    /// Function processes (the runtime agent) anywhere on the machine.
+    var functionProcesses: [String] = []
+    /// snapharness's temporary folders: /tmp/snapharness-*, /run/snapharness/ctl-*.
+    var tempEntries: [String] = []
 
     static func take() -> HostFootprint {
         let ps = shell("ps -eo pid=,args= | grep -E 'criu (swrk|restore|dump|lazy-pages)' | grep -v grep || true")
         let mounts = ProcFile.read("/proc/self/mountinfo")?.split(separator: "\n").count ?? -1
         let nft = shell("nft list tables 2>/dev/null | grep -ci criu || true")
+        let agents = shell("ps -eo pid=,args= | grep snapharness_bootstrap.py | grep -v grep || true")
+        let temps = ((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [])
+            .filter { $0.hasPrefix("snapharness-run-") || $0.hasPrefix("snapharness-restore-") }.map { "/tmp/" + $0 }
+            + ((try? FileManager.default.contentsOfDirectory(atPath: "/run/snapharness")) ?? []).map { "/run/snapharness/" + $0 }
         return HostFootprint(criuProcesses: ps.split(separator: "\n").map(String.init), mounts: mounts,
                              nftCriuTables: Int(nft.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0,
-                             children: childPIDs())
+                             children: childPIDs(),
+                             functionProcesses: agents.split(separator: "\n").map(String.init),
+                             tempEntries: temps.sorted())
     }
 
     var description: String {
-        "criu processes: \(criuProcesses), mounts: \(mounts), nft criu tables: \(nftCriuTables), children: \(children)"
+        "criu processes: \(criuProcesses), mounts: \(mounts), nft criu tables: \(nftCriuTables), children: \(children), "
+            + "function processes: \(functionProcesses), temporary entries: \(tempEntries)"
     }
 
     /// Live children of the test process, read from /proc (no helper process of our own shows up).

@@ -1,0 +1,86 @@
+#if os(Linux)
+import CCriu
+import Foundation
+import Glibc
+
+/// Lambda's on-demand path: spawn the runtime, Init, invoke once. No snapshot anywhere.
+///
+/// Start-up and Init are the harness's own (`InitPhase.begin`: sandbox, user, environment, control channel, the
+/// real agent); the agent serves an `invoke` right after `init_done` when no snapshot is asked for. So the cold
+/// start and the restored copy run the same Python around the handler. One difference stays:
+/// AWS_LAMBDA_INITIALIZATION_TYPE reads `snap-start` in the cold process too (the harness sets it for every Init).
+struct ColdStartDriver {
+    let criu: Criu
+    let config: FunctionConfig
+    let runtime: RuntimeFiles
+    let event: String
+
+    func run(requestId: String) throws -> [String: Double] {
+        var scratch = LifecycleReport()
+        let start = Clock.now
+        let phase = InitPhase(criu: criu, config: config, runtime: runtime, log: .silent)
+        let session = try phase.begin(report: &scratch)
+        defer { session.close() }
+        let ready = Clock.now
+        try session.connection.send(SupervisorMessage(
+            type: "invoke", requestId: requestId, event: event,
+            deadlineMs: Int64((Date().timeIntervalSince1970 + config.timeout) * 1000),
+            invokedFunctionArn: "arn:aws:lambda:\(config.region):000000000000:function:\(config.functionName)"))
+        let reply = try session.connection.receive(deadline: Clock.now + config.timeout)
+        guard case .message(let r) = reply, r.type == "result" else {
+            throw HarnessError.input("cold start: the invocation failed: \(BenchmarkDrivers.describe(reply))")
+        }
+        let response = Clock.now
+        return ["ready": (ready - start) * 1000, "firstResponse": (response - start) * 1000]
+    }
+}
+
+/// Init -> before-snapshot hooks -> checkpoint, timing each phase on its own (`InitPhase.run` reports Init and
+/// hooks only together): Init is the harness's `InitPhase.begin`, the checkpoint its `Criu.checkpoint`, and the
+/// manifest is filled in as `InitPhase.run` fills it.
+struct SnapshotDriver {
+    let criu: Criu
+    let config: FunctionConfig
+    let runtime: RuntimeFiles
+
+    func run(into snapshot: SnapshotDirectory) throws -> (metrics: [String: Double], manifest: SnapshotManifest) {
+        var scratch = LifecycleReport()
+        let start = Clock.now
+        let phase = InitPhase(criu: criu, config: config, runtime: runtime, log: .silent)
+        let session = try phase.begin(report: &scratch)
+        let (process, conn) = (session.process, session.connection)
+        var parked = false
+        defer {
+            if !parked { process.terminate() }
+            session.listener.close()
+        }
+        let initEnd = Clock.now
+        try conn.send(.beforeSnapshot)
+        let ready = try conn.receive(deadline: session.deadline)
+        guard case .message(let r) = ready, r.type == "snapshot_ready",
+              case .closed = try conn.receive(deadline: session.deadline) else {
+            throw HarnessError.input("snapshot: the before-snapshot hooks failed: \(BenchmarkDrivers.describe(ready))")
+        }
+        let hooksEnd = Clock.now
+        let function = phase.functionManifest(initSeconds: hooksEnd - start, initDone: session.initDone)
+        let manifest = try criu.checkpoint(process, to: snapshot, function: function)
+        parked = true
+        let end = Clock.now
+        return (["init": (initEnd - start) * 1000, "hooks": (hooksEnd - initEnd) * 1000, "checkpoint": (end - hooksEnd) * 1000,
+                 "dump": manifest.dumpSeconds * 1000, "imageMiB": Double(manifest.imageBytes) / 1_048_576], manifest)
+    }
+}
+
+enum BenchmarkDrivers {
+    static func describe(_ received: ControlConnection.Received) -> String {
+        switch received {
+        case .message(let m):
+            if let e = m.error { return "\(m.type): \(e.errorType): \(e.errorMessage)" }
+            return "unexpected message \(m.type)"
+        case .closed: return "the runtime exited"
+        case .timedOut: return "timed out"
+        }
+    }
+}
+
+#endif

@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import SnapHarness
+
+/// `snapharness bench`: cold start vs restore of one handler, measured in one interleaved run. The measuring lives
+/// in the SnapHarness library (`Benchmark`); this command parses flags, draws the progress bar and writes files.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark cold start vs snapshot restore of a handler, with the CRIU and memory floors.",
+        discussion: """
+        In one run, interleaved so drift hits every variant alike, each iteration takes a fresh snapshot (Init, \
+        before-snapshot hooks, checkpoint) and then measures: a cold start (spawn + Init + first invocation, no \
+        snapshot), the harness's restore (restore + after-restore hooks + first invocation), the same restore done \
+        by the `criu` command line with a bare driver (the floor the harness is compared with), a lazy restore \
+        (userfaultfd, when the kernel has it) and the memory-fill floor of an image of that size. Prints min / p50 / \
+        p90 / p99 / max per series and per-pair ratios. Scratch goes to /dev/shm when it is tmpfs (else /tmp) and is \
+        removed afterwards. Needs root, like every checkpoint.
+        """)
+
+    @OptionGroup var function: FunctionOptions
+
+    @Option(name: .long, help: "Measured iterations (each runs every variant once).")
+    var iterations: Int = 10
+
+    @Option(name: .long, help: "Warm-up iterations, run first and not recorded.")
+    var warmup: Int = 1
+
+    @Option(name: .long, help: "Write the full report (every sample, machine facts) as JSON to FILE.")
+    var json: String?
+
+    @Option(name: .long, help: "Write every sample as CSV to FILE.")
+    var csv: String?
+
+    @Option(name: .long, help: "Write an SVG chart (one labelled row per series) to FILE.svg.")
+    var chart: String?
+
+    @Option(name: .long, help: "Event JSON file for the invocations (default {}).")
+    var event: String?
+
+    @Option(name: .customLong("work-dir"), help: "Where snapshots and CRIU's work files go (default /dev/shm if tmpfs, else /tmp).")
+    var workDir: String?
+
+    @Flag(name: .customLong("no-lazy"), help: "Skip the lazy (userfaultfd) restore.")
+    var noLazy = false
+
+    @Option(name: .customLong("target-speedup"), help: "Also check cold / restore (first response) >= X.")
+    var targetSpeedup: Double?
+
+    @Option(name: .customLong("target-lazy-ms"), help: "Also check lazy restore -> first response <= MS.")
+    var targetLazyMs: Double?
+
+    @Flag(name: .long, help: "Also restore through the harness's libcriu call with the bare driver, to split the harness's overhead.")
+    var breakdown = false
+
+    @Flag(name: .long, help: "No progress bar.")
+    var quiet = false
+
+    func validate() throws {
+        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more") }
+    }
+
+    func run() throws {
+        var options = BenchmarkOptions()
+        options.iterations = iterations
+        options.warmup = warmup
+        options.workDirectory = workDir
+        options.lazy = !noLazy
+        options.targetSpeedup = targetSpeedup
+        options.breakdown = breakdown
+        options.targetLazyMs = targetLazyMs
+        let report: BenchmarkReport
+        do {
+            if let event {
+                guard let data = FileManager.default.contents(atPath: event) else {
+                    throw HarnessError.input("cannot read event file \(event)")
+                }
+                options.event = try JSONValue.parse(String(decoding: data, as: UTF8.self), source: "event file \(event)").jsonText
+            }
+            let benchmark = Benchmark(criu: try Criu.locate(), config: try function.config(), options: options)
+            let bar = ProgressBar()
+            let showBar = !quiet && isatty(2) != 0
+            report = try benchmark.run { p in
+                guard showBar else { return }
+                FileHandle.standardError.write(Data(("\r\u{1B}[K" + bar.render(p)).utf8))
+            }
+            if showBar { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        } catch {
+            if !quiet && isatty(2) != 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+            Output.error("\(error)")
+            throw ExitCode(1)
+        }
+        print(report.table)
+        print("\nsummary: " + report.summaryLine)
+        do {
+            if let json { try report.jsonData.write(to: URL(fileURLWithPath: json)) }
+            if let csv { try Data(report.csv.utf8).write(to: URL(fileURLWithPath: csv)) }
+            if let chart { try Data(BenchmarkChart().svg(report).utf8).write(to: URL(fileURLWithPath: chart)) }
+        } catch {
+            Output.error("could not write the results: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
