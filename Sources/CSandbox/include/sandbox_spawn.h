@@ -10,7 +10,7 @@ extern "C" {
 /* Namespaces the sandboxed process gets (bit set, mirrors the CLONE_NEW* flags we use). */
 enum {
     SH_NS_PID = 1 << 0,   /* own pid namespace: the process is its pid 1 (needed for concurrent restores) */
-    SH_NS_MOUNT = 1 << 1, /* own mount namespace: own /proc, own /tmp, inherited tmpfs detached */
+    SH_NS_MOUNT = 1 << 1, /* own mount namespace: own /proc, own /tmp, inherited tmpfs (and /dev/shm) detached */
     SH_NS_IPC = 1 << 2,
     SH_NS_UTS = 1 << 3,
 };
@@ -23,7 +23,6 @@ enum {
     SH_STAGE_MOUNT_PRIVATE = 3,
     SH_STAGE_MOUNT_PROC = 4,
     SH_STAGE_MOUNT_TMP = 5,
-    SH_STAGE_MOUNT_SHM = 6,
     SH_STAGE_CHDIR = 7,
     SH_STAGE_FDS = 8,
     SH_STAGE_SETGROUPS = 9,

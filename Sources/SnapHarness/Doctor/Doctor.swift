@@ -164,7 +164,7 @@ public struct Doctor: Sendable {
     static func namespaceChecks() -> [DoctorCheck] {
         let items: [(ns: String, title: String, config: String, why: String)] = [
             ("pid", "pid namespace", "CONFIG_PID_NS=y", "every restored copy gets a pid namespace of its own"),
-            ("mnt", "mount namespace", "CONFIG_NAMESPACES=y", "the sandbox has a private /proc, /tmp and /dev/shm"),
+            ("mnt", "mount namespace", "CONFIG_NAMESPACES=y", "the sandbox has a private /proc and /tmp"),
             ("time", "time namespace", "CONFIG_TIME_NS=y (kernel >= 5.6)",
              "CRIU restores into a new time namespace so CLOCK_MONOTONIC continues across the gap"),
         ]

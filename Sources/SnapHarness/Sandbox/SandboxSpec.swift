@@ -2,7 +2,7 @@
 /// What to run in a sandbox: the function process and the isolation around it.
 ///
 /// The process becomes pid 1 of its own pid namespace (so CRIU can restore many copies side by side, each in a new
-/// pid namespace), session leader, with private mount (own /proc, /tmp, /dev/shm), ipc and uts namespaces and the
+/// pid namespace), session leader, with private mount (own /proc and /tmp, no /dev/shm, as on Lambda), ipc and uts namespaces and the
 /// host's network (connections to the outside are cut on restore with tcp-close, as on Lambda).
 public struct SandboxSpec: Sendable {
     public var executable: String
