@@ -88,6 +88,10 @@ struct BenchCommand: ParsableCommand {
             if showBar { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         } catch {
             if !quiet && isatty(2) != 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+            if let sig = Interrupts.received {
+                Output.error("interrupted: the benchmark's processes were stopped and its scratch folder removed")
+                throw ExitCode(128 + sig)
+            }
             Output.error("\(error)")
             throw ExitCode(1)
         }

@@ -35,6 +35,28 @@ struct StaleStateTests {
         #expect(Set(fixed.compactMap { $0["idempotency_key"] as? String }).count == 2)
     }
 
+    /// numpy's global generator, when the function's Python has numpy (run as root: the interpreter with numpy may
+    /// live where the unprivileged user cannot reach it).
+    @Test(.enabled(if: StaleStateTests.numpyAvailable, "numpy is not importable by \(TestEnvironment.python)"))
+    func numpyGlobalGenerator() throws {
+        let args = [CLI.fixture("numpy_state"), "--user", "root", "--python", TestEnvironment.python]
+        let (copies, r) = try results(args)
+        #expect(copies.count == 2 && Set(copies.compactMap { $0["sample"] as? Double }).count == 1, "\(r)")
+        let found = try CLI.run(["check"] + args + ["--restores", "2", "--json"])
+        #expect(found.exitCode == 2, "\(found)")
+        #expect(found.stdout.contains("numpy's global random generator has the same state"), "\(found.stdout.prefix(3000))")
+    }
+
+    static let numpyAvailable: Bool = {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestEnvironment.python)
+        p.arguments = ["-c", "import numpy"]
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return false }
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }()
+
     @Test func entropy() throws {
         let (copies, r) = try results([example("entropy", "buggy")])
         #expect(copies.count == 2 && Set(copies.compactMap { $0["nonce"] as? String }).count == 1, "\(r)")

@@ -85,6 +85,7 @@ public struct Benchmark: Sendable {
         defer { if let previous { try? FileManager.default.removeItem(atPath: previous.path) } }
 
         for round in 0..<rounds {
+            try Interrupts.check() // SIGINT/SIGTERM: stop between iterations; the defers above clean up
             let measuring = round >= options.warmup
             let iteration = round - options.warmup
             func record(_ variant: BenchmarkVariant, _ metrics: [String: Double], error: String? = nil) {
