@@ -26,7 +26,9 @@ public struct CriuError: Error, CustomStringConvertible, Sendable {
 
     /// Keeps a failed call's log as /tmp/snapharness-log-<operation>-<pid>-<time>.log (0600) when the folder it was
     /// written to is about to go, and returns the kept path (or the original if copying failed).
+    /// Not after SIGINT/SIGTERM: the user stopped the run, CRIU's complaint about it is noise.
     static func keepLog(_ path: String, operation: String) -> String {
+        if Interrupts.received != nil { return path }
         let kept = "/tmp/snapharness-log-\(operation)-\(getpid())-\(Int(Date().timeIntervalSince1970 * 1000)).log"
         guard (try? FileManager.default.copyItem(atPath: path, toPath: kept)) != nil else { return path }
         chmod(kept, 0o600)
