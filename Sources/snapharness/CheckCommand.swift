@@ -7,8 +7,8 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Find state SnapStart would freeze into the snapshot: shared randomness, IDs, connections, /tmp, credentials, hooks.",
         discussion: """
-        Runs an independent Init of the handler for reference, then the whole lifecycle with --restores copies, each
-        invoked and inspected. Each finding gives the evidence, why it breaks on Lambda, and the fix.
+        Runs an independent Init of the handler for reference, then the whole lifecycle with --restores copies, each invoked and inspected. Each finding gives the evidence, why it breaks on Lambda, and the fix.
+
         Exit codes: 0 no findings, 2 findings, otherwise the lifecycle's codes (see `snapharness run --help`).
         """
     )

@@ -6,11 +6,9 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Init, snapshot, restore and invoke a Python handler: the whole SnapStart lifecycle.",
         discussion: """
-        Imports the handler in a sandbox, runs its before-snapshot hooks, checkpoints it with CRIU, restores
-        --restores copies from that one snapshot (concurrently), runs each copy's after-restore hooks and sends it
-        --invocations events. Lambda's log lines go to stderr, results to stdout.
-        Exit codes: 0 ok, 1 bad input, 3 Init failed, 4 before-snapshot hook failed, 5 checkpoint failed,
-        6 restore failed, 7 after-restore hook failed or timed out, 8 an invocation failed.
+        Imports the handler in a sandbox, runs its before-snapshot hooks, checkpoints it with CRIU, restores --restores copies from that one snapshot (concurrently), runs each copy's after-restore hooks and sends it --invocations events. Lambda's log lines go to stderr, results to stdout.
+
+        Exit codes: 0 ok, 1 bad input, 3 Init failed, 4 before-snapshot hook failed, 5 checkpoint failed, 6 restore failed, 7 after-restore hook failed or timed out, 8 an invocation failed, 130/143 interrupted by SIGINT/SIGTERM (after cleaning up).
         """
     )
 

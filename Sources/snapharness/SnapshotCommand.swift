@@ -6,9 +6,7 @@ struct SnapshotCommand: ParsableCommand {
         commandName: "snapshot",
         abstract: "Init + before-snapshot hooks + checkpoint, saved to a snapshot folder for `restore`.",
         discussion: """
-        The snapshot folder holds CRIU's images, CRIU's log and manifest.json; it is created 0700 with 0600 files
-        (it holds process memory). It appears only when complete; an existing snapshot at -o is replaced only by a
-        complete new one, and a folder that is not a snapshot is never overwritten.
+        The snapshot folder holds CRIU's images, CRIU's log and manifest.json; it is created 0700 with 0600 files (it holds process memory). It appears only when complete; an existing snapshot at -o is replaced only by a complete new one, and a folder that is not a snapshot is never overwritten.
         """
     )
 

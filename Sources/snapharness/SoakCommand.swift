@@ -7,10 +7,7 @@ struct SoakCommand: ParsableCommand {
         commandName: "soak",
         abstract: "Endurance run: restore one snapshot many times and check nothing creeps (fds, children, mounts, nft tables, latency).",
         discussion: """
-        Takes one snapshot of DIR, then runs --sequential restore+invoke cycles one after another and --rounds rounds of
-        --concurrency copies side by side. After every cycle and round it compares the supervisor's open descriptors,
-        child processes, mounts and CRIU nftables tables with their starting counts. Exits 1 if anything drifted,
-        any restore failed, or the restore latency of the last 50 cycles is more than 1.5x that of the first 50.
+        Takes one snapshot of DIR, then runs --sequential restore+invoke cycles one after another and --rounds rounds of --concurrency copies side by side. After every cycle and round it compares the supervisor's open descriptors, child processes, mounts and CRIU nftables tables with their starting counts. Exits 1 if anything drifted, any restore failed, or the restore latency of the last 50 cycles is more than 1.5x that of the first 50.
         """
     )
 
