@@ -78,9 +78,11 @@ struct CheckpointRestoreTests {
         var copies: [SandboxedProcess] = []
         defer { copies.forEach { $0.terminate() } }
         let t1 = Clock.now
-        try withThrowingTaskGroupSync(outs) { out in
-            try criu.restore(snapshot) { kind, line in if kind == .stdout { out.append(line) } }
-        }.forEach { copies.append($0) }
+        let criu = self.criu
+        let restored = Concurrently.map(outs.count) { i in
+            Result { try criu.restore(snapshot) { kind, line in if kind == .stdout { outs[i].append(line) } } }
+        }
+        copies = try restored.map { try $0.get() }
         let concurrentMs = (Clock.now - t1) * 1000
         #expect(Set(copies.map(\.pid)).count == 3)
         for (copy, out) in zip(copies, outs) {
@@ -130,29 +132,4 @@ struct CheckpointRestoreTests {
             #expect(String(describing: error).contains("no manifest.json"))
         }
     }
-}
-
-/// Runs `body` for each input on its own thread and returns the results in order (CRIU calls block).
-func withThrowingTaskGroupSync<Input: Sendable, Output: Sendable>(
-    _ inputs: [Input], _ body: @escaping @Sendable (Input) throws -> Output
-) throws -> [Output] {
-    let results = ResultBox<Output>(count: inputs.count)
-    let group = DispatchGroup()
-    for (i, input) in inputs.enumerated() {
-        group.enter()
-        Thread {
-            results.set(i, Result { try body(input) })
-            group.leave()
-        }.start()
-    }
-    group.wait()
-    return try results.values.map { try $0!.get() }
-}
-
-final class ResultBox<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storage: [Result<T, Error>?]
-    init(count: Int) { storage = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ r: Result<T, Error>) { lock.lock(); storage[i] = r; lock.unlock() }
-    var values: [Result<T, Error>?] { lock.lock(); defer { lock.unlock() }; return storage }
 }

@@ -21,14 +21,8 @@ public struct Soak: Sendable {
         public var nftTables: Int
 
         public static func take() -> Footprint {
-            let me = getpid()
             let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
-            let children = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }
-                .filter { pid in
-                    guard let stat = ProcFile.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return false }
-                    let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
-                    return fields.count > 1 && Int32(fields[1]) == me
-                }.count
+            let children = ProcFile.children().count
             let mounts = ProcFile.read("/proc/self/mountinfo")?.split(separator: "\n").count ?? -1
             return Footprint(fds: fds, children: children, mounts: mounts, nftTables: nftCriuTables())
         }

@@ -1,5 +1,6 @@
 #if os(Linux)
 import Foundation
+import Glibc
 
 /// Reading /proc: `String(contentsOfFile:)` stops after the first 4 KiB of a /proc file (it trusts st_size 0 and
 /// does a single read), which silently truncates mountinfo and maps.
@@ -9,6 +10,16 @@ public enum ProcFile {
         defer { try? handle.close() }
         guard let data = try? handle.readToEnd() else { return "" }
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Live children of `parent` (default: this process), from each /proc/PID/stat's ppid field.
+    public static func children(of parent: Int32 = getpid()) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.filter { pid in
+            guard let stat = read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == parent
+        }.sorted()
     }
 }
 #endif

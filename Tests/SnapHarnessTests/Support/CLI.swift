@@ -45,7 +45,7 @@ enum CLI {
         try p.run()
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try? input.fileHandleForWriting.close()
-        let outData = Collector(out.fileHandleForReading), errData = Collector(err.fileHandleForReading)
+        let outData = PipeReader(out.fileHandleForReading), errData = PipeReader(err.fileHandleForReading)
         let deadline = Date().addingTimeInterval(timeout)
         while p.isRunning && Date() < deadline { usleep(10_000) }
         if p.isRunning {
@@ -67,8 +67,8 @@ enum CLI {
         p.standardError = err
         p.standardInput = FileHandle.nullDevice
         try p.run()
-        let outData = Collector(out.fileHandleForReading)
-        let errText = Watcher(err.fileHandleForReading)
+        let outData = PipeReader(out.fileHandleForReading)
+        let errText = PipeReader(err.fileHandleForReading)
         let deadline = Date().addingTimeInterval(timeout)
         var signalled = false
         while p.isRunning && Date() < deadline {
@@ -84,8 +84,9 @@ enum CLI {
         return (CLIResult(exitCode: p.terminationStatus, stdout: outData.text, stderr: errText.text), signalled)
     }
 
-    /// Like Collector, but the text read so far can be looked at while the process runs.
-    final class Watcher: @unchecked Sendable {
+    /// Drains a pipe on its own thread (a chatty child never blocks on a full pipe); the text read so far can be
+    /// looked at while the process runs.
+    final class PipeReader: @unchecked Sendable {
         private var data = Data()
         private let lock = NSLock()
         private let done = DispatchSemaphore(value: 0)
@@ -106,23 +107,6 @@ enum CLI {
         var text: String {
             done.wait(); done.signal()
             lock.lock(); defer { lock.unlock() }
-            return String(decoding: data, as: UTF8.self)
-        }
-    }
-
-    /// Drains a pipe on its own thread so a chatty child never blocks on a full pipe.
-    final class Collector: @unchecked Sendable {
-        private var data = Data()
-        private let done = DispatchSemaphore(value: 0)
-        init(_ handle: FileHandle) {
-            Thread { [self] in
-                data = handle.readDataToEndOfFile()
-                done.signal()
-            }.start()
-        }
-        var text: String {
-            done.wait()
-            done.signal()
             return String(decoding: data, as: UTF8.self)
         }
     }

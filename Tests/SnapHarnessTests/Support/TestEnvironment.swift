@@ -49,7 +49,7 @@ struct HostFootprint: Equatable, CustomStringConvertible {
             + ((try? FileManager.default.contentsOfDirectory(atPath: "/run/snapharness")) ?? []).map { "/run/snapharness/" + $0 }
         return HostFootprint(criuProcesses: ps.split(separator: "\n").map(String.init), mounts: mounts,
                              nftCriuTables: Int(nft.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0,
-                             children: childPIDs(),
+                             children: ProcFile.children(),
                              functionProcesses: agents.split(separator: "\n").map(String.init),
                              tempEntries: temps.sorted())
     }
@@ -57,18 +57,6 @@ struct HostFootprint: Equatable, CustomStringConvertible {
     var description: String {
         "criu processes: \(criuProcesses), mounts: \(mounts), nft criu tables: \(nftCriuTables), children: \(children), "
             + "function processes: \(functionProcesses), temporary entries: \(tempEntries)"
-    }
-
-    /// Live children of the test process, read from /proc (no helper process of our own shows up).
-    static func childPIDs() -> [Int32] {
-        let me = getpid()
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap { Int32($0) }.filter { pid in
-            guard let stat = ProcFile.read("/proc/\(pid)/stat"),
-                  let close = stat.lastIndex(of: ")") else { return false }
-            let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
-            return fields.count > 1 && Int32(fields[1]) == me
-        }.sorted()
     }
 
     static func shell(_ command: String) -> String {
