@@ -19,39 +19,25 @@ struct CheckCommand: ParsableCommand {
     @Option(name: .long, help: "Restored copies to compare (at least 2).")
     var restores: Int = 3
 
-    @Option(name: .long, help: "Invocations per copy before inspecting it.")
-    var invocations: Int = 1
-
-    @Option(name: .long, help: "Event JSON file for the invocations ('-' reads standard input). Default: {}.")
-    var event: String?
-
-    @Option(name: .customLong("restore-delay"), help: "Wait this long between checkpoint and restore (e.g. 90s, 2m).")
-    var restoreDelay: String = "0s"
-
-    @Flag(name: .long, help: "Print the findings and the run's report as JSON on stdout.")
-    var json = false
+    @OptionGroup var invoke: InvokeOptions
+    @OptionGroup var delay: RestoreDelayOption
 
     func validate() throws {
         guard restores >= 2 else { throw ValidationError("--restores must be at least 2: check compares copies") }
-        guard invocations >= 0 else { throw ValidationError("--invocations must be 0 or more") }
-        _ = try DurationText.parse(restoreDelay)
     }
 
     func run() throws {
         var found = 0
         try Output.run(json: false) { _ in
             let config = try function.config()
-            let eventText = try InvokeOptions(event: event).eventText()
-            let report = try credentials.withLifecycle(json: json) { lifecycle in
-                try StaleStateCheck(lifecycle: lifecycle).run(config, copies: restores, invocations: invocations,
-                                                              event: eventText,
-                                                              restoreDelay: try DurationText.parse(restoreDelay))
+            let eventText = try invoke.eventText()
+            let report = try credentials.withLifecycle(json: invoke.json) { lifecycle in
+                try StaleStateCheck(lifecycle: lifecycle).run(config, copies: restores, invocations: invoke.invocations,
+                                                              event: eventText, restoreDelay: try delay.seconds)
             }
             found = report.findings.count
-            if json {
-                let e = JSONEncoder()
-                e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try e.encode(report), as: UTF8.self))
+            if invoke.json {
+                print(JSONValue.prettyText(report)) // findings, the checkpoint facts and the run's report
                 return
             }
             for failure in report.failedInvocations { print("note: \(failure)") }

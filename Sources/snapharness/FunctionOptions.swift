@@ -100,9 +100,6 @@ struct InvokeOptions: ParsableArguments {
     @Flag(name: .long, help: "Print one machine-readable JSON report on stdout instead of the results.")
     var json = false
 
-    init() {}
-
-    init(event: String?) { self.event = event }
 
     func validate() throws {
         guard invocations >= 0 else { throw ValidationError("--invocations must be 0 or more") }
@@ -142,4 +139,15 @@ struct CredentialOptions: ParsableArguments {
         let log = json ? LambdaLog.silent : LambdaLog.standardError(labelCopies: labelCopies)
         return try body(Lifecycle(criu: criu, log: log, credentials: server))
     }
+}
+
+/// `--restore-delay`: shared by `run` and `check`.
+struct RestoreDelayOption: ParsableArguments {
+    @Option(name: .customLong("restore-delay"),
+            help: "Wait this long between checkpoint and restore (e.g. 90s, 2m) to show what later restores see.")
+    var restoreDelay: String = "0s"
+
+    func validate() throws { _ = try seconds }
+
+    var seconds: Double { get throws { try DurationText.parse(restoreDelay) } }
 }

@@ -6,12 +6,7 @@ import SnapHarness
 /// code per failed phase.
 enum Output {
     static func printResult(copy: Int, copies: Int, _ r: InvocationReport) {
-        let body: JSONValue
-        if let error = r.error {
-            body = (try? JSONValue.parse(String(decoding: try JSONEncoder().encode(error), as: UTF8.self), source: "error")) ?? .null
-        } else {
-            body = r.result ?? .null
-        }
+        let body = r.error.flatMap { try? JSONValue(encoding: $0) } ?? r.result ?? .null
         let line = copies > 1 ? JSONValue.object(["copy": .number(Double(copy)), r.error == nil ? "result" : "error": body]).jsonText
                               : body.jsonText
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
@@ -21,9 +16,7 @@ enum Output {
         FileHandle.standardError.write(Data(("snapharness: " + text + "\n").utf8))
     }
 
-    static func error(_ text: String) {
-        FileHandle.standardError.write(Data(("snapharness: " + text + "\n").utf8))
-    }
+    static func error(_ text: String) { note(text) }
 
     /// Runs a lifecycle step: failures are printed with their phase and mapped to the phase's exit code; an
     /// interrupt (SIGINT/SIGTERM) ends with 130/143 once everything is cleaned up.

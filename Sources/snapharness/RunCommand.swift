@@ -19,13 +19,10 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Restored copies to run side by side from one snapshot.")
     var restores: Int = 1
 
-    @Option(name: .customLong("restore-delay"),
-            help: "Wait this long between checkpoint and restore (e.g. 90s, 2m) to show what later restores see.")
-    var restoreDelay: String = "0s"
+    @OptionGroup var delay: RestoreDelayOption
 
     func validate() throws {
         guard restores >= 1 else { throw ValidationError("--restores must be at least 1") }
-        _ = try DurationText.parse(restoreDelay)
     }
 
     func run() throws {
@@ -33,7 +30,7 @@ struct RunCommand: ParsableCommand {
         try Output.run(json: json) { report in
             let config = try function.config()
             let options = Lifecycle.RestoreOptions(copies: copies, invocations: invoke.invocations, event: try invoke.eventText())
-            let delay = try DurationText.parse(restoreDelay)
+            let delay = try self.delay.seconds
             try credentials.withLifecycle(json: json) { lifecycle in
                 try lifecycle.run(config, options, restoreDelay: delay, report: &report, onResult: { copy, r in
                     if !json { Output.printResult(copy: copy, copies: copies, r) }

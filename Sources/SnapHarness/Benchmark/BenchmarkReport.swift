@@ -130,12 +130,7 @@ public struct BenchmarkReport: Codable, Sendable {
         summaries.first { $0.key == key }?.summary ?? ratios.first { $0.key == key }?.summary
     }
 
-    public var jsonData: Data {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        e.dateEncodingStrategy = .iso8601
-        return (try? e.encode(self)) ?? Data()
-    }
+    public var jsonData: Data { (try? JSONValue.prettyData(self)) ?? Data() }
 
     public static func decode(_ data: Data) throws -> BenchmarkReport {
         let d = JSONDecoder()

@@ -128,9 +128,7 @@ public struct DoctorReport: Codable, Sendable, Equatable {
             let checks: [DoctorCheck]
             let probe: DoctorProbeResult
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(Wire(probeWorks: probeWorks, checks: checks, probe: probe))
+        return try JSONValue.prettyData(Wire(probeWorks: probeWorks, checks: checks, probe: probe))
     }
 }
 

@@ -37,6 +37,24 @@ public enum JSONValue: Codable, Sendable, Equatable {
         }
     }
 
+    /// Any Encodable value as a JSONValue (to embed it in another document).
+    public init(encoding value: some Encodable) throws {
+        self = try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder().encode(value))
+    }
+
+    /// Every JSON document snapharness writes (reports, manifests): pretty, sorted keys, slashes unescaped,
+    /// ISO 8601 dates.
+    public static func prettyData(_ value: some Encodable) throws -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        e.dateEncodingStrategy = .iso8601
+        return try e.encode(value)
+    }
+
+    public static func prettyText(_ value: some Encodable) -> String {
+        String(decoding: (try? prettyData(value)) ?? Data("null".utf8), as: UTF8.self)
+    }
+
     public var jsonText: String {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

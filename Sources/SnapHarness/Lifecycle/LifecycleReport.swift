@@ -72,10 +72,6 @@ public struct FailureReport: Codable, Sendable {
 }
 
 extension LifecycleReport {
-    public var jsonText: String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? e.encode(self)) ?? Data(), as: UTF8.self)
-    }
+    public var jsonText: String { JSONValue.prettyText(self) }
 }
 #endif

@@ -95,7 +95,7 @@ public struct SnapshotDirectory: Sendable {
     }
 
     func writeManifest(_ manifest: SnapshotManifest) throws {
-        let data = try SnapshotManifest.encoder.encode(manifest)
+        let data = try JSONValue.prettyData(manifest)
         let fd = open(manifestPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SystemError("create \(manifestPath)") }
         defer { FD.close(fd) }
