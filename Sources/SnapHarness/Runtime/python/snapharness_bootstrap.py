@@ -191,6 +191,21 @@ def inspect_facts(task_root):
     return facts
 
 
+def serve(channel, handler, task_root, until=None):
+    """Answers `invoke` and `inspect` until the supervisor sends `until` (returned), `shutdown` or hangs up (None)."""
+    while True:
+        message = channel.receive()
+        kind = message.get("type") if message else None
+        if until is not None and kind == until:
+            return message
+        if kind == "invoke":
+            invoke(channel, handler, message)
+        elif kind == "inspect":
+            channel.send(inspect_facts(task_root))
+        else:
+            return None
+
+
 def main():
     task_root = os.environ["LAMBDA_TASK_ROOT"]
     # Lambda's order: the function's own folder first (a bundled snapshot_restore_py wins), runtime libraries last.
@@ -225,17 +240,8 @@ def main():
                   "afterRestoreHooks": hook_names(snapshot_restore_py.get_after_restore())})
     # Before the snapshot the supervisor may also inspect the fresh process or invoke it on demand (no snapshot:
     # Lambda's cold path), which `check` and `bench` use as references.
-    while True:
-        command = channel.receive()
-        kind = command.get("type") if command else None
-        if kind == "before_snapshot":
-            break
-        if kind == "inspect":
-            channel.send(inspect_facts(task_root))
-        elif kind == "invoke":
-            invoke(channel, handler, command)
-        else:
-            sys.exit(0)
+    if serve(channel, handler, task_root, until="before_snapshot") is None:
+        sys.exit(0)
 
     # Before-snapshot hooks: reverse registration order (awslambdaric pops them off the list).
     try:
@@ -271,15 +277,7 @@ def main():
         channel.send({"type": "after_restore_error", "error": error})
         sys.exit(EXIT_AFTER_RESTORE_ERROR)
     channel.send({"type": "restored"})
-
-    while True:
-        message = channel.receive()
-        if message is None or message.get("type") == "shutdown":
-            return
-        if message.get("type") == "invoke":
-            invoke(channel, handler, message)
-        elif message.get("type") == "inspect":
-            channel.send(inspect_facts(task_root))
+    serve(channel, handler, task_root)
 
 
 if __name__ == "__main__":
