@@ -22,6 +22,13 @@ struct FaultTests {
         #expect(after.mounts == before.mounts && after.nftCriuTables == before.nftCriuTables, "\(before) -> \(after)")
     }
 
+    /// A failed dump keeps CRIU's log in /tmp for the user; the tests that provoke one clean it up.
+    func removeKeptCriuLogs() {
+        for log in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [] where log.hasPrefix("snapharness-log-") {
+            unlink("/tmp/" + log)
+        }
+    }
+
     // MARK: 1-2. Bad folders and Init failures
 
     @Test func badHandlerFolders() throws {
@@ -74,9 +81,7 @@ struct FaultTests {
             #expect(!r.stderr.contains("returned -52)\n") || r.stderr.contains("Error ("))
             #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty, "no snapshot, no staging folder")
         }
-        for log in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [] where log.hasPrefix("snapharness-log-") {
-            unlink("/tmp/" + log)
-        }
+        removeKeptCriuLogs()
     }
 
     // MARK: 7. CRIU cannot restore
@@ -164,9 +169,7 @@ struct FaultTests {
                 #expect(((try? FileManager.default.contentsOfDirectory(atPath: mnt)) ?? []).isEmpty)
             }
         }
-        for log in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [] where log.hasPrefix("snapharness-log-") {
-            unlink("/tmp/" + log)
-        }
+        removeKeptCriuLogs()
     }
 
     // MARK: 9. Interrupted

@@ -122,6 +122,19 @@ struct LifecycleTests {
         #expect((report["copies"] as? [Any])?.count == 2, "\(json)")
     }
 
+    @Test func manifestRecordsTheEnvironmentTheFunctionGot() throws {
+        let dir = TestEnvironment.scratchDirectory("env-manifest")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try CLI.run(["snapshot", behaviours, "-o", dir + "/snap"]).exitCode == 0)
+        let r = try CLI.run(["restore", dir + "/snap"])
+        #expect(r.exitCode == 0, "\(r)")
+        let manifest = object(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/snap/manifest.json"))))
+        let recorded = object(object(manifest["function"])["environment"])
+        let seen = object(object(r.json)["context"])["log_stream_name"] as? String
+        #expect(seen != nil && recorded["AWS_LAMBDA_LOG_STREAM_NAME"] as? String == seen)
+        #expect(recorded["AWS_CONTAINER_AUTHORIZATION_TOKEN"] == nil, "per-environment tokens stay out of the manifest")
+    }
+
     @Test func restoreOfPartialOrForeignFolderIsAClearError() throws {
         let dir = TestEnvironment.scratchDirectory("foreign")
         defer { try? FileManager.default.removeItem(atPath: dir) }

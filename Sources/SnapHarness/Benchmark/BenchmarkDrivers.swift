@@ -62,7 +62,7 @@ struct SnapshotDriver {
             throw HarnessError.input("snapshot: the before-snapshot hooks failed: \(BenchmarkDrivers.describe(ready))")
         }
         let hooksEnd = Clock.now
-        let function = phase.functionManifest(initSeconds: hooksEnd - start, initDone: session.initDone)
+        let function = phase.functionManifest(initSeconds: hooksEnd - start, session: session)
         let manifest = try criu.checkpoint(process, to: snapshot, function: function)
         parked = true
         let end = Clock.now

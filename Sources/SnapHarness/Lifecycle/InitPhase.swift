@@ -33,9 +33,12 @@ struct InitPhase {
         let deadline: Double
         let initDone: AgentMessage
         let token: String?
+        /// The function's environment (without the per-environment credential token), as the manifest records it:
+        /// computed once, since it holds a per-run log stream name.
+        let environment: [String: String]
 
         init(process: SandboxedProcess, connection: ControlConnection, listener: ControlListener, start: Double,
-             deadline: Double, initDone: AgentMessage, token: String?) {
+             deadline: Double, initDone: AgentMessage, token: String?, environment: [String: String]) {
             self.process = process
             self.connection = connection
             self.listener = listener
@@ -43,6 +46,7 @@ struct InitPhase {
             self.deadline = deadline
             self.initDone = initDone
             self.token = token
+            self.environment = environment
         }
 
         /// Asks the runtime to exit and makes sure it did.
@@ -62,7 +66,8 @@ struct InitPhase {
                 + "snapharness checkout in a folder others can read, or pass --user root")
         }
         let listener = try ControlListener(owner: config.user)
-        var env = config.environment(runtime: runtime)
+        let baseEnvironment = config.environment(runtime: runtime)
+        var env = baseEnvironment
         let token = credentials?.issueToken(label: "init")
         if let credentials, let token { env.merge(credentials.environment(token: token)) { _, new in new } }
         var spec = SandboxSpec(executable: config.python, arguments: ["-u", runtime.agent], environment: env,
@@ -101,7 +106,7 @@ struct InitPhase {
         case .message(let m) where m.type == "init_done":
             ok = true
             return Session(process: process, connection: conn, listener: listener, start: start, deadline: deadline,
-                           initDone: m, token: token)
+                           initDone: m, token: token, environment: baseEnvironment)
         case .message(let m) where m.type == "init_error":
             let e = m.error ?? LambdaError(errorMessage: "unknown", errorType: "Runtime.Unknown")
             throw failure.fail("\(e.errorType): \(e.errorMessage)", lambdaError: e, hint: m.hint, report: &report)
@@ -150,7 +155,7 @@ struct InitPhase {
         let checkpointStart = Clock.now
         let manifest: SnapshotManifest
         do {
-            let function = functionManifest(initSeconds: initSeconds, initDone: initDone)
+            let function = functionManifest(initSeconds: initSeconds, session: session)
             manifest = try criu.checkpoint(process, to: snapshot, function: function)
         } catch {
             process.terminate()
@@ -168,10 +173,11 @@ struct InitPhase {
     }
 
     /// What the snapshot's manifest records about the function.
-    func functionManifest(initSeconds: Double, initDone: AgentMessage) -> FunctionManifest {
+    func functionManifest(initSeconds: Double, session: Session) -> FunctionManifest {
+        let initDone = session.initDone
         var function = FunctionManifest(
             handlerDirectory: config.directory, handler: config.handler, python: config.python,
-            environment: config.environment(runtime: runtime), timeoutSeconds: config.timeout,
+            environment: session.environment, timeoutSeconds: config.timeout,
             restoreTimeoutSeconds: config.restoreTimeout, memorySizeMB: config.memoryMB, initSeconds: initSeconds)
         function.ephemeralStorageMB = config.ephemeralStorageMB
         function.user = config.user
