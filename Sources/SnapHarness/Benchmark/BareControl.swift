@@ -36,7 +36,7 @@ final class BareControlSocket {
 /// One connection of the bare driver.
 final class BareConnection {
     private let fd: Int32
-    private var buffer: [UInt8] = []
+    private var framer = LineFramer()
 
     init(fd: Int32) { self.fd = fd }
     deinit { Glibc.close(fd) }
@@ -49,16 +49,12 @@ final class BareConnection {
     func receiveLine(deadline: Double, drain: inout [Int32]) throws -> String? {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            if let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: buffer[..<nl], as: UTF8.self)
-                buffer.removeSubrange(...nl)
-                return line
-            }
+            if let line = try framer.nextLine() { return String(decoding: line, as: UTF8.self) }
             guard try BareConnection.wait(for: fd, deadline: deadline, drain: &drain) else { return nil }
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 { if errno == EINTR || errno == EAGAIN { continue }; return nil }
             if n == 0 { return nil }
-            buffer.append(contentsOf: chunk[0..<n])
+            framer.append(chunk[0..<n])
         }
     }
 

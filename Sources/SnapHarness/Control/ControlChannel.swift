@@ -95,11 +95,14 @@ extension ControlListener {
 /// One connected function process: JSON lines both ways.
 final class ControlConnection {
     private let fd: Int32
-    private var buffer: [UInt8] = []
+    private var framer = LineFramer()
     private static let encoder = JSONEncoder()
     private static let decoder = JSONDecoder()
 
-    init(fd: Int32) { self.fd = fd }
+    init(fd: Int32) {
+        self.fd = fd
+        Interrupts.ignoreBrokenPipes()
+    }
     deinit { Glibc.close(fd) }
 
     func send(_ message: SupervisorMessage) throws {
@@ -112,10 +115,13 @@ final class ControlConnection {
 
     /// The next message, `.closed` at EOF, `.timedOut` past `deadline` (monotonic seconds).
     func receive(deadline: Double) throws -> Received {
+        var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            if let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = Array(buffer[..<nl])
-                buffer.removeSubrange(...nl)
+            let line: [UInt8]?
+            do { line = try framer.nextLine() } catch {
+                throw HarnessError.input("the function sent a control message over \(framer.maxLineBytes >> 20) MiB without a line end")
+            }
+            if let line {
                 do {
                     return .message(try ControlConnection.decoder.decode(AgentMessage.self, from: Data(line)))
                 } catch {
@@ -128,11 +134,10 @@ final class ControlConnection {
             let r = Glibc.poll(&p, 1, Int32(min(left * 1000, 1000).rounded(.up)))
             if r < 0 { if errno == EINTR { continue }; throw SystemError("poll control socket") }
             if r == 0 { continue }
-            var chunk = [UInt8](repeating: 0, count: 65536)
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 { if errno == EINTR { continue }; if errno == ECONNRESET { return .closed }; throw SystemError("read control socket") }
             if n == 0 { return .closed }
-            buffer.append(contentsOf: chunk[0..<n])
+            framer.append(chunk[0..<n])
         }
     }
 }

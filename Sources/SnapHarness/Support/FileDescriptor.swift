@@ -34,12 +34,21 @@ enum FD {
         try retryingEINTR("open \(path)") { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
     }
 
-    /// Writes all of `bytes`, retrying short writes and EINTR.
+    /// Writes all of `bytes`, retrying short writes and EINTR. Sockets are written with MSG_NOSIGNAL: a peer
+    /// that died (a crashed runtime) is an EPIPE error here, never a SIGPIPE that kills the supervisor.
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
         var offset = 0
+        var socket = true
         while offset < bytes.count {
             let n = try bytes.withUnsafeBytes { buf throws in
-                try retryingEINTR("write") { write(fd, buf.baseAddress! + offset, buf.count - offset) }
+                try retryingEINTR("write") { () -> Int in
+                    if socket {
+                        let r = Glibc.send(fd, buf.baseAddress! + offset, buf.count - offset, Int32(MSG_NOSIGNAL))
+                        if r >= 0 || errno != ENOTSOCK { return r }
+                        socket = false
+                    }
+                    return write(fd, buf.baseAddress! + offset, buf.count - offset)
+                }
             }
             offset += n
         }

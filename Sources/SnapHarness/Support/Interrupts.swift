@@ -12,6 +12,7 @@ public enum Interrupts {
 
     /// Installs the handlers; `onSignal` runs once per signal (for a message), after the processes are killed.
     public static func install(onSignal: @escaping @Sendable (Int32) -> Void) {
+        ignoreBrokenPipes()
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
@@ -27,6 +28,17 @@ public enum Interrupts {
             sources.append(source)
         }
     }
+
+    /// SIGPIPE ignored process-wide, once: a write to a runtime that died must fail with EPIPE and go through the
+    /// normal cleanup, not end the supervisor silently (pipes can't use MSG_NOSIGNAL the way sockets do).
+    public static func ignoreBrokenPipes() {
+        _ = brokenPipesIgnored
+    }
+
+    private static let brokenPipesIgnored: Bool = {
+        signal(SIGPIPE, SIG_IGN)
+        return true
+    }()
 
     /// The first signal received, if any.
     public static var received: Int32? { state.withLock { $0.signal } }
