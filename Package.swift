@@ -14,7 +14,8 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CCriu", pkgConfig: "criu", providers: [.apt(["libprotobuf-c-dev"])]),
-        .target(name: "CSandbox"),
+        // -O2 even in debug builds: the image digest runs over every snapshot's images.
+        .target(name: "CSandbox", cSettings: [.unsafeFlags(["-O2"])]),
         // Runtime/python is the agent the function process runs; it is read from the checkout, not compiled.
         .target(name: "SnapHarness", dependencies: ["CCriu", "CSandbox"], exclude: ["Runtime"]),
         .executableTarget(

@@ -74,6 +74,15 @@ int sh_pidfd_open(pid_t pid);
 int sh_accept_cloexec(int fd);
 pid_t sh_peer_pid(int fd);
 
+/* A 64-bit digest (not cryptographic) of everything readable from fd, and its length; 0 or -1 with errno. */
+int sh_digest_fd(int fd, unsigned long long *digest, unsigned long long *length);
+
+/* A per-thread slot for libcriu's notify callback (it has no context argument), and atomic access to it. */
+void sh_set_thread_slot(int *slot);
+int *sh_thread_slot(void);
+void sh_atomic_store_int(int *p, int v);
+int sh_atomic_load_int(int *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -32,10 +32,12 @@ extension Criu {
         process.waitForExit(timeout: 10) // CRIU killed the tree; reap it
 
         staging.restrictPermissions()
+        let images = try staging.digestImages()
         let manifest = SnapshotManifest(criuVersion: (try? cachedServiceVersion()) ?? Criu.libraryVersion,
                                         stdio: process.stdio, imageBytes: staging.imageBytes(),
-                                        dumpSeconds: seconds, function: function)
+                                        dumpSeconds: seconds, function: function, images: images)
         try staging.writeManifest(manifest)
+        staging.writeVerified(images.map(\.name))
         try SnapshotDirectory.replace(snapshot, with: staging)
         keep = true
         return manifest
@@ -43,7 +45,8 @@ extension Criu {
 
     /// Dumps `pid` with libcriu into `imagesDir` (log: dump.log there). A failure keeps a copy of CRIU's log in
     /// /tmp so the reasons stay readable after the staging folder is gone.
-    func dump(pid: pid_t, imagesDir: String, leaveRunning: Bool = false) throws {
+    /// CRIU gets `timeout` seconds; past it (or on SIGINT/SIGTERM) its swrk is killed (the tree is thawed).
+    func dump(pid: pid_t, imagesDir: String, leaveRunning: Bool = false, timeout: Double = 300) throws {
         let opts = try CriuOptions(binary: binary)
         let dirFD = try FD.openDirectory(imagesDir)
         defer { FD.close(dirFD) }
@@ -51,9 +54,12 @@ extension Criu {
         criu_local_set_pid(opts.raw, pid)
         criu_local_set_leave_running(opts.raw, leaveRunning)
         try opts.applyCommon(logFile: "dump.log", logLevel: 4)
+        let watchdog = CriuWatchdog(opts: opts, seconds: timeout)
         let ret = criu_local_dump(opts.raw)
-        guard ret >= 0 else {
+        let stopped = watchdog.finish()
+        guard ret >= 0 && !stopped else {
             let log = CriuError.keepLog(imagesDir + "/dump.log", operation: "dump")
+            if stopped { throw CriuError(operation: "dump of pid \(pid)", timedOutAfter: timeout, logPath: log) }
             throw CriuError(operation: "dump of pid \(pid)", code: ret, logPath: log)
         }
     }

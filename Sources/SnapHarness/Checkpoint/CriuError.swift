@@ -17,6 +17,17 @@ public struct CriuError: Error, CustomStringConvertible, Sendable {
         self.reasons = logPath.map(CriuError.reasons(inLogAt:)) ?? []
     }
 
+    /// A call the watchdog stopped: past its deadline, or interrupted.
+    public init(operation: String, timedOutAfter seconds: Double, logPath: String?) {
+        self.operation = operation
+        self.code = 0
+        self.logPath = logPath
+        let why = Interrupts.received != nil ? "it was interrupted"
+            : "it did not finish within \(DurationText.describe(seconds)) (a damaged image or a hung task)"
+        self.reasons = ["CRIU was stopped: \(why); the processes it had started were killed"]
+            + (logPath.map(CriuError.reasons(inLogAt:)) ?? [])
+    }
+
     public init(operation: String, message: String) {
         self.operation = operation
         self.code = 0
@@ -35,11 +46,19 @@ public struct CriuError: Error, CustomStringConvertible, Sendable {
         return kept
     }
 
-    /// The `Error (...)` lines of a CRIU log, or its last lines when it has none.
+    /// `Error (...)` lines CRIU prints on every call here that mean nothing for the outcome: shown only when
+    /// there is nothing else, so the real reason comes first.
+    static let harmless = [
+        "Can't setup RLIMIT_NOFILE", // CAP_SYS_RESOURCE is not in root's bounding set on these machines
+    ]
+
+    /// The `Error (...)` lines of a CRIU log (known-harmless ones dropped), or its last lines when it has none.
     static func reasons(inLogAt path: String) -> [String] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
         let lines = text.split(separator: "\n").map(String.init)
-        let errors = lines.filter { $0.contains("Error (") }
+        let allErrors = lines.filter { $0.contains("Error (") }
+        let real = allErrors.filter { line in !harmless.contains { line.contains($0) } }
+        let errors = real.isEmpty ? allErrors : real
         let picked = errors.isEmpty ? Array(lines.suffix(5)) : Array(errors.suffix(12))
         return picked.map(CriuError.stripTimestamp)
     }

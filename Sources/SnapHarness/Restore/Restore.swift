@@ -7,7 +7,9 @@ extension Criu {
     /// Restores one copy of `snapshot` as a child of this process, in new pid, mount, ipc and uts namespaces of its
     /// own, so any number of copies can run side by side. Its stdio is re-plumbed to fresh pipes whose lines reach
     /// `onOutput`. Works from any snapharness process, not only the one that dumped.
+    /// CRIU gets `timeout` seconds; past it (or on SIGINT/SIGTERM) whatever it started is killed.
     public func restore(_ snapshot: SnapshotDirectory, manifest: SnapshotManifest? = nil, stdin: [UInt8] = [],
+                        timeout: Double = 60,
                         onOutput: @escaping @Sendable (OutputStreamKind, String) -> Void) throws -> SandboxedProcess {
         let manifest = try manifest ?? snapshot.loadManifest()
         let opts = try CriuOptions(binary: binary)
@@ -33,16 +35,22 @@ extension Criu {
             } catch { pipes.closeAll(); throw error }
             _ = criu_local_add_inherit_fd(opts.raw, fd, key)
         }
+        let watchdog = CriuWatchdog(opts: opts, seconds: timeout)
         let pid = criu_local_restore_child(opts.raw)
+        let stopped = watchdog.finish()
         pipes.closeChildEnds()
-        guard pid > 0 else {
+        guard pid > 0 && !stopped else {
             FD.close(pipes.stdoutRead)
             FD.close(pipes.stderrRead)
             let log = CriuError.keepLog(workDir + "/restore.log", operation: "restore")
+            if stopped {
+                throw CriuError(operation: "restore of \(snapshot.path)", timedOutAfter: timeout, logPath: log)
+            }
             throw CriuError(operation: "restore of \(snapshot.path)", code: pid, logPath: log)
         }
-        let readers = pipes.startReaders(onOutput)
-        return SandboxedProcess(process: ChildProcess(pid: pid), stdio: manifest.stdio, readers: readers)
+        let marks = OutputMarks()
+        let readers = pipes.startReaders(marks: marks, onOutput)
+        return SandboxedProcess(process: ChildProcess(pid: pid), stdio: manifest.stdio, readers: readers, marks: marks)
     }
 }
 #endif

@@ -50,6 +50,7 @@ public struct SnapshotDirectory: Sendable {
             throw SnapshotError.notASnapshot(path, reason: "images/inventory.img is missing (CRIU images incomplete)")
         }
         try checkOwnership()
+        try verifyImages(manifest)
         return manifest
     }
 
@@ -69,6 +70,26 @@ public struct SnapshotDirectory: Sendable {
             if st.st_uid != me && st.st_uid != 0 {
                 throw SnapshotError.unsafe(path, reason: "\(entry) belongs to uid \(st.st_uid), not to you or root")
             }
+        }
+    }
+
+    /// Checks, before any Init is spent on it, that a snapshot can be written here: the parent folder exists and
+    /// is writable, and the path is free or holds an older snapshot (never someone's other data).
+    public func checkWritableOutput() throws {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: path) && !looksLikeSnapshot { throw SnapshotError.outputExists(path) }
+        let parent = (path as NSString).deletingLastPathComponent
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: parent, isDirectory: &isDir) else {
+            throw SnapshotError.unwritable(path, reason: "its parent folder \(parent) does not exist; create it first "
+                                           + "(mkdir -p \(parent)) or choose another -o path")
+        }
+        guard isDir.boolValue else {
+            throw SnapshotError.unwritable(path, reason: "\(parent) is not a folder")
+        }
+        guard access(parent, W_OK | X_OK) == 0 else {
+            throw SnapshotError.unwritable(path, reason: "its parent folder \(parent) is not writable "
+                                           + "(\(String(cString: strerror(errno))))")
         }
     }
 
@@ -110,6 +131,8 @@ public enum SnapshotError: Error, CustomStringConvertible {
     case outputExists(String)
     case unsafe(String, reason: String)
     case criuMismatch(String, snapshot: String, current: String)
+    case unwritable(String, reason: String)
+    case damaged(String, reason: String)
 
     public var description: String {
         switch self {
@@ -122,6 +145,11 @@ public enum SnapshotError: Error, CustomStringConvertible {
         case let .criuMismatch(p, snap, current):
             return "\(p) was taken with CRIU \(snap), but this snapharness drives CRIU \(current); CRIU images are "
                 + "only restored by the version that wrote them here. Take a new snapshot with `snapharness snapshot`"
+        case let .unwritable(p, reason):
+            return "cannot write a snapshot to \(p): \(reason)"
+        case let .damaged(p, reason):
+            return "\(p) is damaged: \(reason). It was changed after it was written (truncated, edited or partly "
+                + "copied); CRIU would restore garbage or hang. Take a new snapshot with `snapharness snapshot`"
         case .outputExists(let p):
             return "\(p) exists and is not a snapshot; refusing to overwrite it. Choose another -o path or remove it"
         }

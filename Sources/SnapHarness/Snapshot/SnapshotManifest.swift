@@ -15,9 +15,15 @@ public struct SnapshotManifest: Codable, Sendable, Equatable {
     public var dumpSeconds: Double
     /// What the lifecycle layer records about the function (handler, runtime, env, limits); nil for bare processes.
     public var function: FunctionManifest?
+    /// Size and digest of every image file, checked before each restore (nil in snapshots of older versions).
+    public var images: [ImageDigest]?
+    /// The snapharness that wrote the snapshot.
+    public var snapharnessVersion: String?
 
     public init(createdAt: Date = Date(), criuVersion: String, stdio: StdioKeys, imageBytes: UInt64,
-                dumpSeconds: Double, function: FunctionManifest? = nil) {
+                dumpSeconds: Double, function: FunctionManifest? = nil, images: [ImageDigest]? = nil) {
+        self.images = images
+        self.snapharnessVersion = SnapHarnessVersion.current
         self.createdAt = createdAt
         self.criuVersion = criuVersion
         self.stdio = stdio
@@ -59,6 +65,29 @@ public struct FunctionManifest: Codable, Sendable, Equatable {
         self.restoreTimeoutSeconds = restoreTimeoutSeconds
         self.memorySizeMB = memorySizeMB
         self.initSeconds = initSeconds
+    }
+}
+
+extension FunctionManifest {
+    /// The files a restored copy finds at the paths Init used: CRIU reopens its working folder, its interpreter
+    /// and the runtime by path, so a snapshot is not yet self-contained. Names what is missing, before CRIU fails
+    /// with a raw mount or file error.
+    func checkRestorable() throws {
+        let fm = FileManager.default
+        var missing: [String] = []
+        var isDir: ObjCBool = false
+        if !fm.fileExists(atPath: handlerDirectory, isDirectory: &isDir) || !isDir.boolValue {
+            missing.append("the function's code folder \(handlerDirectory)")
+        }
+        if !fm.fileExists(atPath: python) { missing.append("its Python interpreter \(python)") }
+        if let lib = environment["SNAPHARNESS_RUNTIME_LIB"], !fm.fileExists(atPath: lib) {
+            missing.append("the runtime library folder \(lib)")
+        }
+        guard missing.isEmpty else {
+            throw HarnessError.input("this snapshot cannot be restored here: \(missing.joined(separator: ", ")) "
+                + "\(missing.count == 1 ? "is" : "are") gone. A restored copy reopens them at the paths Init used; put "
+                + "them back, or take a new snapshot with `snapharness snapshot`")
+        }
     }
 }
 #endif

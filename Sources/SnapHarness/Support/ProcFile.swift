@@ -21,5 +21,23 @@ public enum ProcFile {
             return fields.count > 1 && Int32(fields[1]) == parent
         }.sorted()
     }
+
+    /// Every descendant of `root`, breadth first.
+    public static func descendants(of root: Int32) -> [Int32] {
+        var found: [Int32] = []
+        var queue = [root]
+        while let next = queue.first {
+            queue.removeFirst()
+            let kids = children(of: next)
+            found += kids
+            queue += kids
+        }
+        return found
+    }
+
+    /// A process's command line, arguments joined by spaces ("" when it has ended).
+    public static func commandLine(_ pid: Int32) -> String {
+        (read("/proc/\(pid)/cmdline") ?? "").split(separator: "\0").joined(separator: " ")
+    }
 }
 #endif

@@ -1,0 +1,99 @@
+#if os(Linux)
+import CCriu
+import CSandbox
+import Foundation
+import Glibc
+import Synchronization
+
+/// A deadline on one blocking libcriu call. A call only returns when `criu swrk` answers, and a restore whose tasks
+/// hang (a damaged image makes CRIU's restorer spin) never answers. The watchdog learns the swrk's pid (libcriu)
+/// and the restored root task's pid (CRIU's setup-namespaces notification), registers both for the interrupt
+/// handler, and past the deadline or on SIGINT/SIGTERM kills the root task (which makes CRIU fail the call) and
+/// then the swrk itself. What CRIU leaves behind when killed (its /tmp/.criu.mntns.* yard) is removed.
+final class CriuWatchdog: @unchecked Sendable {
+    private let opts: CriuOptions
+    private let deadline: Double
+    private let started = Date()
+    /// Written by the notify callback on the calling thread, read by the watchdog thread.
+    let rootSlot: UnsafeMutablePointer<Int32>
+    private let finished = Atomic<Bool>(false)
+    private let fired = Atomic<Bool>(false)
+    private let thread = DispatchSemaphore(value: 0)
+    private static let inFlight = Mutex(0)
+
+    /// Arms the watchdog for the call about to be made on `opts` from this thread.
+    init(opts: CriuOptions, seconds: Double) {
+        self.opts = opts
+        self.deadline = Clock.now + seconds
+        rootSlot = .allocate(capacity: 1)
+        rootSlot.initialize(to: 0)
+        sh_set_thread_slot(rootSlot)
+        criu_local_set_notify_cb(opts.raw) { action, notify in
+            // Only the root pid matters here; every notification is acknowledged.
+            if let action, let notify, let slot = sh_thread_slot() {
+                let name = String(cString: action)
+                if name == "setup-namespaces" || name == "post-restore" {
+                    sh_atomic_store_int(slot, criu_notify_pid(notify))
+                }
+            }
+            return 0
+        }
+        CriuWatchdog.inFlight.withLock { $0 += 1 }
+        let t = Thread { [self] in watch() }
+        t.name = "snapharness-criu-watchdog"
+        t.start()
+    }
+
+    private func watch() {
+        var tracked: [pid_t] = []
+        while !finished.load(ordering: .acquiring) {
+            let swrk = criu_local_get_swrk_pid(opts.raw)
+            let root = sh_atomic_load_int(rootSlot)
+            for pid in [swrk, root] where pid > 0 && !tracked.contains(pid) {
+                tracked.append(pid)
+                Interrupts.track(pid)
+            }
+            if Clock.now >= deadline || Interrupts.received != nil {
+                fired.store(true, ordering: .releasing)
+                if root > 0 { kill(root, SIGKILL) } // CRIU sees its task die and fails the call
+                let grace = Clock.now + 2
+                while !finished.load(ordering: .acquiring) && Clock.now < grace { usleep(5_000) }
+                if !finished.load(ordering: .acquiring), swrk > 0 { kill(swrk, SIGKILL) }
+                break
+            }
+            usleep(5_000)
+        }
+        for pid in tracked { Interrupts.untrack(pid) }
+        thread.signal()
+    }
+
+    /// Disarms the watchdog once the call returned; true if it had to stop the call. A restored root task it
+    /// killed is our child (CRIU restores it as our sibling's): it is reaped here.
+    func finish() -> Bool {
+        finished.store(true, ordering: .releasing)
+        thread.wait()
+        let root = sh_atomic_load_int(rootSlot)
+        sh_set_thread_slot(nil)
+        criu_local_set_notify_cb(opts.raw, nil)
+        rootSlot.deallocate()
+        // The interrupt handler may have killed the swrk itself before this thread noticed the signal.
+        let killed = fired.load(ordering: .acquiring) || Interrupts.received != nil
+        if killed && root > 0 { ChildProcess(pid: root).terminate() }
+        let last = CriuWatchdog.inFlight.withLock { n -> Bool in n -= 1; return n == 0 }
+        if killed && last { removeMountYards() }
+        return killed
+    }
+
+    /// CRIU's mount-namespace yards (/tmp/.criu.mntns.XXXXXX, mode 0777) made since the call began; only when no
+    /// other CRIU call of this process is running, and only empty ones (rmdir never removes a live yard's files).
+    private func removeMountYards() {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [] where name.hasPrefix(".criu.mntns.") {
+            let path = "/tmp/" + name
+            var st = stat()
+            guard lstat(path, &st) == 0, Double(st.st_ctim.tv_sec) >= started.timeIntervalSince1970 - 1 else { continue }
+            _ = umount2(path, Int32(MNT_DETACH))
+            rmdir(path)
+        }
+    }
+}
+#endif
