@@ -110,13 +110,27 @@ LIST
   log "CRIU $ver installed in $prefix"
 fi
 
-# --- snapshot-restore-py -----------------------------------------------------------------------------
+# --- snapshot-restore-py and simplejson ----------------------------------------------------------------
+# The "managed runtime" library folder the agent puts last on the function's sys.path, as Lambda does with its own.
 pydir="$deps/python"
+# awslambdaric 4.2.2 declares simplejson>=3.20.1 and marshals results with it; pinned to that version.
+sj_version=3.20.1
 if [ ! -f "$pydir/snapshot_restore_py.py" ] && [ ! -d "$pydir/snapshot_restore_py" ]; then
   log "installing snapshot-restore-py==$srp_version from PyPI into $pydir"
   rm -rf "$pydir.tmp"
-  python3 -m pip install -q --disable-pip-version-check --no-deps --target "$pydir.tmp" \
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check --no-deps --target "$pydir.tmp" \
     "snapshot-restore-py==$srp_version" || die "pip could not install snapshot-restore-py==$srp_version"
   rm -rf "$pydir"; mv "$pydir.tmp" "$pydir"
+fi
+# Also on a machine whose .deps/python predates simplejson (or holds another version): installed beside it.
+if [ ! -d "$pydir/simplejson-$sj_version.dist-info" ] || [ ! -f "$pydir/simplejson/__init__.py" ]; then
+  log "installing simplejson==$sj_version from PyPI into $pydir"
+  rm -rf "$pydir.sj.tmp"
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check --no-deps --target "$pydir.sj.tmp" \
+    "simplejson==$sj_version" || die "pip could not install simplejson==$sj_version"
+  [ -f "$pydir.sj.tmp/simplejson/__init__.py" ] || die "pip did not leave simplejson in $pydir.sj.tmp"
+  rm -rf "$pydir/simplejson" "$pydir"/simplejson-*.dist-info
+  mv "$pydir.sj.tmp/simplejson" "$pydir.sj.tmp/simplejson-$sj_version.dist-info" "$pydir/"
+  rm -rf "$pydir.sj.tmp"
 fi
 log "ready"

@@ -5,10 +5,11 @@ import SnapHarness
 /// How commands talk to the user: Lambda's log on stderr, results (or one JSON report) on stdout, and an exit
 /// code per failed phase.
 enum Output {
+    /// A result exactly as the runtime encoded it (Lambda passes it through byte for byte), or the error object;
+    /// with several copies each line is `{"copy":N,"result":...}`.
     static func printResult(copy: Int, copies: Int, _ r: InvocationReport) {
-        let body = r.error.flatMap { try? JSONValue(encoding: $0) } ?? r.result ?? .null
-        let line = copies > 1 ? JSONValue.object(["copy": .number(Double(copy)), r.error == nil ? "result" : "error": body]).jsonText
-                              : body.jsonText
+        let body = r.error.flatMap { try? JSONValue(encoding: $0).jsonText } ?? r.result?.text ?? "null"
+        let line = copies > 1 ? "{\"copy\":\(copy),\"\(r.error == nil ? "result" : "error")\":\(body)}" : body
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 

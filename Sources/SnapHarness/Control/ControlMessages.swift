@@ -30,7 +30,9 @@ struct AgentMessage: Decodable, Sendable {
     var error: LambdaError?
     var hint: String?
     var requestId: String?
+    /// The result as the runtime encoded it; `payloadBase64` instead when it is not text (a bytes result).
     var payload: String?
+    var payloadBase64: String?
     var maxMemoryMB: Int?
     var beforeSnapshotHooks: [String]?
     var afterRestoreHooks: [String]?
@@ -85,6 +87,8 @@ struct SupervisorMessage: Encodable, Sendable {
     var event: String? = nil
     var deadlineMs: Int64? = nil
     var invokedFunctionArn: String? = nil
+    /// X-Ray's trace header for the invocation (the runtime sets `_X_AMZN_TRACE_ID` from it).
+    var traceId: String? = nil
     /// With `after_restore`: variables Lambda changes in a restored environment (rotated credentials).
     var environment: [String: String]? = nil
 

@@ -43,7 +43,8 @@ final class FunctionCopy {
         let (log, index) = (self.log, self.index)
         let restored: SandboxedProcess
         do {
-            restored = try criu.restore(snapshot, manifest: manifest, stdin: listener.addressLine) { _, line in
+            restored = try criu.restore(snapshot, manifest: manifest, stdin: listener.addressLine,
+                                        timeout: function.restoreTimeoutSeconds) { _, line in
                 log.line(line, copy: index)
             }
         } catch {
@@ -121,14 +122,25 @@ final class FunctionCopy {
         var result = InvocationReport(requestId: requestId, durationMs: 0, billedDurationMs: 0, status: "success")
         var statusField: String?
         let message = SupervisorMessage(type: "invoke", requestId: requestId, event: event, deadlineMs: deadlineMs,
-                                        invokedFunctionArn: "arn:aws:lambda:\(function.environment["AWS_REGION"] ?? "us-east-1"):000000000000:function:\(function.environment["AWS_LAMBDA_FUNCTION_NAME"] ?? "function")")
+                                        invokedFunctionArn: "arn:aws:lambda:\(function.environment["AWS_REGION"] ?? "us-east-1"):000000000000:function:\(function.environment["AWS_LAMBDA_FUNCTION_NAME"] ?? "function")",
+                                        traceId: TraceHeader.make())
         do {
             guard let conn = connection else { throw HarnessError.input("copy \(index) is not running") }
             try conn.send(message)
-            switch try conn.receive(deadline: deadline) {
+            let answer = try conn.receive(deadline: deadline)
+            if case .message = answer { awaitOutput(of: requestId) }
+            switch answer {
             case .message(let m) where m.type == "result":
                 result.maxMemoryUsedMB = m.maxMemoryMB
-                result.result = try? JSONValue.parse(m.payload ?? "null", source: "the handler's result")
+                let payload = m.payload ?? m.payloadBase64.flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) } ?? "null"
+                let size = m.payload?.utf8.count ?? m.payloadBase64.map { $0.count / 4 * 3 } ?? 0
+                if size > PayloadLimits.responseBytes {
+                    result.status = "error"
+                    result.error = PayloadLimits.responseTooLarge(size, requestId: requestId)
+                    statusField = "error"
+                } else {
+                    result.result = RawJSON(unchecked: payload)
+                }
             case .message(let m) where m.type == "error":
                 result.maxMemoryUsedMB = m.maxMemoryMB
                 result.status = "error"
@@ -171,6 +183,11 @@ final class FunctionCopy {
                    status: statusField, copy: index)
         report.invocations.append(result)
         return result
+    }
+
+    /// Everything the invocation printed is out before its END line (the runtime marks the end of its output).
+    private func awaitOutput(of requestId: String) {
+        process?.marks.wait(for: requestId, timeout: 2)
     }
 
     /// The inspector's facts about this copy (for `check`).

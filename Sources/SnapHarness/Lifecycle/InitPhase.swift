@@ -14,6 +14,9 @@ struct InitPhase {
     /// Runs on the parked process right before the checkpoint (check looks at its sockets and /tmp).
     var beforeCheckpoint: ((SandboxedProcess) -> Void)?
 
+    /// How long the runtime's channel may stay open after snapshot_ready (it closes it right away).
+    static let channelCloseSeconds = 5.0
+
     var runtimeVersion: String { "python:\(FunctionConfig.pythonVersion(of: config.python)).snapharness" }
 
     struct Outcome {
@@ -142,9 +145,23 @@ struct InitPhase {
         case .closed: throw failure.died("the before-snapshot hooks", report: &report)
         case .timedOut: throw failure.timedOut("The before-snapshot hooks", report: &report)
         }
-        // The agent closes its end before parking: a socket to a peer outside the tree cannot be checkpointed.
-        guard case .closed = try conn.receive(deadline: deadline) else {
-            throw failure.fail("the runtime agent did not close the control channel before the snapshot", report: &report)
+        // The agent closes its end before parking: a socket to a peer outside the tree cannot be checkpointed. It
+        // does so at once; if the EOF does not come, another process of the sandbox holds a copy of the socket.
+        switch try conn.receive(deadline: min(deadline, Clock.now + InitPhase.channelCloseSeconds)) {
+        case .closed: break
+        case .timedOut:
+            let others = ProcFile.descendants(of: process.pid).map { "pid \($0) (\(ProcFile.commandLine($0)))" }
+            let initFailure = Failure(phase: .`init`, process: process, start: start, config: config, log: log)
+            throw initFailure.fail(
+                "the runtime closed its control channel for the snapshot, but "
+                + (others.isEmpty ? "another process still holds it"
+                   : "a process started during Init still holds a copy of it: \(others.joined(separator: ", "))"),
+                hint: "On Lambda, processes started during Init are frozen into the snapshot with the runtime. This one "
+                    + "was forked without Python's at-fork hooks (by C code, e.g. ctypes or an extension), so it kept "
+                    + "the runtime's descriptors; close the descriptors it does not need in the child, or start it with "
+                    + "subprocess (close_fds=True)", report: &report)
+        case .message(let m):
+            throw failure.fail("the runtime sent \(m.type) after snapshot_ready", report: &report)
         }
         let initSeconds = Clock.now - start
         log.initReport(seconds: initSeconds, status: "success")

@@ -44,11 +44,14 @@ public enum JSONValue: Codable, Sendable, Equatable {
 
     /// Every JSON document snapharness writes (reports, manifests): pretty, sorted keys, slashes unescaped,
     /// ISO 8601 dates.
+    /// Events and results inside (`RawJSON`) appear byte for byte.
     public static func prettyData(_ value: some Encodable) throws -> Data {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         e.dateEncodingStrategy = .iso8601
-        return try e.encode(value)
+        let splicer = RawJSONSplicer()
+        e.userInfo[RawJSONSplicer.key] = splicer
+        return splicer.splice(try e.encode(value))
     }
 
     public static func prettyText(_ value: some Encodable) -> String {

@@ -42,9 +42,7 @@ public struct Lifecycle: Sendable {
         report.function = config.functionName
         report.handler = config.handler
         // Refuse a bad -o before spending an Init on it.
-        if FileManager.default.fileExists(atPath: snapshot.path) && !snapshot.looksLikeSnapshot {
-            throw LifecycleError(.input, "\(SnapshotError.outputExists(snapshot.path))")
-        }
+        do { try snapshot.checkWritableOutput() } catch { throw LifecycleError(.input, "\(error)") }
         var phase = try initPhase(config)
         phase.beforeCheckpoint = beforeCheckpoint
         let outcome = try phase.run(into: snapshot, report: &report)
@@ -79,6 +77,7 @@ public struct Lifecycle: Sendable {
             throw LifecycleError(.input, "\(snapshot.path) holds a bare process, not a Lambda function; "
                                  + "create one with `snapharness snapshot DIR -o SNAP`")
         }
+        do { try function.checkRestorable() } catch { throw LifecycleError(.input, "\(error)") }
         report.function = report.function ?? function.environment["AWS_LAMBDA_FUNCTION_NAME"]
         report.handler = report.handler ?? function.handler
         let log = self.log.copyingWithLabels(options.copies > 1)

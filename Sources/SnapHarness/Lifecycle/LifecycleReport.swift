@@ -51,7 +51,8 @@ public struct InvocationReport: Codable, Sendable {
     public var billedDurationMs: Int
     public var maxMemoryUsedMB: Int?
     public var status: String
-    public var result: JSONValue?
+    /// The handler's result exactly as the runtime encoded it.
+    public var result: RawJSON?
     public var error: LambdaError?
 }
 

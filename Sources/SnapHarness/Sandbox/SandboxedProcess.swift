@@ -8,11 +8,14 @@ public final class SandboxedProcess: Sendable {
     /// CRIU's names for this process's stdio pipes (recorded in the snapshot, matched again on restore).
     public let stdio: StdioKeys
     let readers: [LineReader]
+    /// End-of-invocation marks seen in the output.
+    let marks: OutputMarks
 
-    init(process: ChildProcess, stdio: StdioKeys, readers: [LineReader]) {
+    init(process: ChildProcess, stdio: StdioKeys, readers: [LineReader], marks: OutputMarks) {
         self.process = process
         self.stdio = stdio
         self.readers = readers
+        self.marks = marks
     }
 
     public var pid: pid_t { process.pid }
@@ -74,8 +77,9 @@ public final class SandboxedProcess: Sendable {
             throw SandboxError.spawnFailed(executable: spec.executable, stage: String(cString: sh_stage_name(result.stage)),
                                            errno: result.error)
         }
-        let readers = pipes.startReaders(onOutput)
-        return SandboxedProcess(process: ChildProcess(pid: result.pid), stdio: keys, readers: readers)
+        let marks = OutputMarks()
+        let readers = pipes.startReaders(marks: marks, onOutput)
+        return SandboxedProcess(process: ChildProcess(pid: result.pid), stdio: keys, readers: readers, marks: marks)
     }
 }
 

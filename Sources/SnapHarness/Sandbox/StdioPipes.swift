@@ -50,9 +50,15 @@ struct StdioPipes {
         FD.close(stderrRead)
     }
 
-    /// Starts line readers on the supervisor's ends.
-    func startReaders(_ sink: @escaping @Sendable (OutputStreamKind, String) -> Void) -> [LineReader] {
-        [LineReader(fd: stdoutRead) { sink(.stdout, $0) }, LineReader(fd: stderrRead) { sink(.stderr, $0) }]
+    /// Starts line readers on the supervisor's ends; end-of-invocation marks go to `marks`, not to `sink`.
+    func startReaders(marks: OutputMarks, _ sink: @escaping @Sendable (OutputStreamKind, String) -> Void) -> [LineReader] {
+        func reader(_ fd: Int32, _ kind: OutputStreamKind) -> LineReader {
+            LineReader(fd: fd) { line in
+                let (text, _) = marks.filter(line)
+                if let text { sink(kind, text) }
+            }
+        }
+        return [reader(stdoutRead, .stdout), reader(stderrRead, .stderr)]
     }
 }
 #endif

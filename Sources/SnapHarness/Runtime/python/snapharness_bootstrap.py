@@ -1,81 +1,111 @@
-"""snapharness runtime agent: the Python side of the function process (stdlib only).
+"""snapharness runtime agent: the Python side of the function process.
 
-It plays the part of Lambda's Python managed runtime (awslambdaric) under a local supervisor:
+It plays the part of Lambda's Python managed runtime (awslambdaric 4.2.2) under a local supervisor:
 Init (import the handler) -> before-snapshot hooks -> park for the checkpoint -> (restored by CRIU) ->
 after-restore hooks -> invocations. Hooks come from AWS's real `snapshot_restore_py` package and run exactly as
 awslambdaric's lambda_runtime_hooks_runner runs them. Error types, messages and exit codes (64, 65) follow
-awslambdaric. The control protocol is written down in docs/control-protocol.md.
+awslambdaric; result marshalling, the context object and logging follow it too (snapharness_ric, which needs the
+runtime library simplejson). The control protocol is written down in docs/control-protocol.md.
 """
-import decimal
+import os
+import signal
+import sys
+
+# Blocked before anything else: the restore signal must wait for sigwait, never kill us.
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+
+import base64
 import importlib
 import json
-import os
+import logging
 import resource
-import signal
 import socket
-import sys
 import time
-import traceback
+
+# The runtime library folder first while the runtime's own modules load: simplejson is the pinned copy from
+# `make deps` even when the function bundles another (the function's `import simplejson` then gets this one, already
+# loaded, as on Lambda, whose runtime imports simplejson before the function's folder matters).
+_RUNTIME_LIB = os.environ.get("SNAPHARNESS_RUNTIME_LIB")
+if _RUNTIME_LIB:
+    sys.path.insert(0, _RUNTIME_LIB)
+try:
+    import snapharness_ric as ric
+    RIC_ERROR = None
+except ImportError as e:  # reported as an init_error once connected
+    ric, RIC_ERROR = None, e
+finally:
+    if _RUNTIME_LIB:
+        sys.path.remove(_RUNTIME_LIB)
 
 PROTOCOL = 1
 EXIT_INIT_ERROR = 1
 EXIT_BEFORE_SNAPSHOT_ERROR = 64
 EXIT_AFTER_RESTORE_ERROR = 65
 
-# Blocked before anything else: the restore signal must wait for sigwait, never kill us.
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
-
-
-class Fault(Exception):
-    def __init__(self, error_type, message, trace=None, hint=None):
-        super().__init__(message)
-        self.error_type, self.message, self.trace, self.hint = error_type, message, trace, hint
-
-
-def make_error(message, error_type, trace, request_id=""):
-    return {"errorMessage": message or "", "errorType": error_type or "", "requestId": request_id,
-            "stackTrace": trace or []}
-
-
-def fault_result(exc_info, request_id=""):
-    etype, value, tb = exc_info
-    frames = [f for f in traceback.extract_tb(tb) if f.filename != __file__]
-    return make_error(str(value), etype.__name__, traceback.format_list(frames), request_id)
-
-
-def log_error(error):
-    """Lambda's text log format for errors: "[ERROR] Type: message" and the traceback."""
-    lines = ["[ERROR] %s: %s" % (error["errorType"], error["errorMessage"])]
-    if error.get("stackTrace"):
-        lines.append("Traceback (most recent call last):")
-        lines += [frame.rstrip("\n") for frame in error["stackTrace"]]
-    print("\n".join(lines), file=sys.stderr, flush=True)
+# Leading frames of this file are left out of stack traces, as awslambdaric leaves out those of its bootstrap.py.
+RUNTIME_FILES = frozenset([__file__])
 
 
 class Channel:
     """JSON lines over the supervisor's Unix socket. The address arrives on stdin, one line per connection:
-    a restored copy cannot know where the (possibly different) restoring supervisor listens."""
+    a restored copy cannot know where the (possibly different) restoring supervisor listens.
+
+    A process forked from the agent by Python code (os.fork, multiprocessing, ...) must not hold the socket: the
+    supervisor waits for its EOF before a checkpoint, and a daemon holding it would never let that come. The fork hook
+    below closes the socket in every such child at once and leaves the child's copy of the channel `detached`: it
+    never sends, and reads as if the supervisor hung up, so a child that returns into the agent exits quietly."""
+
+    current = None  # the open channel, if any; what the fork hook closes in a child
 
     def __init__(self):
         address = read_line(0)
         if not address:
             raise SystemExit("snapharness agent: no control socket address on stdin")
+        self.detached = False
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.connect(address)
         self.reader = self.sock.makefile("rb")
+        Channel.current = self
 
     def send(self, message):
+        if self.detached:
+            return
         self.sock.sendall(json.dumps(message, separators=(",", ":")).encode() + b"\n")
 
     def receive(self):
+        if self.detached:
+            return None
         line = self.reader.readline()
         if not line:
             return None
         return json.loads(line)
 
     def close(self):
+        if Channel.current is self:
+            Channel.current = None
+        if self.detached:
+            return
         self.reader.close()
         self.sock.close()
+
+    def detach_in_child(self):
+        """In a forked child: close the socket's fd here only (the parent's stays open). detach() first, so the
+        socket object no longer owns the fd number and can never close whatever the child opens under it later."""
+        self.detached = True
+        Channel.current = None
+        try:
+            os.close(self.sock.detach())
+        except OSError:
+            pass
+
+
+def _close_channel_in_child():
+    channel = Channel.current
+    if channel is not None:
+        channel.detach_in_child()
+
+
+os.register_at_fork(after_in_child=_close_channel_in_child)
 
 
 def read_line(fd):
@@ -86,6 +116,9 @@ def read_line(fd):
             break
         data += chunk
     return data.decode().strip()
+
+
+Fault = ric.Fault if ric else None
 
 
 def get_handler(handler):
@@ -114,36 +147,6 @@ def get_handler(handler):
         raise Fault("Runtime.HandlerNotFound", "Handler '{}' missing on module '{}'".format(fname, modname))
 
 
-class Context:
-    """The Lambda context object (awslambdaric's LambdaContext fields)."""
-
-    def __init__(self, request_id, deadline_ms, invoked_function_arn):
-        self.aws_request_id = request_id
-        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
-        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
-        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
-        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
-        self.invoked_function_arn = invoked_function_arn
-        self.client_context = None
-        self.identity = None
-        self._deadline_ms = deadline_ms
-
-    def get_remaining_time_in_millis(self):
-        remaining = self._deadline_ms - int(time.time() * 1000)
-        return remaining if remaining > 0 else 0
-
-    def __repr__(self):
-        return ("LambdaContext([aws_request_id={0.aws_request_id},function_name={0.function_name},"
-                "function_version={0.function_version},memory_limit_in_mb={0.memory_limit_in_mb}])").format(self)
-
-
-def _decimal(o):
-    if isinstance(o, decimal.Decimal):
-        return float(o) if o % 1 else int(o)
-    raise TypeError("Object of type %s is not JSON serializable" % type(o).__name__)
-
-
 def max_memory_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
@@ -152,27 +155,70 @@ def hook_names(entries):
     return [getattr(f, "__qualname__", repr(f)) for f, _, _ in entries]
 
 
-def invoke(channel, handler, message):
-    request_id = message["requestId"]
-    context = Context(request_id, message["deadlineMs"], message.get("invokedFunctionArn"))
-    try:
-        event = json.loads(message["event"])
-        response = handler(event, context)
+def write_all(fd, data):
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def mark_end(request_id):
+    """End-of-invocation marker: everything the invocation wrote, then one marker line on fd 1 and on fd 2 (the
+    supervisor prints what came before it and strips the marker). A partial last line gets the marker appended."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
-            payload = json.dumps(response, default=_decimal)
-        except (TypeError, ValueError) as e:
-            raise Fault("Runtime.MarshalError", "Unable to marshal response: {}".format(e))
-    except Fault as f:
-        error = make_error(f.message, f.error_type, f.trace, request_id)
-        log_error(error)
-        channel.send({"type": "error", "requestId": request_id, "error": error, "maxMemoryMB": max_memory_mb()})
-        return
+            stream.flush()
+        except Exception:
+            pass
+    marker = b"\x1esnapharness:end:" + request_id.encode("utf-8", "surrogatepass") + b"\n"
+    for fd in (1, 2):
+        try:
+            write_all(fd, marker)
+        except OSError:
+            pass
+
+
+def invoke(channel, handler, message):
+    """One invocation, as awslambdaric's run loop and handle_event_request do it."""
+    request_id = message["requestId"]
+    tenant_id = message.get("tenantId") or None
+    ric.begin_invocation(request_id, tenant_id)
+    # awslambdaric: _X_AMZN_TRACE_ID is the invocation's Lambda-Runtime-Trace-Id, or absent when it has none.
+    trace_id = message.get("traceId")
+    if trace_id:
+        os.environ["_X_AMZN_TRACE_ID"] = trace_id
+    else:
+        os.environ.pop("_X_AMZN_TRACE_ID", None)
+
+    error = None
+    try:
+        context = ric.create_context(request_id, message["deadlineMs"], message.get("invokedFunctionArn"),
+                                     message.get("clientContext"), message.get("cognitoIdentity"), tenant_id)
+        # The body as the Runtime API hands it over: bytes of the event's JSON text.
+        event = MARSHALLER.unmarshal(message["event"].encode("utf-8", "surrogatepass"))
+        response = handler(event, context)
+        result = MARSHALLER.marshal(response)
+    except ric.Fault as f:
+        error = ric.make_error(f.message, f.error_type, f.trace, request_id)
     except Exception:
-        error = fault_result(sys.exc_info(), request_id)
-        log_error(error)
-        channel.send({"type": "error", "requestId": request_id, "error": error, "maxMemoryMB": max_memory_mb()})
-        return
-    channel.send({"type": "result", "requestId": request_id, "payload": payload, "maxMemoryMB": max_memory_mb()})
+        error = ric.error_from_exception(sys.exc_info(), RUNTIME_FILES, request_id)
+
+    if error is not None:
+        ric.log_error(error)
+        # What awslambdaric posts; text it cannot encode as UTF-8 kills the runtime there, and here.
+        ric.to_json(error).encode("utf-8")
+        reply = {"type": "error", "requestId": request_id, "error": error}
+    elif isinstance(result, bytes):
+        reply = {"type": "result", "requestId": request_id, "payloadBase64": base64.b64encode(result).decode()}
+    else:
+        # awslambdaric posts result.encode("utf-8"): a lone surrogate (possible only without ensure_ascii, i.e. in the
+        # python3.12+ execution environments) raises outside its handler's try and the runtime exits with the
+        # traceback (Lambda: Runtime.ExitError). The same happens here, on purpose.
+        result.encode("utf-8")
+        reply = {"type": "result", "requestId": request_id, "payload": result}
+    if channel.detached:
+        return  # a child forked by the handler came back here: only the agent itself reports
+    reply["maxMemoryMB"] = max_memory_mb()
+    mark_end(request_id)
+    channel.send(reply)
 
 
 # Wall-clock start and end of Init, for telling timestamps computed at Init apart from constants.
@@ -206,7 +252,19 @@ def serve(channel, handler, task_root, until=None):
             return None
 
 
+def fail(channel, kind, error, exit_code, **extra):
+    ric.log_error(error)
+    message = {"type": kind, "error": error}
+    message.update(extra)
+    channel.send(message)
+    sys.exit(exit_code)
+
+
+MARSHALLER = None
+
+
 def main():
+    global MARSHALLER
     task_root = os.environ["LAMBDA_TASK_ROOT"]
     # Lambda's order: the function's own folder first (a bundled snapshot_restore_py wins), runtime libraries last.
     sys.path[0] = task_root
@@ -218,20 +276,31 @@ def main():
     channel = Channel()
     INIT_WINDOW[0] = time.time()
     channel.send({"type": "hello", "protocol": PROTOCOL, "phase": "init", "pid": os.getpid()})
+    if ric is None:
+        error = {"errorMessage": "Unable to import the runtime library: {}".format(RIC_ERROR),
+                 "errorType": "Runtime.ImportModuleError", "requestId": "", "stackTrace": []}
+        print("[ERROR] %s: %s" % (error["errorType"], error["errorMessage"]), flush=True)
+        channel.send({"type": "init_error", "error": error,
+                      "hint": "simplejson is missing from the runtime library folder {}: run `make deps`".format(
+                          runtime_lib)})
+        sys.exit(EXIT_INIT_ERROR)
+
+    # What awslambdaric does before Init: its marshaller (AWS_EXECUTION_ENV read now), flushed stdout/stderr, the
+    # root logger's handler (AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL), the preview-runtime warning.
+    MARSHALLER = ric.Marshaller()
+    ric.setup_output()
+    ric.warn_if_preview_runtime()
 
     # Init: module code of the handler.
     try:
         handler = get_handler(os.environ["_HANDLER"])
-    except Fault as f:
-        error = make_error(f.message, f.error_type, f.trace)
-        log_error(error)
-        channel.send({"type": "init_error", "error": error, "hint": f.hint})
-        sys.exit(EXIT_INIT_ERROR)
-    except Exception:
-        error = fault_result(sys.exc_info())
-        log_error(error)
-        channel.send({"type": "init_error", "error": error})
-        sys.exit(EXIT_INIT_ERROR)
+    except Exception as e:
+        if isinstance(e, Fault):
+            error, extra = ric.make_error(e.message, e.error_type, e.trace), {"hint": e.hint}
+        else:
+            error, extra = ric.error_from_exception(sys.exc_info(), RUNTIME_FILES), {}
+        logging.warning(ric.UNHANDLED_EXCEPTION_WARNING)
+        fail(channel, "init_error", error, EXIT_INIT_ERROR, **extra)
 
     import snapshot_restore_py  # the managed runtime provides it, as Lambda's does
 
@@ -243,17 +312,12 @@ def main():
     if serve(channel, handler, task_root, until="before_snapshot") is None:
         sys.exit(0)
 
-    # Before-snapshot hooks: reverse registration order (awslambdaric pops them off the list).
+    # Before-snapshot hooks: reverse registration order.
     try:
-        hooks = snapshot_restore_py.get_before_snapshot()
-        while hooks:
-            func, args, kwargs = hooks.pop()
-            func(*args, **kwargs)
+        ric.run_before_snapshot()
     except BaseException:
-        error = fault_result(sys.exc_info())
-        log_error(error)
-        channel.send({"type": "before_snapshot_error", "error": error})
-        sys.exit(EXIT_BEFORE_SNAPSHOT_ERROR)
+        fail(channel, "before_snapshot_error", ric.error_from_exception(sys.exc_info(), RUNTIME_FILES),
+             EXIT_BEFORE_SNAPSHOT_ERROR)
 
     # Park: close the channel (CRIU cannot dump a socket to a peer outside the tree) and wait for the restore signal.
     channel.send({"type": "snapshot_ready"})
@@ -269,13 +333,10 @@ def main():
     # What Lambda changes in a restored environment before the hooks run (e.g. rotated container credentials).
     os.environ.update(command.get("environment") or {})
     try:
-        for func, args, kwargs in snapshot_restore_py.get_after_restore():
-            func(*args, **kwargs)
+        ric.run_after_restore()
     except BaseException:
-        error = fault_result(sys.exc_info())
-        log_error(error)
-        channel.send({"type": "after_restore_error", "error": error})
-        sys.exit(EXIT_AFTER_RESTORE_ERROR)
+        fail(channel, "after_restore_error", ric.error_from_exception(sys.exc_info(), RUNTIME_FILES),
+             EXIT_AFTER_RESTORE_ERROR)
     channel.send({"type": "restored"})
     serve(channel, handler, task_root)
 
