@@ -76,7 +76,7 @@ struct BenchCommand: ParsableCommand {
                 guard let data = FileManager.default.contents(atPath: event) else {
                     throw HarnessError.input("cannot read event file \(event)")
                 }
-                options.event = try JSONValue.parse(String(decoding: data, as: UTF8.self), source: "event file \(event)").jsonText
+                options.event = try RawJSON(validating: String(decoding: data, as: UTF8.self), source: "event file \(event)").text
             }
             let benchmark = Benchmark(criu: try Criu.locate(), config: try function.config(), options: options)
             let bar = ProgressBar()

@@ -31,7 +31,7 @@ struct CheckCommand: ParsableCommand {
         try Output.run(json: false) { _ in
             let config = try function.config()
             let eventText = try invoke.eventText()
-            let report = try credentials.withLifecycle(json: invoke.json) { lifecycle in
+            let report = try credentials.withLifecycle { lifecycle in
                 try StaleStateCheck(lifecycle: lifecycle).run(config, copies: restores, invocations: invoke.invocations,
                                                               event: eventText, restoreDelay: try delay.seconds)
             }

@@ -16,21 +16,23 @@ struct FunctionOptions: ParsableArguments {
     @Option(name: .customLong("function-name"), help: "AWS_LAMBDA_FUNCTION_NAME (default: the folder's name).")
     var functionName: String?
 
-    @Option(name: .long, help: "Memory size in MB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, 128-10240).")
+    // Numbers parse unconditionally, so `--timeout -1` reaches validation ("must be positive") instead of being
+    // taken for a flag ("Missing value").
+    @Option(name: .long, parsing: .unconditional, help: "Memory size in MB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, 128-10240).")
     var memory: Int = 128
 
-    @Option(name: .long, help: "Invocation timeout in seconds, as Lambda's function timeout.")
+    @Option(name: .long, parsing: .unconditional, help: "Invocation timeout in seconds, as Lambda's function timeout (at most 900).")
     var timeout: Double = 3
 
-    @Option(name: .customLong("init-timeout"),
+    @Option(name: .customLong("init-timeout"), parsing: .unconditional,
             help: "Init limit in seconds for module code + before-snapshot hooks (default: max(130, --timeout), Lambda's).")
     var initTimeout: Double?
 
-    @Option(name: .customLong("restore-timeout"),
+    @Option(name: .customLong("restore-timeout"), parsing: .unconditional,
             help: "Restore limit in seconds for runtime load + after-restore hooks (Lambda: 10).")
     var restoreTimeout: Double = 10
 
-    @Option(name: .customLong("ephemeral-storage"), help: "Size of /tmp in MB (512-10240, Lambda's default 512).")
+    @Option(name: .customLong("ephemeral-storage"), parsing: .unconditional, help: "Size of /tmp in MB (512-10240, Lambda's default 512).")
     var ephemeralStorage: Int = 512
 
     @Option(name: .long, help: "AWS_REGION / AWS_DEFAULT_REGION for the function.")
@@ -51,6 +53,16 @@ struct FunctionOptions: ParsableArguments {
     @Option(name: .long, help: "Group the function runs as (default: the user's primary group).")
     var group: String?
 
+    @Option(name: .customLong("log-format"), help: ArgumentHelp(
+        "How the runtime formats the function's `logging` records, as Lambda's LoggingConfig: Text or JSON (AWS_LAMBDA_LOG_FORMAT).",
+        valueName: "Text|JSON"))
+    var logFormat: String = "Text"
+
+    @Option(name: .customLong("log-level"), help: ArgumentHelp(
+        "Application log level with --log-format JSON: TRACE, DEBUG, INFO, WARN, ERROR or FATAL (AWS_LAMBDA_LOG_LEVEL).",
+        valueName: "level"))
+    var logLevel: String?
+
     @Flag(name: .customLong("pass-aws-credentials"),
           help: "Pass your AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN to the function (off: only the local fake container credentials).")
     var passAWSCredentials = false
@@ -59,19 +71,25 @@ struct FunctionOptions: ParsableArguments {
         for assignment in env where !assignment.contains("=") {
             throw ValidationError("--env expects KEY=VALUE, got \"\(assignment)\"")
         }
+        guard FunctionConfig.LogFormat.allCases.contains(where: { $0.rawValue.lowercased() == logFormat.lowercased() }) else {
+            throw ValidationError("--log-format must be Text or JSON, got \(logFormat)")
+        }
     }
 
     func config() throws -> FunctionConfig {
         var environment: [String: String] = [:]
+        var sources: [String: String] = [:]
         if let envFile {
             guard let text = try? String(contentsOfFile: envFile, encoding: .utf8) else {
                 throw HarnessError.input("cannot read --env-file \(envFile)")
             }
             environment = try FunctionConfig.parseEnvFile(text, path: envFile)
+            for key in environment.keys { sources[key] = "--env-file \(envFile)" }
         }
         for assignment in env {
             let (k, v) = try FunctionConfig.parseAssignment(assignment)
             environment[k] = v
+            sources[k] = "--env"
         }
         let functionUser = try FunctionUser.resolve(user: user, group: group)
         if functionUser.isRoot {
@@ -85,6 +103,9 @@ struct FunctionOptions: ParsableArguments {
                               userEnvironment: environment, ephemeralStorageMB: ephemeralStorage)
         config.passAWSCredentials = passAWSCredentials
         config.user = functionUser
+        config.environmentSources = sources
+        config.logFormat = FunctionConfig.LogFormat.allCases.first { $0.rawValue.lowercased() == logFormat.lowercased() } ?? .text
+        config.logLevel = logLevel?.uppercased()
         return config
     }
 }
@@ -105,7 +126,7 @@ struct InvokeOptions: ParsableArguments {
         guard invocations >= 0 else { throw ValidationError("--invocations must be 0 or more") }
     }
 
-    /// The event's JSON text, checked to be valid JSON.
+    /// The event's JSON text, checked to be valid JSON and within Lambda's 6 MB, passed on byte for byte.
     func eventText() throws -> String {
         guard let event else { return "{}" }
         let text: String
@@ -117,7 +138,9 @@ struct InvokeOptions: ParsableArguments {
             }
             text = String(decoding: data, as: UTF8.self)
         }
-        return try JSONValue.parse(text, source: event == "-" ? "the event on standard input" : "event file \(event)").jsonText
+        let checked = try RawJSON(validating: text, source: event == "-" ? "the event on standard input" : "event file \(event)")
+        try PayloadLimits.checkRequest(checked.text)
+        return checked.text
     }
 }
 
@@ -131,12 +154,14 @@ struct CredentialOptions: ParsableArguments {
         guard credentialsTTL > 0 else { throw ValidationError("--credentials-ttl must be positive") }
     }
 
-    /// A lifecycle with its own credentials endpoint; `body` runs while the endpoint serves.
-    func withLifecycle<T>(json: Bool, labelCopies: Bool = false, _ body: (Lifecycle) throws -> T) throws -> T {
+    /// A lifecycle with its own credentials endpoint; `body` runs while the endpoint serves. Lambda's log lines and
+    /// the function's output go to stderr, also with --json (which only changes what stdout carries).
+    /// `silent` drops the log altogether (soak's thousands of cycles).
+    func withLifecycle<T>(labelCopies: Bool = false, silent: Bool = false, _ body: (Lifecycle) throws -> T) throws -> T {
         let criu = try Criu.locate()
         let server = try ContainerCredentialsServer(ttl: credentialsTTL)
         defer { server.stop() }
-        let log = json ? LambdaLog.silent : LambdaLog.standardError(labelCopies: labelCopies)
+        let log = silent ? LambdaLog.silent : LambdaLog.standardError(labelCopies: labelCopies)
         return try body(Lifecycle(criu: criu, log: log, credentials: server))
     }
 }

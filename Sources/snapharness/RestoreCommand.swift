@@ -25,7 +25,7 @@ struct RestoreCommand: ParsableCommand {
         let (copies, json) = (count, invoke.json)
         try Output.run(json: json) { report in
             let options = Lifecycle.RestoreOptions(copies: copies, invocations: invoke.invocations, event: try invoke.eventText())
-            try credentials.withLifecycle(json: json) { lifecycle in
+            try credentials.withLifecycle { lifecycle in
                 try lifecycle.restore(SnapshotDirectory(path: snapshot), options, report: &report) { copy, r in
                     if !json { Output.printResult(copy: copy, copies: copies, r) }
                 }

@@ -31,7 +31,7 @@ struct RunCommand: ParsableCommand {
             let config = try function.config()
             let options = Lifecycle.RestoreOptions(copies: copies, invocations: invoke.invocations, event: try invoke.eventText())
             let delay = try self.delay.seconds
-            try credentials.withLifecycle(json: json) { lifecycle in
+            try credentials.withLifecycle { lifecycle in
                 try lifecycle.run(config, options, restoreDelay: delay, report: &report, onResult: { copy, r in
                     if !json { Output.printResult(copy: copy, copies: copies, r) }
                 })

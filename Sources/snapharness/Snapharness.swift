@@ -13,6 +13,11 @@ struct Snapharness: ParsableCommand {
             command = try parseAsRoot()
             try command.run()
         } catch {
+            // One exit code for bad input, whichever parser caught it: ArgumentParser's usage errors (64) too.
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(1)
+            }
             exit(withError: error)
         }
     }
@@ -20,6 +25,7 @@ struct Snapharness: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "snapharness",
         abstract: "Run AWS Lambda SnapStart's lifecycle locally: real checkpoints and restores with CRIU.",
+        version: SnapHarnessVersion.current,
         subcommands: [RunCommand.self, SnapshotCommand.self, RestoreCommand.self, CheckCommand.self, SoakCommand.self, DoctorCommand.self,
                       BenchCommand.self]
     )

@@ -23,7 +23,7 @@ struct SnapshotCommand: ParsableCommand {
         try Output.run(json: json) { report in
             let config = try function.config()
             let target = SnapshotDirectory(path: output)
-            let manifest = try credentials.withLifecycle(json: json) { lifecycle in
+            let manifest = try credentials.withLifecycle { lifecycle in
                 try lifecycle.snapshot(config, to: target, report: &report)
             }
             if !json {

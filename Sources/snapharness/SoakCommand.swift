@@ -33,7 +33,7 @@ struct SoakCommand: ParsableCommand {
         var ok = false
         try Output.run(json: false) { _ in
             let config = try function.config()
-            try credentials.withLifecycle(json: true) { lifecycle in
+            try credentials.withLifecycle(silent: true) { lifecycle in
                 var soak = Soak(lifecycle: lifecycle)
                 soak.sequential = sequential
                 soak.rounds = rounds

@@ -24,6 +24,19 @@ public struct FunctionConfig: Sendable {
     public var passAWSCredentials = false
     /// Who the function runs as (unprivileged by default, as on Lambda).
     public var user = FunctionUser(name: "root", uid: 0, gid: 0)
+    /// Lambda's LoggingConfig: how the runtime formats the function's `logging` records (Text or JSON), and the
+    /// application log level (JSON only, as on Lambda).
+    public var logFormat: LogFormat = .text
+    public var logLevel: String?
+    /// Where each user variable came from (`--env-file PATH` or `--env`), for messages about it.
+    public var environmentSources: [String: String] = [:]
+
+    public enum LogFormat: String, Sendable, CaseIterable, Codable {
+        case text = "Text", json = "JSON"
+    }
+
+    /// Lambda's application log levels.
+    public static let logLevels = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
 
     public static let defaultHandler = "lambda_function.lambda_handler"
 
@@ -60,7 +73,7 @@ public struct FunctionConfig: Sendable {
         "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
         "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
         "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-        "SNAPHARNESS_RUNTIME_LIB",
+        "SNAPHARNESS_RUNTIME_LIB", "AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL",
     ]
 
     /// Checks what can be checked before starting anything; each error says how to fix it.
@@ -80,8 +93,9 @@ public struct FunctionConfig: Sendable {
         }
         let reserved = userEnvironment.keys.filter(FunctionConfig.reservedVariables.contains).sorted()
         guard reserved.isEmpty else {
+            let sources = Set(reserved.map { environmentSources[$0] ?? "--env" }).sorted().joined(separator: " / ")
             throw HarnessError.input("reserved environment variable(s) \(reserved.joined(separator: ", ")) cannot be "
-                                     + "set with --env: Lambda sets them itself (use the matching flag, e.g. --handler, --memory)")
+                                     + "set with \(sources): Lambda sets them itself (use the matching flag, e.g. --handler, --memory)")
         }
         guard user.canAccess(directory, bits: 5) else {
             throw HarnessError.input("the function runs as user \(user.name), who cannot read \(directory): "
@@ -93,8 +107,20 @@ public struct FunctionConfig: Sendable {
                 + "\(user.blocker(python, bits: 5) ?? "?") is in the way. Pass --python with an interpreter \(user.name) "
                 + "can run (e.g. /usr/bin/python3), or --user root")
         }
-        guard timeout > 0, restoreTimeout > 0, initTimeout > 0 else {
-            throw HarnessError.input("timeouts must be positive")
+        for (flag, value) in [("--timeout", timeout), ("--restore-timeout", restoreTimeout), ("--init-timeout", initTimeout)] {
+            guard value.isFinite, value > 0 else {
+                throw HarnessError.input("\(flag) must be a positive number of seconds, got \(value)")
+            }
+        }
+        guard timeout <= 900 else {
+            throw HarnessError.input("--timeout must be at most 900 seconds (Lambda's limit), got \(timeout)")
+        }
+        if let logLevel, !FunctionConfig.logLevels.contains(logLevel) {
+            throw HarnessError.input("--log-level must be one of \(FunctionConfig.logLevels.joined(separator: ", ")), got \(logLevel)")
+        }
+        if logLevel != nil && logFormat != .json {
+            throw HarnessError.input("--log-level needs --log-format JSON: Lambda applies the application log level "
+                                     + "only to JSON logs")
         }
         guard (128...10240).contains(memoryMB) else {
             throw HarnessError.input("--memory must be between 128 and 10240 MB (Lambda's range), got \(memoryMB)")
@@ -125,7 +151,9 @@ public struct FunctionConfig: Sendable {
             "TZ": ":UTC",
             "PYTHONDONTWRITEBYTECODE": "1",
             "SNAPHARNESS_RUNTIME_LIB": runtime.library,
+            "AWS_LAMBDA_LOG_FORMAT": logFormat.rawValue,
         ]
+        if let logLevel { env["AWS_LAMBDA_LOG_LEVEL"] = logLevel }
         if passAWSCredentials {
             let mine = ProcessInfo.processInfo.environment
             for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] { env[key] = mine[key] }
@@ -149,11 +177,15 @@ public struct FunctionConfig: Sendable {
         return "\(f.string(from: Date()))/[$LATEST]\(id)"
     }
 
-    /// Parses an env file: KEY=VALUE lines, blank lines and `#` comments ignored, optional quotes stripped.
+    /// Parses an env file: KEY=VALUE lines (LF or CRLF), blank lines and `#` comments ignored, optional quotes
+    /// stripped.
     public static func parseEnvFile(_ text: String, path: String) throws -> [String: String] {
         var env: [String: String] = [:]
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespaces)
+        // By scalar, not Character: "\r\n" is one Character in Swift, so splitting on "\n" kept CRLF files whole.
+        let lines = text.unicodeScalars.split(omittingEmptySubsequences: false) { $0 == "\n" }
+            .map { String(String.UnicodeScalarView($0)) }
+        for (n, raw) in lines.enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty || line.hasPrefix("#") { continue }
             let body = line.hasPrefix("export ") ? String(line.dropFirst(7)) : line
             guard let eq = body.firstIndex(of: "="), eq != body.startIndex else {
@@ -163,7 +195,13 @@ public struct FunctionConfig: Sendable {
             if value.count >= 2, let q = value.first, (q == "\"" || q == "'"), value.last == q {
                 value = String(value.dropFirst().dropLast())
             }
-            env[String(body[..<eq]).trimmingCharacters(in: .whitespaces)] = value
+            let key = String(body[..<eq]).trimmingCharacters(in: .whitespaces)
+            guard key.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") }),
+                  let first = key.unicodeScalars.first, !("0"..."9").contains(first) else {
+                throw HarnessError.input("\(path):\(n + 1): \"\(key.prefix(60))\" is not a valid environment variable name "
+                                         + "(letters, digits and _, not starting with a digit, as Lambda requires)")
+            }
+            env[key] = value
         }
         return env
     }

@@ -2,7 +2,7 @@
 import CSandbox
 import Foundation
 
-/// Where the pieces of the local "managed runtime" live: the agent (stdlib-only Python that plays awslambdaric's
+/// Where the pieces of the local "managed runtime" live: the agent (Python that plays awslambdaric's
 /// part) and the runtime libraries (AWS's snapshot-restore-py, installed by `make deps`).
 public struct RuntimeFiles: Sendable {
     public let home: String
