@@ -33,7 +33,7 @@ test: deps
 
 swift-test:
 	$(SWIFT) build $(SWIFT_FLAGS) --build-tests
-	SNAPHARNESS_BIN=$(BIN) $(SWIFT) test $(SWIFT_FLAGS) --skip-build --no-parallel $(if $(FILTER),--filter $(FILTER))
+	SNAPHARNESS_BIN=$(BIN) $(SWIFT) test $(SWIFT_FLAGS) --skip-build --no-parallel $(if $(FILTER),--filter '$(FILTER)')
 
 ## demo: doctor (with a probe checkpoint/restore), then the whole SnapStart lifecycle of Examples/hello
 demo: build

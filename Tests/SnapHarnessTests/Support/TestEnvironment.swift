@@ -45,7 +45,8 @@ struct HostFootprint: Equatable, CustomStringConvertible {
         let nft = shell("nft list tables 2>/dev/null | grep -ci criu || true")
         let agents = shell("ps -eo pid=,args= | grep snapharness_bootstrap.py | grep -v grep || true")
         let temps = ((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [])
-            .filter { $0.hasPrefix("snapharness-run-") || $0.hasPrefix("snapharness-restore-") }.map { "/tmp/" + $0 }
+            .filter { $0.hasPrefix("snapharness-run-") || $0.hasPrefix("snapharness-restore-") || $0.hasPrefix(".criu.mntns.") }
+            .map { "/tmp/" + $0 }
             + ((try? FileManager.default.contentsOfDirectory(atPath: "/run/snapharness")) ?? []).map { "/run/snapharness/" + $0 }
         return HostFootprint(criuProcesses: ps.split(separator: "\n").map(String.init), mounts: mounts,
                              nftCriuTables: Int(nft.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0,
