@@ -10,25 +10,6 @@ struct FaultTests {
 
     func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
 
-    /// Runs `body` and checks the host looks as it did before.
-    func leavesNothingBehind(_ body: () throws -> Void) rethrows {
-        let before = HostFootprint.take()
-        try body()
-        usleep(100_000)
-        let after = HostFootprint.take()
-        #expect(after.functionProcesses.isEmpty, "function processes left: \(after.functionProcesses)")
-        #expect(after.criuProcesses == before.criuProcesses, "CRIU processes left: \(after.criuProcesses)")
-        #expect(after.tempEntries == before.tempEntries, "temporary entries left: \(after.tempEntries)")
-        #expect(after.mounts == before.mounts && after.nftCriuTables == before.nftCriuTables, "\(before) -> \(after)")
-    }
-
-    /// A failed dump keeps CRIU's log in /tmp for the user; the tests that provoke one clean it up.
-    func removeKeptCriuLogs() {
-        for log in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [] where log.hasPrefix("snapharness-log-") {
-            unlink("/tmp/" + log)
-        }
-    }
-
     // MARK: 1-2. Bad folders and Init failures
 
     @Test func badHandlerFolders() throws {

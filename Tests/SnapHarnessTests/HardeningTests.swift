@@ -11,17 +11,6 @@ struct HardeningTests {
 
     func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
 
-    func leavesNothingBehind(_ body: () throws -> Void) rethrows {
-        let before = HostFootprint.take()
-        try body()
-        usleep(100_000)
-        let after = HostFootprint.take()
-        #expect(after.functionProcesses.isEmpty, "function processes left: \(after.functionProcesses)")
-        #expect(after.criuProcesses == before.criuProcesses, "CRIU processes left: \(after.criuProcesses)")
-        #expect(after.tempEntries == before.tempEntries, "temporary entries left: \(after.tempEntries)")
-        #expect(after.mounts == before.mounts, "\(before) -> \(after)")
-    }
-
     func snapshot(_ dir: String, _ extra: [String] = []) throws -> String {
         let snap = dir + "/snap"
         let made = try CLI.run(["snapshot", CLI.example("hello"), "-o", snap] + extra)
@@ -68,10 +57,7 @@ struct HardeningTests {
     @Test func aHungCRIURestoreIsStoppedAtTheRestoreLimit() throws {
         let dir = TestEnvironment.scratchDirectory("hung")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let snap = try snapshot(dir, ["--restore-timeout", "3"])
-        try stripDigests(snap)
-        let pages = try #require(try FileManager.default.contentsOfDirectory(atPath: snap + "/images").first { $0.hasPrefix("pages-") })
-        #expect(truncate(snap + "/images/" + pages, 100_000) == 0)
+        let snap = try hangingSnapshot(dir, restoreTimeout: 3)
         try leavesNothingBehind {
             let started = Clock.now
             let r = try CLI.run(["restore", snap], timeout: 60)
@@ -80,16 +66,13 @@ struct HardeningTests {
             #expect(Clock.now - started < 20)
             #expect(criuYards().isEmpty, "CRIU's /tmp/.criu.mntns.* yards removed: \(criuYards())")
         }
-        removeKeptLogs()
+        removeKeptCriuLogs()
     }
 
     @Test func anInterruptStopsAHungRestoreWithinSeconds() throws {
         let dir = TestEnvironment.scratchDirectory("hung-int")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let snap = try snapshot(dir, ["--restore-timeout", "60"])
-        try stripDigests(snap)
-        let pages = try #require(try FileManager.default.contentsOfDirectory(atPath: snap + "/images").first { $0.hasPrefix("pages-") })
-        #expect(truncate(snap + "/images/" + pages, 100_000) == 0)
+        let snap = try hangingSnapshot(dir, restoreTimeout: 60)
         try leavesNothingBehind {
             let started = Clock.now
             let (r, signalled) = try CLI.runSignalled(["restore", snap], signal: SIGINT, when: "RESTORE_START", delay: 1,
@@ -99,7 +82,17 @@ struct HardeningTests {
             #expect(Clock.now - started < 15, "stopped within a few seconds of the interrupt")
             #expect(criuYards().isEmpty)
         }
-        removeKeptLogs()
+        removeKeptCriuLogs()
+    }
+
+    /// A snapshot whose pages image is truncated and whose manifest has no digests (as older snapharness wrote
+    /// them): only CRIU's deadline stands between it and a restore that spins forever.
+    func hangingSnapshot(_ dir: String, restoreTimeout: Int) throws -> String {
+        let snap = try snapshot(dir, ["--restore-timeout", String(restoreTimeout)])
+        try stripDigests(snap)
+        let pages = try #require(try FileManager.default.contentsOfDirectory(atPath: snap + "/images").first { $0.hasPrefix("pages-") })
+        #expect(truncate(snap + "/images/" + pages, 100_000) == 0)
+        return snap
     }
 
     func stripDigests(_ snap: String) throws {
@@ -112,12 +105,6 @@ struct HardeningTests {
 
     func criuYards() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { $0.hasPrefix(".criu.mntns.") }
-    }
-
-    func removeKeptLogs() {
-        for log in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [] where log.hasPrefix("snapharness-log-") {
-            unlink("/tmp/" + log)
-        }
     }
 
     // MARK: 3. A process forked during Init

@@ -19,6 +19,8 @@ final class CriuWatchdog: @unchecked Sendable {
     private let finished = Atomic<Bool>(false)
     private let fired = Atomic<Bool>(false)
     private let thread = DispatchSemaphore(value: 0)
+    /// Signalled when the call returns, so `finish` never waits out a polling interval.
+    private let wake = DispatchSemaphore(value: 0)
     private static let inFlight = Mutex(0)
 
     /// Arms the watchdog for the call about to be made on `opts` from this thread.
@@ -56,12 +58,10 @@ final class CriuWatchdog: @unchecked Sendable {
             if Clock.now >= deadline || Interrupts.received != nil {
                 fired.store(true, ordering: .releasing)
                 if root > 0 { kill(root, SIGKILL) } // CRIU sees its task die and fails the call
-                let grace = Clock.now + 2
-                while !finished.load(ordering: .acquiring) && Clock.now < grace { usleep(5_000) }
-                if !finished.load(ordering: .acquiring), swrk > 0 { kill(swrk, SIGKILL) }
+                if wake.wait(timeout: .now() + 2) == .timedOut, swrk > 0 { kill(swrk, SIGKILL) }
                 break
             }
-            usleep(5_000)
+            _ = wake.wait(timeout: .now() + .milliseconds(5))
         }
         for pid in tracked { Interrupts.untrack(pid) }
         thread.signal()
@@ -71,6 +71,7 @@ final class CriuWatchdog: @unchecked Sendable {
     /// killed is our child (CRIU restores it as our sibling's): it is reaped here.
     func finish() -> Bool {
         finished.store(true, ordering: .releasing)
+        wake.signal()
         thread.wait()
         let root = sh_atomic_load_int(rootSlot)
         sh_set_thread_slot(nil)

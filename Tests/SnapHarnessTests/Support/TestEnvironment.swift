@@ -72,3 +72,23 @@ struct HostFootprint: Equatable, CustomStringConvertible {
         return String(decoding: data, as: UTF8.self)
     }
 }
+
+/// Runs `body` and checks the host looks as it did before: no function or CRIU process, temporary folder, CRIU
+/// yard, mount or nftables table left (the fault tests' common ending).
+func leavesNothingBehind(_ body: () throws -> Void) rethrows {
+    let before = HostFootprint.take()
+    try body()
+    usleep(100_000)
+    let after = HostFootprint.take()
+    #expect(after.functionProcesses.isEmpty, "function processes left: \(after.functionProcesses)")
+    #expect(after.criuProcesses == before.criuProcesses, "CRIU processes left: \(after.criuProcesses)")
+    #expect(after.tempEntries == before.tempEntries, "temporary entries left: \(after.tempEntries)")
+    #expect(after.mounts == before.mounts && after.nftCriuTables == before.nftCriuTables, "\(before) -> \(after)")
+}
+
+/// A failed CRIU call keeps its log in /tmp for the user; the tests that provoke one clean it up.
+func removeKeptCriuLogs() {
+    for log in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [] where log.hasPrefix("snapharness-log-") {
+        unlink("/tmp/" + log)
+    }
+}
