@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -49,6 +50,8 @@ const char *sh_stage_name(int stage) {
     case SH_STAGE_EXEC: return "exec";
     case SH_STAGE_PIPE: return "creating the status pipe";
     case SH_STAGE_EXPOSE: return "exposing a /tmp path in the private /tmp";
+    case SH_STAGE_LAYOUT: return "laying out Lambda's filesystem (read-only binds)";
+    case SH_STAGE_RLIMIT: return "setting Lambda's file and process limits";
     default: return "unknown";
     }
 }
@@ -156,6 +159,32 @@ static int expose_paths(char *const *expose, int old_tmp) {
     return 0;
 }
 
+enum { MAX_BINDS = 16 };
+
+/* "/proc/self/fd/<fd>" into buf, without snprintf. */
+static void fd_path(char *buf, int fd) {
+    const char *prefix = "/proc/self/fd/";
+    size_t at = strlen(prefix);
+    memcpy(buf, prefix, at);
+    char digits[12];
+    int n = 0;
+    do { digits[n++] = (char)('0' + fd % 10); fd /= 10; } while (fd && n < 11);
+    while (n) buf[at++] = digits[--n];
+    buf[at] = 0;
+}
+
+/* Binds each opened source read-only at its target. Sources were opened (O_PATH) before /tmp or anything else was
+ * mounted over them, so a checkout under /tmp or /var still binds. */
+static int bind_layout(char *const *targets, const int *fds, int count) {
+    for (int i = 0; i < count; i++) {
+        char source[32];
+        fd_path(source, fds[i]);
+        if (mount(source, targets[i], NULL, MS_BIND, NULL) < 0) return -1;
+        if (mount(NULL, targets[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) return -1;
+    }
+    return 0;
+}
+
 static void place_fds(const struct sh_spawn_config *cfg, int status_fd) {
     /* Move the sources out of the 0..2 range first, so dup2 cannot clobber one with another. */
     int src[3] = { cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd };
@@ -182,11 +211,32 @@ static void child(const struct sh_spawn_config *cfg, int status_fd) {
 
     if (cfg->namespaces & SH_NS_MOUNT) {
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) child_fail(status_fd, SH_STAGE_MOUNT_PRIVATE);
+        /* Opened before any host mount (a /tmp holding the checkout) is detached or covered. */
+        int layout_fds[MAX_BINDS];
+        int binds = 0;
+        for (; cfg->bind_sources && cfg->bind_sources[binds]; binds++) {
+            if (binds == MAX_BINDS) { errno = E2BIG; child_fail(status_fd, SH_STAGE_LAYOUT); }
+            layout_fds[binds] = open(cfg->bind_sources[binds], O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (layout_fds[binds] < 0) child_fail(status_fd, SH_STAGE_LAYOUT);
+        }
         int exposing = cfg->expose && cfg->expose[0];
-        int old_tmp = exposing ? open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+        for (int i = 0; i < binds; i++) /* a source in the host's /tmp (a checkout there) keeps that mount alive */
+            if (strncmp(cfg->bind_sources[i], "/tmp/", 5) == 0) exposing = 1;
+        int old_tmp = cfg->expose && cfg->expose[0] ? open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
         detach_inherited_mounts(exposing);
+        if (binds) {
+            /* Everything the function inherits is read-only (EROFS on write), as on Lambda; /proc and /tmp are
+             * mounted fresh below, writable. */
+            struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
+            if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &ro, sizeof ro) < 0)
+                child_fail(status_fd, SH_STAGE_LAYOUT);
+        }
         if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
             child_fail(status_fd, SH_STAGE_MOUNT_PROC);
+        if (binds) { /* through /proc/self/fd: the fresh /proc */
+            if (bind_layout(cfg->bind_targets, layout_fds, binds) < 0) child_fail(status_fd, SH_STAGE_LAYOUT);
+            for (int i = 0; i < binds; i++) close(layout_fds[i]);
+        }
         /* mount data "size=<bytes>,mode=1777" without snprintf (not async-signal-safe) */
         char data[64] = "mode=1777,size=";
         unsigned long long bytes = cfg->tmp_bytes ? cfg->tmp_bytes : 512ULL << 20;
@@ -197,14 +247,23 @@ static void child(const struct sh_spawn_config *cfg, int status_fd) {
         while (n) data[at++] = digits[--n];
         data[at] = 0;
         if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, data) < 0) child_fail(status_fd, SH_STAGE_MOUNT_TMP);
-        if (exposing) {
-            if (old_tmp < 0 || expose_paths(cfg->expose, old_tmp) < 0) child_fail(status_fd, SH_STAGE_EXPOSE);
+        if (old_tmp >= 0) {
+            if (expose_paths(cfg->expose, old_tmp) < 0) child_fail(status_fd, SH_STAGE_EXPOSE);
             close(old_tmp);
         }
         /* No /dev/shm: Lambda has none either (multiprocessing's semaphores fail there too), and every tmpfs in the
          * namespace costs each restore a tar of its contents (~4 ms). The host's was detached above. */
     }
     if (cfg->cwd && chdir(cfg->cwd) < 0) child_fail(status_fd, SH_STAGE_CHDIR);
+    /* Lambda's quotas: 1,024 descriptors and 1,024 processes/threads (raw syscall: async-signal-safe). */
+    if (cfg->max_files) {
+        struct rlimit lim = { cfg->max_files, cfg->max_files };
+        if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &lim, NULL) < 0) child_fail(status_fd, SH_STAGE_RLIMIT);
+    }
+    if (cfg->max_processes) {
+        struct rlimit lim = { cfg->max_processes, cfg->max_processes };
+        if (syscall(SYS_prlimit64, 0, RLIMIT_NPROC, &lim, NULL) < 0) child_fail(status_fd, SH_STAGE_RLIMIT);
+    }
     place_fds(cfg, status_fd);
     /* Raw syscalls: glibc's setuid/setgid/setgroups broadcast to every thread the parent had (SIGSETXID) and
      * would wait forever in this single-threaded copy of it. */

@@ -31,6 +31,8 @@ enum {
     SH_STAGE_EXEC = 12,
     SH_STAGE_PIPE = 13,
     SH_STAGE_EXPOSE = 14,
+    SH_STAGE_LAYOUT = 15,
+    SH_STAGE_RLIMIT = 16,
 };
 
 struct sh_spawn_config {
@@ -45,6 +47,13 @@ struct sh_spawn_config {
                                   (bind-mounted from the host's /tmp at the same path), or NULL */
     uid_t uid;                 /* (uid_t)-1: keep */
     gid_t gid;                 /* (gid_t)-1: keep */
+    /* Lambda's filesystem (with SH_NS_MOUNT): every inherited mount becomes read-only, then each bind_sources[i]
+     * (a host folder, opened before anything is mounted over it) is bound read-only at bind_targets[i], in order
+     * (the first is usually a skeleton holding the mount points of the later ones). NULL: the host's layout. */
+    char *const *bind_sources;
+    char *const *bind_targets;
+    unsigned long long max_files;     /* RLIMIT_NOFILE, 0 = keep */
+    unsigned long long max_processes; /* RLIMIT_NPROC, 0 = keep */
 };
 
 struct sh_spawn_result {

@@ -48,6 +48,14 @@ public struct FunctionUser: Codable, Sendable, Equatable {
         return true
     }
 
+    /// Whether this user may use `path` itself with `bits`, wherever it lives: a folder bind-mounted into the
+    /// sandbox (/var/task, /var/lang) is reached through the mount, not through its host parents.
+    public func canUse(_ path: String, bits: UInt16) -> Bool {
+        if isRoot { return true }
+        var st = stat()
+        return stat(path, &st) == 0 && allows(st, bits)
+    }
+
     /// The first folder (or the file) on the way to `path` this user cannot pass, for error messages.
     public func blocker(_ path: String, bits: UInt16) -> String? {
         var chain: [String] = []

@@ -1,6 +1,7 @@
 #if os(Linux)
 import CSandbox
 import Foundation
+import Glibc
 
 /// Where the pieces of the local "managed runtime" live: the agent (Python that plays awslambdaric's
 /// part) and the runtime libraries (AWS's snapshot-restore-py, installed by `make deps`).
@@ -17,6 +18,10 @@ public struct RuntimeFiles: Sendable {
         }
         guard FileManager.default.fileExists(atPath: files.library + "/snapshot_restore_py.py") else {
             throw HarnessError.input("snapshot-restore-py is not installed in \(files.library). Run `make deps`")
+        }
+        // The agent is bound at /var/runtime/snapharness, inside the library folder bound at /var/runtime.
+        if mkdir(files.library + "/snapharness", 0o755) != 0 && errno != EEXIST {
+            throw SystemError("mkdir \(files.library)/snapharness (the agent's mount point; run `make deps`)")
         }
         return files
     }

@@ -18,6 +18,12 @@ public struct SandboxSpec: Sendable {
     public var exposedPaths: [String] = []
     /// Run the function as this user and group; nil keeps root.
     public var user: (uid: UInt32, gid: UInt32)?
+    /// Lambda's filesystem: host folders bound read-only at these paths, in order, with every other inherited
+    /// mount read-only. Empty: the host's layout, writable where the user may write.
+    public var binds: [(source: String, target: String)] = []
+    /// RLIMIT_NOFILE and RLIMIT_NPROC (0 keeps the supervisor's).
+    public var maxFiles: UInt64 = 0
+    public var maxProcesses: UInt64 = 0
 
     public init(executable: String, arguments: [String] = [], environment: [String: String] = [:],
                 workingDirectory: String? = nil, tmpBytes: UInt64 = 512 << 20,

@@ -49,13 +49,16 @@ public final class SandboxedProcess: Sendable {
         let cwd = strdup(spec.workingDirectory ?? "/")
         let path = strdup(spec.executable)
         let expose = spec.exposedPaths.filter { $0.hasPrefix("/tmp/") }.map { strdup($0) } + [nil]
+        let bindSources = spec.binds.isEmpty ? [] : spec.binds.map { strdup($0.source) } + [nil]
+        let bindTargets = spec.binds.isEmpty ? [] : spec.binds.map { strdup($0.target) } + [nil]
         defer {
-            (argv + envp + expose + [cwd, path]).forEach { free($0) }
+            (argv + envp + expose + bindSources + bindTargets + [cwd, path]).forEach { free($0) }
         }
         var config = sh_spawn_config()
         config.path = UnsafePointer(path)
         let result = argv.withUnsafeBufferPointer { argvBuf in
             envp.withUnsafeBufferPointer { envBuf in expose.withUnsafeBufferPointer { exposeBuf in
+            bindSources.withUnsafeBufferPointer { sourcesBuf in bindTargets.withUnsafeBufferPointer { targetsBuf in
                 config.argv = argvBuf.baseAddress
                 config.envp = envBuf.baseAddress
                 config.expose = exposeBuf.count > 1 ? exposeBuf.baseAddress : nil
@@ -67,8 +70,12 @@ public final class SandboxedProcess: Sendable {
                 config.tmp_bytes = spec.tmpBytes
                 config.uid = spec.user?.uid ?? UInt32.max
                 config.gid = spec.user?.gid ?? UInt32.max
+                config.bind_sources = sourcesBuf.isEmpty ? nil : sourcesBuf.baseAddress
+                config.bind_targets = targetsBuf.isEmpty ? nil : targetsBuf.baseAddress
+                config.max_files = spec.maxFiles
+                config.max_processes = spec.maxProcesses
                 return sh_spawn(&config)
-            } }
+            } } } }
         }
         pipes.closeChildEnds()
         guard result.pid > 0 else {
