@@ -10,8 +10,13 @@ struct FunctionOptions: ParsableArguments {
     @Option(name: .long, help: "Handler as module.function.")
     var handler: String = FunctionConfig.defaultHandler
 
-    @Option(name: .long, help: "Python interpreter for the function (a pyenv shim is resolved to the real binary).")
-    var python: String = "python3"
+    @Option(name: .long, help: ArgumentHelp(
+        "Lambda's runtime: python3.12, python3.13 or python3.14. Default: the newest one installed here (pyenv versions, /usr/local/bin, /usr/bin).",
+        valueName: "runtime"))
+    var runtime: String?
+
+    @Option(name: .long, help: "Python interpreter for the function instead of --runtime's (a pyenv shim is resolved to the real binary).")
+    var python: String?
 
     @Option(name: .customLong("function-name"), help: "AWS_LAMBDA_FUNCTION_NAME (default: the folder's name).")
     var functionName: String?
@@ -52,6 +57,11 @@ struct FunctionOptions: ParsableArguments {
 
     @Option(name: .long, help: "Group the function runs as (default: the user's primary group).")
     var group: String?
+
+    @Option(name: .customLong("layer"), help: ArgumentHelp(
+        "A layer's folder (what its zip extracts to); repeatable, in Lambda's order: contents merged under /opt, later layers win, /opt/python on sys.path.",
+        valueName: "dir"), completion: .directory)
+    var layers: [String] = []
 
     @Option(name: .customLong("log-format"), help: ArgumentHelp(
         "How the runtime formats the function's `logging` records, as Lambda's LoggingConfig: Text or JSON (AWS_LAMBDA_LOG_FORMAT).",
@@ -96,7 +106,7 @@ struct FunctionOptions: ParsableArguments {
             Output.note("warning: the function runs as root (--user root): code under test can change this machine; "
                         + "Lambda runs functions unprivileged")
         }
-        let interpreter = try PythonInterpreter.resolve(python, for: functionUser) { Output.note($0) }
+        let interpreter = try PythonInterpreter.choose(runtime: runtime, python: python) { Output.note($0) }.path
         var config = FunctionConfig(directory: directory, handler: handler, python: interpreter,
                               functionName: functionName, memoryMB: memory, timeout: timeout,
                               initTimeout: initTimeout, restoreTimeout: restoreTimeout, region: region,
@@ -104,6 +114,7 @@ struct FunctionOptions: ParsableArguments {
         config.passAWSCredentials = passAWSCredentials
         config.user = functionUser
         config.environmentSources = sources
+        config.layers = layers.map { SnapshotDirectory.absolute($0) }
         config.logFormat = FunctionConfig.LogFormat.allCases.first { $0.rawValue.lowercased() == logFormat.lowercased() } ?? .text
         config.logLevel = logLevel?.uppercased()
         return config

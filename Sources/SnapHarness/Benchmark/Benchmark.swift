@@ -151,7 +151,7 @@ public struct Benchmark: Sendable {
     func harnessRestore(snapshot: SnapshotDirectory, manifest: SnapshotManifest, function: FunctionManifest) throws -> [String: Double] {
         let start = Clock.now
         let copy = FunctionCopy(index: 1, criu: criu, snapshot: snapshot, manifest: manifest, function: function,
-                                log: LambdaLog.silent)
+                                log: LambdaLog.silent, externalMounts: try function.externalMounts(snapshot))
         defer { copy.shutdown() }
         try copy.restore()
         let ready = Clock.now

@@ -7,8 +7,8 @@ import Glibc
 ///
 /// Start-up and Init are the harness's own (`InitPhase.begin`: sandbox, user, environment, control channel, the
 /// real agent); the agent serves an `invoke` right after `init_done` when no snapshot is asked for. So the cold
-/// start and the restored copy run the same Python around the handler. One difference stays:
-/// AWS_LAMBDA_INITIALIZATION_TYPE reads `snap-start` in the cold process too (the harness sets it for every Init).
+/// start and the restored copy run the same Python around the handler, the cold one with
+/// AWS_LAMBDA_INITIALIZATION_TYPE=on-demand as Lambda's on-demand environments have it.
 struct ColdStartDriver {
     let criu: Criu
     let config: FunctionConfig
@@ -18,7 +18,9 @@ struct ColdStartDriver {
     func run(requestId: String) throws -> [String: Double] {
         var scratch = LifecycleReport()
         let start = Clock.now
-        let phase = InitPhase(criu: criu, config: config, runtime: runtime, log: .silent)
+        var onDemand = config
+        onDemand.initializationType = "on-demand"
+        let phase = InitPhase(criu: criu, config: onDemand, runtime: runtime, log: .silent)
         let session = try phase.begin(report: &scratch)
         defer { session.close() }
         let ready = Clock.now
@@ -52,7 +54,7 @@ struct SnapshotDriver {
         var parked = false
         defer {
             if !parked { process.terminate() }
-            session.listener.close()
+            session.release()
         }
         let initEnd = Clock.now
         try conn.send(.beforeSnapshot)
@@ -63,7 +65,7 @@ struct SnapshotDriver {
         }
         let hooksEnd = Clock.now
         let function = phase.functionManifest(initSeconds: hooksEnd - start, session: session)
-        let manifest = try criu.checkpoint(process, to: snapshot, function: function)
+        let manifest = try phase.checkpoint(session, function: function, into: snapshot)
         parked = true
         let end = Clock.now
         return (["init": (initEnd - start) * 1000, "hooks": (hooksEnd - initEnd) * 1000, "checkpoint": (end - hooksEnd) * 1000,

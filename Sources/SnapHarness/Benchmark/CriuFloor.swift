@@ -60,6 +60,9 @@ struct CriuFloor {
             argv += ["--inherit-fd", "fd[\(3 + i)]:\(key)"]
             fds.append((fd, Int32(3 + i)))
         }
+        for (key, path) in try function.externalMounts(snapshot).sorted(by: { $0.key < $1.key }) {
+            argv += ["--external", "mnt[\(key)]:\(path)"]
+        }
         if lazy { argv.append("--lazy-pages") }
         let restorer: ChildProcess
         do {
@@ -99,7 +102,8 @@ struct CriuFloor {
         var metrics: [String: Double] = [:]
         let timeout = function.restoreTimeoutSeconds + function.timeoutSeconds + 30
         let start = Clock.now
-        let restored = try criu.restore(snapshot, manifest: manifest, stdin: control.addressLine) { _, _ in }
+        let restored = try criu.restore(snapshot, manifest: manifest, stdin: control.addressLine,
+                                        externalMounts: try function.externalMounts(snapshot)) { _, _ in }
         metrics["running"] = (Clock.now - start) * 1000
         defer { restored.terminate() }
         var drain: [Int32] = []

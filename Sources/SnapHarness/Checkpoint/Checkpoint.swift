@@ -10,8 +10,11 @@ extension Criu {
     /// written under a temporary sibling name and renamed into place last; on failure nothing is left at `snapshot`
     /// (an existing good snapshot there is untouched), CRIU thaws the tree, and the caller decides its fate.
     @discardableResult
+    /// `externalMounts`: mount point -> key of the mounts a restore provides itself (CRIU records only the key);
+    /// `copies`: name -> host folder copied into the snapshot (the function's code, its layers) before it is sealed.
     public func checkpoint(_ process: SandboxedProcess, to snapshot: SnapshotDirectory,
-                           function: FunctionManifest? = nil) throws -> SnapshotManifest {
+                           function: FunctionManifest? = nil, externalMounts: [String: String] = [:],
+                           copies: [String: String] = [:]) throws -> SnapshotManifest {
         let fm = FileManager.default
         if fm.fileExists(atPath: snapshot.path) && !snapshot.looksLikeSnapshot {
             throw SnapshotError.outputExists(snapshot.path)
@@ -27,9 +30,12 @@ extension Criu {
         guard mkdir(staging.imagesPath, 0o700) == 0 else { throw SystemError("mkdir \(staging.imagesPath)") }
 
         let start = Clock.now
-        try dump(pid: process.pid, imagesDir: staging.imagesPath)
+        try dump(pid: process.pid, imagesDir: staging.imagesPath, externalMounts: externalMounts)
         let seconds = Clock.now - start
         process.waitForExit(timeout: 10) // CRIU killed the tree; reap it
+        for (name, source) in copies.sorted(by: { $0.key < $1.key }) {
+            try SnapshotDirectory.copyTree(source, to: staging.path + "/" + name)
+        }
 
         staging.restrictPermissions()
         let images = try staging.digestImages()
@@ -46,7 +52,8 @@ extension Criu {
     /// Dumps `pid` with libcriu into `imagesDir` (log: dump.log there). A failure keeps a copy of CRIU's log in
     /// /tmp so the reasons stay readable after the staging folder is gone.
     /// CRIU gets `timeout` seconds; past it (or on SIGINT/SIGTERM) its swrk is killed (the tree is thawed).
-    func dump(pid: pid_t, imagesDir: String, leaveRunning: Bool = false, timeout: Double = 300) throws {
+    func dump(pid: pid_t, imagesDir: String, leaveRunning: Bool = false, timeout: Double = 300,
+              externalMounts: [String: String] = [:]) throws {
         let opts = try CriuOptions(binary: binary)
         let dirFD = try FD.openDirectory(imagesDir)
         defer { FD.close(dirFD) }
@@ -54,6 +61,11 @@ extension Criu {
         criu_local_set_pid(opts.raw, pid)
         criu_local_set_leave_running(opts.raw, leaveRunning)
         try opts.applyCommon(logFile: "dump.log", logLevel: 4)
+        for (mountpoint, key) in externalMounts.sorted(by: { $0.key < $1.key }) {
+            guard criu_local_add_external(opts.raw, "mnt[\(mountpoint)]:\(key)") == 0 else {
+                throw CriuError(operation: "setup", message: "criu_local_add_external(mnt[\(mountpoint)]) failed")
+            }
+        }
         let watchdog = CriuWatchdog(opts: opts, seconds: timeout)
         let ret = criu_local_dump(opts.raw)
         let stopped = watchdog.finish()

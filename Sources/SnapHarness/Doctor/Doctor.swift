@@ -35,6 +35,7 @@ public struct Doctor: Sendable {
         let probe = criu.map { Self.probe(criu: $0, timeout: probeTimeout) }
             ?? DoctorProbeResult(succeeded: false, error: locateError)
         checks.append(Self.kernelFeatureCacheCheck())
+        checks.append(Self.runtimeCheck())
         checks.append(probe.check)
         return DoctorReport(checks: checks, probe: probe)
     }
@@ -237,6 +238,18 @@ public struct Doctor: Sendable {
     }
 
     /// CRIU writes criu.kdat only on tmpfs; `make deps` builds it with RUNDIR under /dev/shm for that reason.
+    /// Lambda's Python runtimes with SnapStart that have an interpreter here (`--runtime`).
+    static func runtimeCheck() -> DoctorCheck {
+        let installed = PythonInterpreter.installed()
+        let found = PythonInterpreter.runtimes.compactMap { runtime in
+            installed[String(runtime.dropFirst("python".count))].map { "\(runtime) (\($0))" }
+        }
+        return DoctorCheck(id: "runtimes", title: "Python runtimes", status: found.isEmpty ? .warn : .ok,
+                           detail: found.isEmpty ? "no Python 3.12+ found (pyenv versions, /usr/local/bin, /usr/bin)"
+                                                 : found.joined(separator: ", "),
+                           fix: "install Python 3.12 or newer (e.g. `pyenv install 3.12`); SnapStart supports no older Python")
+    }
+
     static func kernelFeatureCacheCheck() -> DoctorCheck {
         let dir = Criu.kernelFeatureCacheDir
         let path = dir + "/criu.kdat"

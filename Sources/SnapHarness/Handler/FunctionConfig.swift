@@ -28,6 +28,10 @@ public struct FunctionConfig: Sendable {
     /// application log level (JSON only, as on Lambda).
     public var logFormat: LogFormat = .text
     public var logLevel: String?
+    /// Layer folders, in Lambda's order: their contents are merged under /opt, later layers win.
+    public var layers: [String] = []
+    /// AWS_LAMBDA_INITIALIZATION_TYPE: snap-start, or on-demand for the cold path `bench` compares with.
+    public var initializationType = "snap-start"
     /// Where each user variable came from (`--env-file PATH` or `--env`), for messages about it.
     public var environmentSources: [String: String] = [:]
 
@@ -39,6 +43,16 @@ public struct FunctionConfig: Sendable {
     public static let logLevels = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
 
     public static let defaultHandler = "lambda_function.lambda_handler"
+    /// Lambda's quotas per execution environment.
+    public static let maxFiles: UInt64 = 1024
+    public static let maxProcesses: UInt64 = 1024
+
+    /// Where Lambda's folders come from on this machine (see `LambdaFilesystem`).
+    func filesystem(runtime: RuntimeFiles, layers merged: String? = nil) -> LambdaFilesystem {
+        LambdaFilesystem(task: directory, runtime: runtime.library, agent: runtime.directory,
+                         language: LambdaFilesystem.installation(of: python).prefix,
+                         layers: merged ?? LambdaFilesystem.emptyLayers)
+    }
 
     public init(directory: String, handler: String = FunctionConfig.defaultHandler, python: String,
                 functionName: String? = nil, memoryMB: Int = 128, timeout: Double = 3,
@@ -87,6 +101,13 @@ public struct FunctionConfig: Sendable {
             throw HarnessError.input("\(directory) is not a folder. Pass the folder that holds your handler module "
                                      + "(and use --handler module.function to choose the handler)")
         }
+        for layer in layers {
+            var isLayerDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: layer, isDirectory: &isLayerDir), isLayerDir.boolValue else {
+                throw HarnessError.input("--layer \(layer) is not a folder. Pass the folder a layer's zip extracts to "
+                                         + "(its contents appear under /opt, e.g. python/ for Python packages)")
+            }
+        }
         if directory == "/tmp" {
             throw HarnessError.input("the handler folder cannot be /tmp itself: the function gets a private /tmp of its "
                                      + "own, as on Lambda. Put the handler in a folder of its own")
@@ -97,15 +118,13 @@ public struct FunctionConfig: Sendable {
             throw HarnessError.input("reserved environment variable(s) \(reserved.joined(separator: ", ")) cannot be "
                                      + "set with \(sources): Lambda sets them itself (use the matching flag, e.g. --handler, --memory)")
         }
-        guard user.canAccess(directory, bits: 5) else {
-            throw HarnessError.input("the function runs as user \(user.name), who cannot read \(directory): "
-                + "\(user.blocker(directory, bits: 5) ?? "?") is in the way. Make the folder readable (chmod o+rx on it and "
-                + "its parents), or run the function as root with --user root")
+        guard user.canUse(directory, bits: 5) else {
+            throw HarnessError.input("the function runs as user \(user.name), who cannot read \(directory) (it becomes "
+                + "/var/task). Make the folder readable (chmod o+rx), or run the function as root with --user root")
         }
-        guard user.canAccess(python, bits: 5) else {
-            throw HarnessError.input("the function runs as user \(user.name), who cannot run \(python): "
-                + "\(user.blocker(python, bits: 5) ?? "?") is in the way. Pass --python with an interpreter \(user.name) "
-                + "can run (e.g. /usr/bin/python3), or --user root")
+        guard user.canUse(python, bits: 5) else {
+            throw HarnessError.input("the function runs as user \(user.name), who cannot run \(python) (mode bits). "
+                + "Pass --python with an interpreter \(user.name) can run, or --user root")
         }
         for (flag, value) in [("--timeout", timeout), ("--restore-timeout", restoreTimeout), ("--init-timeout", initTimeout)] {
             guard value.isFinite, value > 0 else {
@@ -133,24 +152,25 @@ public struct FunctionConfig: Sendable {
     /// The function's whole environment: Lambda's variables plus the user's; nothing of the supervisor's leaks in.
     public func environment(runtime: RuntimeFiles) -> [String: String] {
         let pythonVersion = FunctionConfig.pythonVersion(of: python)
+        // SnapStart functions get no AWS_LAMBDA_LOG_GROUP_NAME / AWS_LAMBDA_LOG_STREAM_NAME (one snapshot serves
+        // many log streams).
         var env: [String: String] = [
             "_HANDLER": handler,
             "AWS_EXECUTION_ENV": "AWS_Lambda_python\(pythonVersion)",
             "AWS_LAMBDA_FUNCTION_NAME": functionName,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": String(memoryMB),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start",
-            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/\(functionName)",
-            "AWS_LAMBDA_LOG_STREAM_NAME": FunctionConfig.logStreamName(),
+            "AWS_LAMBDA_INITIALIZATION_TYPE": initializationType,
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
-            "LAMBDA_TASK_ROOT": directory,
-            "LAMBDA_RUNTIME_DIR": runtime.directory,
+            "LAMBDA_TASK_ROOT": LambdaFilesystem.taskRoot,
+            "LAMBDA_RUNTIME_DIR": LambdaFilesystem.runtimeDirectory,
             "LANG": "en_US.UTF-8",
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "TZ": ":UTC",
+            "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+            "LD_LIBRARY_PATH": "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
+            "TZ": ":/etc/localtime",
             "PYTHONDONTWRITEBYTECODE": "1",
-            "SNAPHARNESS_RUNTIME_LIB": runtime.library,
+            "SNAPHARNESS_RUNTIME_LIB": LambdaFilesystem.runtimeDirectory,
             "AWS_LAMBDA_LOG_FORMAT": logFormat.rawValue,
         ]
         if let logLevel { env["AWS_LAMBDA_LOG_LEVEL"] = logLevel }

@@ -19,9 +19,13 @@ final class FunctionCopy {
     private var connection: ControlConnection?
     private var listener: ControlListener?
 
+    /// Host folders for Lambda's mounts (CRIU's external mounts), key -> path.
+    let externalMounts: [String: String]
+
     init(index: Int, criu: Criu, snapshot: SnapshotDirectory, manifest: SnapshotManifest, function: FunctionManifest,
-         log: LambdaLog, credentials: ContainerCredentialsServer? = nil) {
+         log: LambdaLog, credentials: ContainerCredentialsServer? = nil, externalMounts: [String: String] = [:]) {
         self.index = index
+        self.externalMounts = externalMounts
         self.credentials = credentials
         self.criu = criu
         self.snapshot = snapshot
@@ -44,7 +48,7 @@ final class FunctionCopy {
         let restored: SandboxedProcess
         do {
             restored = try criu.restore(snapshot, manifest: manifest, stdin: listener.addressLine,
-                                        timeout: function.restoreTimeoutSeconds) { _, line in
+                                        timeout: function.restoreTimeoutSeconds, externalMounts: externalMounts) { _, line in
                 log.line(line, copy: index)
             }
         } catch {
@@ -55,6 +59,7 @@ final class FunctionCopy {
         }
         process = restored
         report.pid = restored.pid
+        let loaded = Clock.now // CRIU is done: what follows (runtime load, hooks) is what Lambda bills
         restored.process.signal(SIGUSR1) // the parked runtime wakes up and dials the address on its new stdin
 
         func fail(_ phase: LifecyclePhase, _ status: String, _ errorType: String, _ message: String,
@@ -108,6 +113,7 @@ final class FunctionCopy {
         }
         let seconds = Clock.now - start
         report.restoreMs = seconds * 1000
+        report.billedRestoreMs = (Clock.now - loaded) * 1000
         report.status = "restored"
         log.restoreReport(seconds: seconds, copy: index)
     }
@@ -180,6 +186,7 @@ final class FunctionCopy {
         log.end(requestId: requestId, copy: index)
         log.report(requestId: requestId, seconds: seconds, memoryMB: function.memorySizeMB,
                    maxMemoryMB: result.maxMemoryUsedMB, restoreSeconds: first ? report.restoreMs.map { $0 / 1000 } : nil,
+                   billedRestoreSeconds: first ? report.billedRestoreMs.map { $0 / 1000 } : nil,
                    status: statusField, copy: index)
         report.invocations.append(result)
         return result

@@ -36,12 +36,17 @@ struct InitPhase {
         let deadline: Double
         let initDone: AgentMessage
         let token: String?
-        /// The function's environment (without the per-environment credential token), as the manifest records it:
-        /// computed once, since it holds a per-run log stream name.
+        /// The function's environment (without the per-environment credential token), as the manifest records it.
         let environment: [String: String]
+        /// Lambda's folders as this Init had them; the merged layers are removed with the session.
+        let layout: LambdaFilesystem
+        let mergedLayers: String?
 
         init(process: SandboxedProcess, connection: ControlConnection, listener: ControlListener, start: Double,
-             deadline: Double, initDone: AgentMessage, token: String?, environment: [String: String]) {
+             deadline: Double, initDone: AgentMessage, token: String?, environment: [String: String],
+             layout: LambdaFilesystem, mergedLayers: String?) {
+            self.layout = layout
+            self.mergedLayers = mergedLayers
             self.process = process
             self.connection = connection
             self.listener = listener
@@ -56,28 +61,36 @@ struct InitPhase {
         func close() {
             try? connection.send(.shutdown)
             if process.waitForExit(timeout: 2) == nil { process.terminate() }
+            release()
+        }
+
+        /// The listener and the merged layers (once the process is gone or checkpointed).
+        func release() {
             listener.close()
+            if let mergedLayers { try? FileManager.default.removeItem(atPath: mergedLayers) }
         }
     }
 
     /// Spawns the function and runs Init (the handler module's code) within the Init limit.
     func begin(report: inout LifecycleReport) throws -> Session {
         try config.validate()
-        for path in [runtime.directory, runtime.library] where !config.user.canAccess(path, bits: 5) {
-            throw HarnessError.input("the function runs as user \(config.user.name), who cannot read snapharness's "
-                + "runtime files in \(path): \(config.user.blocker(path, bits: 5) ?? "?") is in the way. Keep the "
-                + "snapharness checkout in a folder others can read, or pass --user root")
-        }
-        let listener = try ControlListener(owner: config.user)
+        try LambdaFilesystem.prepareSkeleton()
+        let merged = config.layers.isEmpty ? nil : try LambdaFilesystem.mergeLayers(config.layers)
+        let layout = config.filesystem(runtime: runtime, layers: merged)
+        func removeLayers() { if let merged { try? FileManager.default.removeItem(atPath: merged) } }
+        let listener: ControlListener
+        do { listener = try ControlListener(owner: config.user) } catch { removeLayers(); throw error }
         let baseEnvironment = config.environment(runtime: runtime)
         var env = baseEnvironment
         let token = credentials?.issueToken(label: "init")
         if let credentials, let token { env.merge(credentials.environment(token: token)) { _, new in new } }
-        var spec = SandboxSpec(executable: config.python, arguments: ["-u", runtime.agent], environment: env,
-                               workingDirectory: config.directory,
+        var spec = SandboxSpec(executable: LambdaFilesystem.installation(of: config.python).executable,
+                               arguments: ["-u", LambdaFilesystem.agentDirectory + "/snapharness_bootstrap.py"],
+                               environment: env, workingDirectory: LambdaFilesystem.taskRoot,
                                tmpBytes: UInt64(config.ephemeralStorageMB) << 20)
-        // Code that lives under /tmp on the host stays visible inside the function's private /tmp.
-        spec.exposedPaths = [config.directory, runtime.directory, runtime.library]
+        spec.binds = layout.binds
+        spec.maxFiles = FunctionConfig.maxFiles
+        spec.maxProcesses = FunctionConfig.maxProcesses
         if !config.user.isRoot { spec.user = (config.user.uid, config.user.gid) }
         log.initStart(runtime: runtimeVersion)
         let start = Clock.now
@@ -88,10 +101,11 @@ struct InitPhase {
             process = try SandboxedProcess.spawn(spec, stdin: listener.addressLine) { _, line in log.line(line) }
         } catch {
             listener.close()
+            removeLayers()
             throw error
         }
         var ok = false
-        defer { if !ok { process.terminate(); listener.close() } }
+        defer { if !ok { process.terminate(); listener.close(); removeLayers() } }
         let failure = Failure(phase: .`init`, process: process, start: start, config: config, log: log)
 
         guard let conn = try listener.accept(from: process.process, deadline: deadline) else {
@@ -109,7 +123,7 @@ struct InitPhase {
         case .message(let m) where m.type == "init_done":
             ok = true
             return Session(process: process, connection: conn, listener: listener, start: start, deadline: deadline,
-                           initDone: m, token: token, environment: baseEnvironment)
+                           initDone: m, token: token, environment: baseEnvironment, layout: layout, mergedLayers: merged)
         case .message(let m) where m.type == "init_error":
             let e = m.error ?? LambdaError(errorMessage: "unknown", errorType: "Runtime.Unknown")
             throw failure.fail("\(e.errorType): \(e.errorMessage)", lambdaError: e, hint: m.hint, report: &report)
@@ -126,7 +140,7 @@ struct InitPhase {
         var parked = false
         defer {
             if !parked { process.terminate() }
-            session.listener.close()
+            session.release()
         }
         let failure = Failure(phase: .beforeSnapshot, process: process, start: start, config: config, log: log)
 
@@ -173,7 +187,7 @@ struct InitPhase {
         let manifest: SnapshotManifest
         do {
             let function = functionManifest(initSeconds: initSeconds, session: session)
-            manifest = try criu.checkpoint(process, to: snapshot, function: function)
+            manifest = try checkpoint(session, function: function, into: snapshot)
         } catch {
             process.terminate()
             report.phases.append(PhaseReport(phase: "checkpoint", durationMs: (Clock.now - checkpointStart) * 1000,
@@ -189,6 +203,17 @@ struct InitPhase {
                        afterRestoreHooks: initDone.afterRestoreHooks ?? [], initToken: session.token)
     }
 
+    /// Checkpoints a parked session: Lambda's folders are external mounts (a restore binds its own), and the code
+    /// and merged layers are copied into the snapshot.
+    func checkpoint(_ session: Session, function: FunctionManifest, into snapshot: SnapshotDirectory) throws -> SnapshotManifest {
+        let layout = session.layout
+        var copies = [SnapshotDirectory.codeFolder: layout.task]
+        if let merged = session.mergedLayers { copies[SnapshotDirectory.layersFolder] = merged }
+        return try criu.checkpoint(session.process, to: snapshot, function: function,
+                                   externalMounts: Dictionary(uniqueKeysWithValues: layout.mounts.map { ($0.target, $0.key) }),
+                                   copies: copies)
+    }
+
     /// What the snapshot's manifest records about the function.
     func functionManifest(initSeconds: Double, session: Session) -> FunctionManifest {
         let initDone = session.initDone
@@ -200,6 +225,8 @@ struct InitPhase {
         function.user = config.user
         function.beforeSnapshotHooks = initDone.beforeSnapshotHooks ?? []
         function.afterRestoreHooks = initDone.afterRestoreHooks ?? []
+        function.filesystem = session.layout
+        function.layers = config.layers
         return function
     }
 

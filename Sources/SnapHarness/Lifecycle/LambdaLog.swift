@@ -57,13 +57,16 @@ public final class LambdaLog: Sendable {
     func start(requestId: String, copy: Int) { line("START RequestId: \(requestId) Version: $LATEST", copy: copy) }
     func end(requestId: String, copy: Int) { line("END RequestId: \(requestId)", copy: copy) }
 
+    /// `restoreSeconds`: all of the restore; `billedRestoreSeconds`: runtime load + after-restore hooks only
+    /// (what Lambda bills), both only on a restored environment's first invocation.
     func report(requestId: String, seconds: Double, memoryMB: Int, maxMemoryMB: Int?, restoreSeconds: Double?,
-                status: String? = nil, copy: Int) {
+                billedRestoreSeconds: Double? = nil, status: String? = nil, copy: Int) {
         var text = "REPORT RequestId: \(requestId)\tDuration: \(LambdaLog.ms(seconds))\t"
             + "Billed Duration: \(LambdaLog.billed(seconds)) ms\tMemory Size: \(memoryMB) MB\t"
             + "Max Memory Used: \(maxMemoryMB.map(String.init) ?? "-") MB"
         if let restoreSeconds {
-            text += "\tRestore Duration: \(LambdaLog.ms(restoreSeconds))\tBilled Restore Duration: \(LambdaLog.billed(restoreSeconds)) ms"
+            text += "\tRestore Duration: \(LambdaLog.ms(restoreSeconds))\tBilled Restore Duration: "
+                + "\(LambdaLog.billed(billedRestoreSeconds ?? restoreSeconds)) ms"
         }
         if let status { text += "\tStatus: \(status)" }
         line(text, copy: copy)

@@ -77,14 +77,15 @@ public struct Lifecycle: Sendable {
             throw LifecycleError(.input, "\(snapshot.path) holds a bare process, not a Lambda function; "
                                  + "create one with `snapharness snapshot DIR -o SNAP`")
         }
-        do { try function.checkRestorable() } catch { throw LifecycleError(.input, "\(error)") }
+        let externalMounts: [String: String]
+        do { externalMounts = try function.externalMounts(snapshot) } catch { throw LifecycleError(.input, "\(error)") }
         report.function = report.function ?? function.environment["AWS_LAMBDA_FUNCTION_NAME"]
         report.handler = report.handler ?? function.handler
         let log = self.log.copyingWithLabels(options.copies > 1)
         let (criu, credentials) = (self.criu, self.credentials)
         let outcomes = Concurrently.map(options.copies) { i -> (CopyReport, LifecycleError?) in
             let copy = FunctionCopy(index: i + 1, criu: criu, snapshot: snapshot, manifest: manifest,
-                                    function: function, log: log, credentials: credentials)
+                                    function: function, log: log, credentials: credentials, externalMounts: externalMounts)
             defer { copy.shutdown() }
             do {
                 try Interrupts.check()

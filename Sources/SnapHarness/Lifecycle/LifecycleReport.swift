@@ -35,6 +35,8 @@ public struct CopyReport: Codable, Sendable {
     public var copy: Int
     public var pid: Int32?
     public var restoreMs: Double?
+    /// Runtime load + after-restore hooks: Lambda's Billed Restore Duration (CRIU's part is not billed).
+    public var billedRestoreMs: Double?
     public var status: String
     public var error: LambdaError?
     public var message: String?

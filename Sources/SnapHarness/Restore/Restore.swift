@@ -8,8 +8,9 @@ extension Criu {
     /// own, so any number of copies can run side by side. Its stdio is re-plumbed to fresh pipes whose lines reach
     /// `onOutput`. Works from any snapharness process, not only the one that dumped.
     /// CRIU gets `timeout` seconds; past it (or on SIGINT/SIGTERM) whatever it started is killed.
+    /// `externalMounts`: key -> host folder for each mount the snapshot left to the restorer.
     public func restore(_ snapshot: SnapshotDirectory, manifest: SnapshotManifest? = nil, stdin: [UInt8] = [],
-                        timeout: Double = 60,
+                        timeout: Double = 60, externalMounts: [String: String] = [:],
                         onOutput: @escaping @Sendable (OutputStreamKind, String) -> Void) throws -> SandboxedProcess {
         let manifest = try manifest ?? snapshot.loadManifest()
         let opts = try CriuOptions(binary: binary)
@@ -27,6 +28,11 @@ extension Criu {
         criu_local_set_work_dir_fd(opts.raw, workFD)
         try opts.applyCommon(logFile: "restore.log", logLevel: 2)
         _ = criu_local_set_root(opts.raw, "/") // the tree has its own mount namespace
+        for (key, path) in externalMounts.sorted(by: { $0.key < $1.key }) {
+            guard criu_local_add_external(opts.raw, "mnt[\(key)]:\(path)") == 0 else {
+                throw CriuError(operation: "setup", message: "criu_local_add_external(mnt[\(key)]) failed")
+            }
+        }
 
         let pipes = try StdioPipes.make(stdin: stdin)
         for (fd, key) in zip(pipes.childEnds, manifest.stdio.byFD.map(\.1)) {

@@ -16,12 +16,17 @@ public struct SnapshotDirectory: Sendable {
     public var manifestPath: String { path + "/manifest.json" }
     public var imagesPath: String { path + "/images" }
     public var dumpLogPath: String { imagesPath + "/dump.log" }
+    /// The function's code as it was at the snapshot (a restore binds it at /var/task).
+    public static let codeFolder = "code"
+    public var codePath: String { path + "/" + SnapshotDirectory.codeFolder }
+    /// The layers merged as Init saw them under /opt.
+    public static let layersFolder = "layers"
 
     public init(path: String) {
         self.path = SnapshotDirectory.absolute(path)
     }
 
-    static func absolute(_ path: String) -> String {
+    public static func absolute(_ path: String) -> String {
         let url = URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
         return url.standardizedFileURL.path
     }
@@ -90,6 +95,16 @@ public struct SnapshotDirectory: Sendable {
         guard access(parent, W_OK | X_OK) == 0 else {
             throw SnapshotError.unwritable(path, reason: "its parent folder \(parent) is not writable "
                                            + "(\(String(cString: strerror(errno))))")
+        }
+    }
+
+    /// Copies a folder into the snapshot, modes kept: the function's user reads it through /var/task, and the
+    /// snapshot's own 0700 keeps everyone else out. Symbolic links are copied as links.
+    static func copyTree(_ source: String, to destination: String) throws {
+        do {
+            try FileManager.default.copyItem(atPath: source, toPath: destination)
+        } catch {
+            throw HarnessError.input("could not copy \(source) into the snapshot: \(error.localizedDescription)")
         }
     }
 

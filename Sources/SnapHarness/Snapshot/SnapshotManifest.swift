@@ -54,6 +54,10 @@ public struct FunctionManifest: Codable, Sendable, Equatable {
     public var user = FunctionUser(name: "root", uid: 0, gid: 0)
     public var beforeSnapshotHooks: [String] = []
     public var afterRestoreHooks: [String] = []
+    /// Lambda's folders as Init had them (host paths behind /var/task, /var/runtime, /var/lang, /opt).
+    public var filesystem: LambdaFilesystem?
+    /// The --layer folders Init merged under /opt (a copy is in the snapshot).
+    public var layers: [String]?
 
     public init(handlerDirectory: String, handler: String, python: String, environment: [String: String],
                 timeoutSeconds: Double, restoreTimeoutSeconds: Double, memorySizeMB: Int, initSeconds: Double) {
@@ -69,25 +73,32 @@ public struct FunctionManifest: Codable, Sendable, Equatable {
 }
 
 extension FunctionManifest {
-    /// The files a restored copy finds at the paths Init used: CRIU reopens its working folder, its interpreter
-    /// and the runtime by path, so a snapshot is not yet self-contained. Names what is missing, before CRIU fails
-    /// with a raw mount or file error.
-    func checkRestorable() throws {
-        let fm = FileManager.default
-        var missing: [String] = []
-        var isDir: ObjCBool = false
-        if !fm.fileExists(atPath: handlerDirectory, isDirectory: &isDir) || !isDir.boolValue {
-            missing.append("the function's code folder \(handlerDirectory)")
+    /// The host folders a restore binds at Lambda's paths: the snapshot's own copy of the code, this machine's
+    /// runtime (the one running now) and the interpreter installation Init used. Names what is missing.
+    func restoreFilesystem(_ snapshot: SnapshotDirectory, runtime: RuntimeFiles) throws -> LambdaFilesystem {
+        guard let recorded = filesystem else {
+            throw HarnessError.input("\(snapshot.path) was written by an older snapharness (no Lambda filesystem in its "
+                                     + "manifest). Take a new snapshot with `snapharness snapshot`")
         }
-        if !fm.fileExists(atPath: python) { missing.append("its Python interpreter \(python)") }
-        if let lib = environment["SNAPHARNESS_RUNTIME_LIB"], !fm.fileExists(atPath: lib) {
-            missing.append("the runtime library folder \(lib)")
-        }
+        var layout = recorded
+        layout.task = snapshot.codePath
+        layout.runtime = runtime.library
+        layout.agent = runtime.directory
+        if layout.layers != LambdaFilesystem.emptyLayers { layout.layers = snapshot.path + "/" + SnapshotDirectory.layersFolder }
+        let missing = layout.missing()
         guard missing.isEmpty else {
             throw HarnessError.input("this snapshot cannot be restored here: \(missing.joined(separator: ", ")) "
-                + "\(missing.count == 1 ? "is" : "are") gone. A restored copy reopens them at the paths Init used; put "
-                + "them back, or take a new snapshot with `snapharness snapshot`")
+                + "\(missing.count == 1 ? "is" : "are") missing. Install the same interpreter (\(python)), run "
+                + "`make deps`, or take a new snapshot with `snapharness snapshot`")
         }
+        return layout
+    }
+
+    /// CRIU's external-mount mapping for restoring `snapshot` on this machine: key -> host folder.
+    public func externalMounts(_ snapshot: SnapshotDirectory) throws -> [String: String] {
+        try LambdaFilesystem.prepareSkeleton()
+        let layout = try restoreFilesystem(snapshot, runtime: try RuntimeFiles.locate())
+        return Dictionary(uniqueKeysWithValues: layout.mounts.map { ($0.key, $0.source) })
     }
 }
 #endif

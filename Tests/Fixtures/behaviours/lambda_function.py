@@ -72,7 +72,8 @@ def lambda_handler(event, context):
         "env": {k: os.environ.get(k) for k in [
             "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_REGION", "LAMBDA_TASK_ROOT", "_HANDLER", "TZ", "MODE",
-            "EXTRA", "FROM_FILE", "HOME", "SNAPHARNESS_TEST_LEAK"]},
+            "EXTRA", "FROM_FILE", "HOME", "SNAPHARNESS_TEST_LEAK", "AWS_LAMBDA_LOG_GROUP_NAME",
+            "AWS_LAMBDA_LOG_STREAM_NAME"]},
         "context": {
             "aws_request_id": context.aws_request_id,
             "function_name": context.function_name,

@@ -266,8 +266,11 @@ MARSHALLER = None
 def main():
     global MARSHALLER
     task_root = os.environ["LAMBDA_TASK_ROOT"]
-    # Lambda's order: the function's own folder first (a bundled snapshot_restore_py wins), runtime libraries last.
+    # Lambda's order: the function's own folder first (a bundled snapshot_restore_py wins), then the layers' Python
+    # folders under /opt, runtime libraries last.
     sys.path[0] = task_root
+    version = "python%d.%d" % sys.version_info[:2]
+    sys.path[1:1] = ["/opt/python/lib/%s/site-packages" % version, "/opt/python"]
     runtime_lib = os.environ.get("SNAPHARNESS_RUNTIME_LIB")
     if runtime_lib:
         sys.path.append(runtime_lib)

@@ -1,0 +1,2 @@
+"""Test layer one: overridden by layer two, which comes later."""
+NAME = "one"

@@ -1,0 +1,82 @@
+import Foundation
+import Glibc
+import SnapHarness
+import Testing
+
+/// Issue "Lambda's execution environment": what a restored copy sees from inside, checked with real restores.
+@Suite(.serialized, .enabled(if: TestEnvironment.canCheckpoint && CLI.available, TestEnvironment.skipReason))
+struct LambdaEnvironmentTests {
+    let probe = CLI.fixture("lambda_env")
+
+    func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
+
+    @Test func aRestoredCopyLivesInLambdasFilesystem() throws {
+        let r = try CLI.run(["run", probe, "--handler", "lambda_function.handler",
+                             "--layer", CLI.fixture("layers/one"), "--layer", CLI.fixture("layers/two")])
+        #expect(r.exitCode == 0, "\(r)")
+        let seen = object(r.json)
+        #expect(seen["cwd"] as? String == "/var/task" && seen["file"] as? String == "/var/task/lambda_function.py", "\(seen)")
+        #expect((seen["executable"] as? String)?.hasPrefix("/var/lang/bin/python3.") == true, "\(seen)")
+        #expect(seen["writeTask"] as? String == "EROFS" && seen["writeEtc"] as? String == "EROFS", "\(seen)")
+        #expect(seen["writeTmp"] as? String == "ok")
+        #expect(seen["manyFiles"] as? String == "EMFILE", "the 1,025th descriptor fails")
+        #expect(seen["nofile"] as? [Int] == [1024, 1024] && seen["nproc"] as? [Int] == [1024, 1024], "\(seen)")
+        #expect(seen["uid"] as? Int == 65534, "runs unprivileged")
+        #expect(seen["layer"] as? String == "two", "later layers win: \(seen)")
+        let path = seen["path"] as? [String] ?? []
+        #expect(path.first == "/var/task" && path.contains("/opt/python") && path.last == "/var/runtime", "\(path)")
+        let env = object(seen["env"])
+        #expect(env["LAMBDA_TASK_ROOT"] as? String == "/var/task" && env["LAMBDA_RUNTIME_DIR"] as? String == "/var/runtime")
+        #expect(env["PATH"] as? String == "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin")
+        #expect((env["LD_LIBRARY_PATH"] as? String)?.hasPrefix("/var/lang/lib:") == true)
+        #expect(env["LANG"] as? String == "en_US.UTF-8" && env["TZ"] as? String == ":/etc/localtime")
+        #expect(env["AWS_LAMBDA_LOG_GROUP_NAME"] is NSNull && env["AWS_LAMBDA_LOG_STREAM_NAME"] is NSNull)
+        // Restore Duration covers CRIU's restore too; Billed Restore Duration only runtime load + hooks.
+        let report = r.stderr.split(separator: "\n").first { $0.hasPrefix("REPORT ") }.map(String.init) ?? ""
+        func ms(_ field: String) -> Double? {
+            guard let range = report.range(of: field + ": ") else { return nil }
+            return Double(report[range.upperBound...].prefix { $0.isNumber || $0 == "." })
+        }
+        let total = ms("Restore Duration"), billed = ms("Billed Restore Duration")
+        #expect(total != nil && billed != nil && billed! < total!, "\(report)")
+    }
+
+    @Test func theNewestSnapStartRuntimeIsTheDefault() throws {
+        let installed = PythonInterpreter.installed()
+        let supported = PythonInterpreter.runtimes.filter { installed[String($0.dropFirst("python".count))] != nil }
+        try #require(!supported.isEmpty, "this machine has no Python 3.12+ (pyenv or system)")
+        let r = try CLI.run(["run", probe, "--handler", "lambda_function.handler"])
+        #expect(r.exitCode == 0, "\(r)")
+        let version = object(r.json)["version"] as? [Int] ?? []
+        #expect("python\(version.map(String.init).joined(separator: "."))" == supported.last, "\(r.stdout)")
+        #expect(r.stderr.contains("INIT_START Runtime Version: \(supported.last!.replacingOccurrences(of: "python", with: "python:"))"),
+                "\(r.stderr.prefix(300))")
+        let bad = try CLI.run(["run", probe, "--runtime", "python3.9"])
+        #expect(bad.exitCode == 1 && bad.stderr.contains("--runtime must be one of python3.12, python3.13, python3.14"), "\(bad)")
+        let old = try CLI.run(["run", probe, "--handler", "lambda_function.handler", "--python", "/usr/bin/python3.11"])
+        #expect(old.exitCode == 0 && old.stderr.contains("SnapStart supports Python 3.12 and later"), "\(old)")
+    }
+
+    @Test func aSnapshotCarriesTheFunctionsCode() throws {
+        let dir = TestEnvironment.scratchDirectory("self-contained")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: probe, toPath: dir + "/function")
+        let made = try CLI.run(["snapshot", dir + "/function", "--handler", "lambda_function.handler", "-o", dir + "/snap"])
+        try #require(made.exitCode == 0, "\(made)")
+        try FileManager.default.removeItem(atPath: dir + "/function")
+        let r = try CLI.run(["restore", dir + "/snap"])
+        #expect(r.exitCode == 0, "the code folder is gone, the snapshot's copy serves: \(r)")
+        #expect(object(r.json)["file"] as? String == "/var/task/lambda_function.py")
+        // An interpreter this machine does not have: said before CRIU runs.
+        let manifestPath = dir + "/snap/manifest.json"
+        var manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: manifestPath))) as? [String: Any])
+        var function = object(manifest["function"]), filesystem = object(function["filesystem"])
+        filesystem["language"] = "/opt/no-such-python"
+        function["filesystem"] = filesystem
+        manifest["function"] = function
+        try JSONSerialization.data(withJSONObject: manifest).write(to: URL(fileURLWithPath: manifestPath))
+        chmod(manifestPath, 0o600)
+        let missing = try CLI.run(["restore", dir + "/snap"])
+        #expect(missing.exitCode == 1 && missing.stderr.contains("the interpreter's installation (/opt/no-such-python)"), "\(missing)")
+    }
+}
