@@ -40,7 +40,7 @@ run() { # name dir iterations warmup [extra flags...]
 run minimal "$examples/minimal" "$iterations" 2 --breakdown
 run boto3 "$examples/boto3" "$iterations" 2 --breakdown --target-speedup 10
 if "$python" -c 'import numpy' 2>/dev/null; then
-  run numpy "$examples/numpy" "$iterations" 2
+  run numpy "$examples/numpy" "$iterations" 2 --python "$python" # the interpreter that has numpy
 else
   log "numpy is not importable by $python: skipping the numpy handler"
 fi

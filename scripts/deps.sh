@@ -133,4 +133,23 @@ if [ ! -d "$pydir/simplejson-$sj_version.dist-info" ] || [ ! -f "$pydir/simplejs
   mv "$pydir.sj.tmp/simplejson" "$pydir.sj.tmp/simplejson-$sj_version.dist-info" "$pydir/"
   rm -rf "$pydir.sj.tmp"
 fi
+# The AWS SDK, as Lambda's Python runtime ships it (a copy bundled in the function's folder wins): boto3 with its
+# dependencies (botocore, s3transfer, jmespath, urllib3, python-dateutil, six). Snapshots record the version.
+boto3_version=1.44.8
+if [ ! -d "$pydir/boto3-$boto3_version.dist-info" ] || [ ! -f "$pydir/boto3/__init__.py" ]; then
+  log "installing boto3==$boto3_version (the AWS SDK of Lambda's Python runtime) from PyPI into $pydir"
+  rm -rf "$pydir.boto3.tmp"
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check --target "$pydir.boto3.tmp" \
+    "boto3==$boto3_version" || die "pip could not install boto3==$boto3_version"
+  [ -f "$pydir.boto3.tmp/boto3/__init__.py" ] || die "pip did not leave boto3 in $pydir.boto3.tmp"
+  rm -rf "$pydir.boto3.tmp/bin"
+  for entry in "$pydir.boto3.tmp"/*; do
+    name=$(basename "$entry")
+    case "$name" in boto3*|botocore*|s3transfer*|jmespath*|urllib3*|python_dateutil*|dateutil|six*) ;; *) continue ;; esac
+    rm -rf "$pydir/$name"
+    mv "$entry" "$pydir/"
+  done
+  rm -rf "$pydir"/boto3-*.dist-info.old "$pydir.boto3.tmp"
+fi
+mkdir -p "$pydir/snapharness" # where the agent is bound inside /var/runtime
 log "ready"

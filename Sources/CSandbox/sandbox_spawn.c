@@ -52,6 +52,7 @@ const char *sh_stage_name(int stage) {
     case SH_STAGE_EXPOSE: return "exposing a /tmp path in the private /tmp";
     case SH_STAGE_LAYOUT: return "laying out Lambda's filesystem (read-only binds)";
     case SH_STAGE_RLIMIT: return "setting Lambda's file and process limits";
+    case SH_STAGE_CGROUP: return "joining the environment's cgroup";
     default: return "unknown";
     }
 }
@@ -208,6 +209,8 @@ static void child(const struct sh_spawn_config *cfg, int status_fd) {
         if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
 
     if (setsid() < 0) child_fail(status_fd, SH_STAGE_SETSID);
+    for (int i = 0; i < 2; i++)
+        if (cfg->join_fds[i] >= 0 && write(cfg->join_fds[i], "0", 1) != 1) child_fail(status_fd, SH_STAGE_CGROUP);
 
     if (cfg->namespaces & SH_NS_MOUNT) {
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) child_fail(status_fd, SH_STAGE_MOUNT_PRIVATE);
@@ -328,6 +331,8 @@ struct sh_spawn_result sh_spawn(const struct sh_spawn_config *cfg) {
     result.pid = (pid_t)pid;
     return result;
 }
+
+pid_t sh_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 int sh_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 

@@ -95,6 +95,7 @@ struct BenchCommand: ParsableCommand {
             Output.error("\(error)")
             throw ExitCode(1)
         }
+        print("CPU per environment: \(function.cpu) (--cpu host|lambda; run both to compare)")
         print(report.table)
         print("\nsummary: " + report.summaryLine)
         do {

@@ -63,6 +63,11 @@ struct FunctionOptions: ParsableArguments {
         valueName: "dir"), completion: .directory)
     var layers: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp(
+        "CPU per environment: `host` (all of this machine's, fast local runs) or `lambda` (in proportion to --memory, 1,769 MB = one vCPU, as slow as on Lambda).",
+        valueName: "host|lambda"))
+    var cpu: String = "host"
+
     @Option(name: .customLong("log-format"), help: ArgumentHelp(
         "How the runtime formats the function's `logging` records, as Lambda's LoggingConfig: Text or JSON (AWS_LAMBDA_LOG_FORMAT).",
         valueName: "Text|JSON"))
@@ -81,6 +86,7 @@ struct FunctionOptions: ParsableArguments {
         for assignment in env where !assignment.contains("=") {
             throw ValidationError("--env expects KEY=VALUE, got \"\(assignment)\"")
         }
+        guard cpu == "host" || cpu == "lambda" else { throw ValidationError("--cpu must be host or lambda, got \(cpu)") }
         guard FunctionConfig.LogFormat.allCases.contains(where: { $0.rawValue.lowercased() == logFormat.lowercased() }) else {
             throw ValidationError("--log-format must be Text or JSON, got \(logFormat)")
         }
@@ -115,6 +121,11 @@ struct FunctionOptions: ParsableArguments {
         config.user = functionUser
         config.environmentSources = sources
         config.layers = layers.map { SnapshotDirectory.absolute($0) }
+        config.lambdaCPU = cpu == "lambda"
+        if !EnvironmentCgroup.available {
+            config.enforceMemory = false
+            Output.note("warning: no cgroup memory controller here: --memory \(memory) is reported but not enforced")
+        }
         config.logFormat = FunctionConfig.LogFormat.allCases.first { $0.rawValue.lowercased() == logFormat.lowercased() } ?? .text
         config.logLevel = logLevel?.uppercased()
         return config

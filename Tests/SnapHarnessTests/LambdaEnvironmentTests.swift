@@ -31,6 +31,8 @@ struct LambdaEnvironmentTests {
         #expect((env["LD_LIBRARY_PATH"] as? String)?.hasPrefix("/var/lang/lib:") == true)
         #expect(env["LANG"] as? String == "en_US.UTF-8" && env["TZ"] as? String == ":/etc/localtime")
         #expect(env["AWS_LAMBDA_LOG_GROUP_NAME"] is NSNull && env["AWS_LAMBDA_LOG_STREAM_NAME"] is NSNull)
+        let boto3 = object(seen["boto3"])
+        #expect((boto3["file"] as? String)?.hasPrefix("/var/runtime/boto3/") == true, "the runtime's AWS SDK: \(boto3)")
         // Restore Duration covers CRIU's restore too; Billed Restore Duration only runtime load + hooks.
         let report = r.stderr.split(separator: "\n").first { $0.hasPrefix("REPORT ") }.map(String.init) ?? ""
         func ms(_ field: String) -> Double? {
@@ -39,6 +41,13 @@ struct LambdaEnvironmentTests {
         }
         let total = ms("Restore Duration"), billed = ms("Billed Restore Duration")
         #expect(total != nil && billed != nil && billed! < total!, "\(report)")
+    }
+
+    @Test func aBundledBoto3WinsOverTheRuntimes() throws {
+        let r = try CLI.run(["run", CLI.fixture("bundled_boto3"), "--handler", "lambda_function.handler"])
+        #expect(r.exitCode == 0, "\(r)")
+        #expect(object(r.json)["version"] as? String == "1.0.0-bundled"
+                && object(r.json)["file"] as? String == "/var/task/boto3/__init__.py", "\(r.stdout)")
     }
 
     @Test func theNewestSnapStartRuntimeIsTheDefault() throws {
@@ -78,5 +87,31 @@ struct LambdaEnvironmentTests {
         chmod(manifestPath, 0o600)
         let missing = try CLI.run(["restore", dir + "/snap"])
         #expect(missing.exitCode == 1 && missing.stderr.contains("the interpreter's installation (/opt/no-such-python)"), "\(missing)")
+    }
+
+    // MARK: - Memory and CPU
+
+    @Test(.enabled(if: EnvironmentCgroup.available, "needs a cgroup memory controller (v1 or v2)"))
+    func theMemorySizeIsEnforcedPerEnvironment() throws {
+        let dir = TestEnvironment.scratchDirectory("memory")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try #"{"allocateMB": 400}"#.write(toFile: dir + "/e.json", atomically: true, encoding: .utf8)
+        try leavesNothingBehind {
+            let small = try CLI.run(["run", probe, "--handler", "lambda_function.handler", "--event", dir + "/e.json",
+                                     "--memory", "128"])
+            #expect(small.exitCode == 8, "\(small)")
+            #expect(small.stdout.contains("\"errorType\":\"Runtime.OutOfMemory\""), "\(small)")
+            #expect(small.stderr.contains("Status: error\tError Type: Runtime.OutOfMemory"), "\(small.stderr)")
+            let large = try CLI.run(["run", probe, "--handler", "lambda_function.handler", "--event", dir + "/e.json",
+                                     "--memory", "1024", "--cpu", "lambda"])
+            #expect(large.exitCode == 0, "\(large)")
+            let report = large.stderr.split(separator: "\n").first { $0.hasPrefix("REPORT ") } ?? ""
+            let used = report.range(of: "Max Memory Used: ").map { Int(report[$0.upperBound...].prefix { $0.isNumber }) ?? 0 } ?? 0
+            #expect(used >= 400 && used < 600, "the restored copy's cgroup peak: \(report)")
+            let initOOM = try CLI.run(["run", probe, "--handler", "lambda_function.handler", "--env", "INIT_ALLOCATE_MB=300"])
+            #expect(initOOM.exitCode == 3 && initOOM.stderr.contains("Error Type: Runtime.OutOfMemory"), "\(initOOM)")
+        }
+        let badCPU = try CLI.run(["run", probe, "--cpu", "fast"])
+        #expect(badCPU.exitCode == 1 && badCPU.stderr.contains("--cpu must be host or lambda"), "\(badCPU)")
     }
 }

@@ -143,11 +143,13 @@ struct StaleStateTests {
             #expect(listing.isDisjoint(with: others), "copy \(copy) sees another copy's files: \(listing)")
         }
         try #"{"action": "fill", "mb": 600}"#.write(toFile: dir + "/fill.json", atomically: true, encoding: .utf8)
-        let full = try CLI.run(["run", CLI.fixture("clock_disk"), "--event", dir + "/fill.json"])
+        // /tmp is RAM here (a tmpfs charged to the environment's memory cgroup): enough memory that the disk fills first.
+        let full = try CLI.run(["run", CLI.fixture("clock_disk"), "--event", dir + "/fill.json", "--memory", "1024"])
         #expect(full.exitCode == 8)
         #expect((object(full.json)["errorMessage"] as? String)?.contains("No space left on device") == true, "\(full)")
         #expect(full.stderr.contains("--ephemeral-storage"), "the error should say how to raise the limit")
-        let bigger = try CLI.run(["run", CLI.fixture("clock_disk"), "--event", dir + "/fill.json", "--ephemeral-storage", "1024"])
+        let bigger = try CLI.run(["run", CLI.fixture("clock_disk"), "--event", dir + "/fill.json", "--ephemeral-storage", "1024",
+                                  "--memory", "2048"])
         #expect(bigger.exitCode == 0, "\(bigger)")
     }
 

@@ -33,6 +33,7 @@ enum {
     SH_STAGE_EXPOSE = 14,
     SH_STAGE_LAYOUT = 15,
     SH_STAGE_RLIMIT = 16,
+    SH_STAGE_CGROUP = 17,
 };
 
 struct sh_spawn_config {
@@ -54,6 +55,8 @@ struct sh_spawn_config {
     char *const *bind_targets;
     unsigned long long max_files;     /* RLIMIT_NOFILE, 0 = keep */
     unsigned long long max_processes; /* RLIMIT_NPROC, 0 = keep */
+    int join_fds[2];           /* cgroup.procs files opened for writing (-1: none): the child writes "0" to each
+                                  before anything else, so everything the function allocates is charged there */
 };
 
 struct sh_spawn_result {
@@ -82,6 +85,9 @@ int sh_pidfd_open(pid_t pid);
 /* accept4(SOCK_CLOEXEC) and SO_PEERCRED, which need _GNU_SOURCE. sh_peer_pid returns -1 on error. */
 int sh_accept_cloexec(int fd);
 pid_t sh_peer_pid(int fd);
+
+/* The calling thread's id (gettid, which Swift's Glibc module does not import). */
+pid_t sh_gettid(void);
 
 /* A 64-bit digest (not cryptographic) of everything readable from fd, and its length; 0 or -1 with errno. */
 int sh_digest_fd(int fd, unsigned long long *digest, unsigned long long *length);

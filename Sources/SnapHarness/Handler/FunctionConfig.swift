@@ -28,6 +28,10 @@ public struct FunctionConfig: Sendable {
     /// application log level (JSON only, as on Lambda).
     public var logFormat: LogFormat = .text
     public var logLevel: String?
+    /// Enforce the memory size with a cgroup per environment (off only where no memory controller exists).
+    public var enforceMemory = true
+    /// CPU in proportion to memory, as on Lambda (1,769 MB = one vCPU); off: the host's full CPU.
+    public var lambdaCPU = false
     /// Layer folders, in Lambda's order: their contents are merged under /opt, later layers win.
     public var layers: [String] = []
     /// AWS_LAMBDA_INITIALIZATION_TYPE: snap-start, or on-demand for the cold path `bench` compares with.
@@ -46,6 +50,12 @@ public struct FunctionConfig: Sendable {
     /// Lambda's quotas per execution environment.
     public static let maxFiles: UInt64 = 1024
     public static let maxProcesses: UInt64 = 1024
+
+    /// A memory-limited cgroup for one environment (nil with enforcement off).
+    func makeCgroup(label: String) throws -> EnvironmentCgroup? {
+        guard enforceMemory else { return nil }
+        return try EnvironmentCgroup.create(label: label, memoryMB: memoryMB, lambdaCPU: lambdaCPU)
+    }
 
     /// Where Lambda's folders come from on this machine (see `LambdaFilesystem`).
     func filesystem(runtime: RuntimeFiles, layers merged: String? = nil) -> LambdaFilesystem {

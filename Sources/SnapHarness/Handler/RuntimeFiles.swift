@@ -26,6 +26,17 @@ public struct RuntimeFiles: Sendable {
         return files
     }
 
+    /// Versions of the runtime's Python libraries (from their .dist-info folders), recorded in snapshots.
+    public var libraryVersions: [String: String] {
+        var versions: [String: String] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: library)) ?? [] where name.hasSuffix(".dist-info") {
+            let stem = name.dropLast(".dist-info".count)
+            guard let dash = stem.lastIndex(of: "-") else { continue }
+            versions[String(stem[..<dash])] = String(stem[stem.index(after: dash)...])
+        }
+        return versions
+    }
+
     public var agent: String { home + "/Sources/SnapHarness/Runtime/python/snapharness_bootstrap.py" }
     public var directory: String { home + "/Sources/SnapHarness/Runtime/python" }
     public var library: String { home + "/.deps/python" }

@@ -18,6 +18,8 @@ final class FunctionCopy {
     private var process: SandboxedProcess?
     private var connection: ControlConnection?
     private var listener: ControlListener?
+    /// This environment's memory cgroup (nil when memory is not enforced).
+    private var cgroup: EnvironmentCgroup?
 
     /// Host folders for Lambda's mounts (CRIU's external mounts), key -> path.
     let externalMounts: [String: String]
@@ -41,6 +43,10 @@ final class FunctionCopy {
     func restore() throws {
         let listener = try ControlListener(owner: function.user)
         self.listener = listener
+        if function.enforceMemory ?? false {
+            cgroup = try EnvironmentCgroup.create(label: "copy\(index)", memoryMB: function.memorySizeMB,
+                                                  lambdaCPU: function.lambdaCPU ?? false)
+        }
         log.restoreStart(runtime: runtimeVersion, copy: index)
         let start = Clock.now
         let deadline = start + function.restoreTimeoutSeconds
@@ -59,6 +65,8 @@ final class FunctionCopy {
         }
         process = restored
         report.pid = restored.pid
+        // Into its cgroup before it runs again (it waits for SIGUSR1), its restored pages with it.
+        cgroup?.adopt(tree: restored.pid)
         let loaded = Clock.now // CRIU is done: what follows (runtime load, hooks) is what Lambda bills
         restored.process.signal(SIGUSR1) // the parked runtime wakes up and dials the address on its new stdin
 
@@ -127,6 +135,7 @@ final class FunctionCopy {
         let deadlineMs = Int64((Date().timeIntervalSince1970 + function.timeoutSeconds) * 1000)
         var result = InvocationReport(requestId: requestId, durationMs: 0, billedDurationMs: 0, status: "success")
         var statusField: String?
+        var errorTypeField: String?
         let message = SupervisorMessage(type: "invoke", requestId: requestId, event: event, deadlineMs: deadlineMs,
                                         invokedFunctionArn: "arn:aws:lambda:\(function.environment["AWS_REGION"] ?? "us-east-1"):000000000000:function:\(function.environment["AWS_LAMBDA_FUNCTION_NAME"] ?? "function")",
                                         traceId: TraceHeader.make())
@@ -137,7 +146,7 @@ final class FunctionCopy {
             if case .message = answer { awaitOutput(of: requestId) }
             switch answer {
             case .message(let m) where m.type == "result":
-                result.maxMemoryUsedMB = m.maxMemoryMB
+                result.maxMemoryUsedMB = maxMemoryUsedMB ?? m.maxMemoryMB
                 let payload = m.payload ?? m.payloadBase64.flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) } ?? "null"
                 let size = m.payload?.utf8.count ?? m.payloadBase64.map { $0.count / 4 * 3 } ?? 0
                 if size > PayloadLimits.responseBytes {
@@ -148,7 +157,7 @@ final class FunctionCopy {
                     result.result = RawJSON(unchecked: payload)
                 }
             case .message(let m) where m.type == "error":
-                result.maxMemoryUsedMB = m.maxMemoryMB
+                result.maxMemoryUsedMB = maxMemoryUsedMB ?? m.maxMemoryMB
                 result.status = "error"
                 result.error = m.error
                 if m.error?.errorMessage.contains("No space left on device") == true {
@@ -161,8 +170,17 @@ final class FunctionCopy {
             case .closed:
                 let exit = process?.waitForExit(timeout: 5)
                 result.status = "crashed"
-                result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: Runtime exited"
-                                           + (exit.map { " (\($0))" } ?? ""), errorType: "Runtime.ExitError", requestId: requestId)
+                result.maxMemoryUsedMB = maxMemoryUsedMB
+                if cgroup?.outOfMemory == true {
+                    result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: Runtime exited with error: "
+                                               + "signal: killed", errorType: "Runtime.OutOfMemory", requestId: requestId)
+                    log.line("snapharness: the function used more than its memory size of \(function.memorySizeMB) MB "
+                             + "and was killed, as Lambda kills it; raise --memory", copy: index)
+                    errorTypeField = "Runtime.OutOfMemory"
+                } else {
+                    result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: Runtime exited"
+                                               + (exit.map { " (\($0))" } ?? ""), errorType: "Runtime.ExitError", requestId: requestId)
+                }
                 statusField = "error"
                 teardown()
             case .timedOut:
@@ -187,9 +205,14 @@ final class FunctionCopy {
         log.report(requestId: requestId, seconds: seconds, memoryMB: function.memorySizeMB,
                    maxMemoryMB: result.maxMemoryUsedMB, restoreSeconds: first ? report.restoreMs.map { $0 / 1000 } : nil,
                    billedRestoreSeconds: first ? report.billedRestoreMs.map { $0 / 1000 } : nil,
-                   status: statusField, copy: index)
+                   status: statusField, errorType: errorTypeField, copy: index)
         report.invocations.append(result)
         return result
+    }
+
+    /// The environment's peak memory (its cgroup's), in MB as Lambda rounds it.
+    private var maxMemoryUsedMB: Int? {
+        cgroup?.peakBytes.map { Int(($0 + (1 << 20) - 1) >> 20) }
     }
 
     /// Everything the invocation printed is out before its END line (the runtime marks the end of its output).
@@ -221,6 +244,7 @@ final class FunctionCopy {
 
     func teardown() {
         process?.terminate()
+        cgroup?.remove()
         connection = nil
         listener?.close()
         listener = nil

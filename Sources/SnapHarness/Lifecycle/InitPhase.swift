@@ -41,10 +41,13 @@ struct InitPhase {
         /// Lambda's folders as this Init had them; the merged layers are removed with the session.
         let layout: LambdaFilesystem
         let mergedLayers: String?
+        /// The Init environment's memory cgroup (removed with the session).
+        let cgroup: EnvironmentCgroup?
 
         init(process: SandboxedProcess, connection: ControlConnection, listener: ControlListener, start: Double,
              deadline: Double, initDone: AgentMessage, token: String?, environment: [String: String],
-             layout: LambdaFilesystem, mergedLayers: String?) {
+             layout: LambdaFilesystem, mergedLayers: String?, cgroup: EnvironmentCgroup?) {
+            self.cgroup = cgroup
             self.layout = layout
             self.mergedLayers = mergedLayers
             self.process = process
@@ -68,6 +71,7 @@ struct InitPhase {
         func release() {
             listener.close()
             if let mergedLayers { try? FileManager.default.removeItem(atPath: mergedLayers) }
+            cgroup?.remove()
         }
     }
 
@@ -80,6 +84,8 @@ struct InitPhase {
         func removeLayers() { if let merged { try? FileManager.default.removeItem(atPath: merged) } }
         let listener: ControlListener
         do { listener = try ControlListener(owner: config.user) } catch { removeLayers(); throw error }
+        let cgroup: EnvironmentCgroup?
+        do { cgroup = try config.makeCgroup(label: "init") } catch { listener.close(); removeLayers(); throw error }
         let baseEnvironment = config.environment(runtime: runtime)
         var env = baseEnvironment
         let token = credentials?.issueToken(label: "init")
@@ -91,6 +97,7 @@ struct InitPhase {
         spec.binds = layout.binds
         spec.maxFiles = FunctionConfig.maxFiles
         spec.maxProcesses = FunctionConfig.maxProcesses
+        spec.cgroup = cgroup
         if !config.user.isRoot { spec.user = (config.user.uid, config.user.gid) }
         log.initStart(runtime: runtimeVersion)
         let start = Clock.now
@@ -102,11 +109,12 @@ struct InitPhase {
         } catch {
             listener.close()
             removeLayers()
+            cgroup?.remove()
             throw error
         }
         var ok = false
-        defer { if !ok { process.terminate(); listener.close(); removeLayers() } }
-        let failure = Failure(phase: .`init`, process: process, start: start, config: config, log: log)
+        defer { if !ok { process.terminate(); listener.close(); removeLayers(); cgroup?.remove() } }
+        let failure = Failure(phase: .`init`, process: process, start: start, config: config, log: log, cgroup: cgroup)
 
         guard let conn = try listener.accept(from: process.process, deadline: deadline) else {
             if process.process.poll() != nil { throw failure.died("start-up", report: &report) }
@@ -123,7 +131,8 @@ struct InitPhase {
         case .message(let m) where m.type == "init_done":
             ok = true
             return Session(process: process, connection: conn, listener: listener, start: start, deadline: deadline,
-                           initDone: m, token: token, environment: baseEnvironment, layout: layout, mergedLayers: merged)
+                           initDone: m, token: token, environment: baseEnvironment, layout: layout, mergedLayers: merged,
+                           cgroup: cgroup)
         case .message(let m) where m.type == "init_error":
             let e = m.error ?? LambdaError(errorMessage: "unknown", errorType: "Runtime.Unknown")
             throw failure.fail("\(e.errorType): \(e.errorMessage)", lambdaError: e, hint: m.hint, report: &report)
@@ -142,7 +151,8 @@ struct InitPhase {
             if !parked { process.terminate() }
             session.release()
         }
-        let failure = Failure(phase: .beforeSnapshot, process: process, start: start, config: config, log: log)
+        let failure = Failure(phase: .beforeSnapshot, process: process, start: start, config: config, log: log,
+                              cgroup: session.cgroup)
 
         try conn.send(.beforeSnapshot)
         switch try conn.receive(deadline: deadline) {
@@ -165,7 +175,8 @@ struct InitPhase {
         case .closed: break
         case .timedOut:
             let others = ProcFile.descendants(of: process.pid).map { "pid \($0) (\(ProcFile.commandLine($0)))" }
-            let initFailure = Failure(phase: .`init`, process: process, start: start, config: config, log: log)
+            let initFailure = Failure(phase: .`init`, process: process, start: start, config: config, log: log,
+                                      cgroup: session.cgroup)
             throw initFailure.fail(
                 "the runtime closed its control channel for the snapshot, but "
                 + (others.isEmpty ? "another process still holds it"
@@ -226,6 +237,9 @@ struct InitPhase {
         function.beforeSnapshotHooks = initDone.beforeSnapshotHooks ?? []
         function.afterRestoreHooks = initDone.afterRestoreHooks ?? []
         function.filesystem = session.layout
+        function.lambdaCPU = config.lambdaCPU
+        function.runtimeLibraries = runtime.libraryVersions
+        function.enforceMemory = config.enforceMemory
         function.layers = config.layers
         return function
     }
@@ -248,6 +262,7 @@ struct InitPhase {
         let start: Double
         let config: FunctionConfig
         let log: LambdaLog
+        var cgroup: EnvironmentCgroup? = nil
 
         func fail(_ message: String, status: String = "error", errorType: String? = nil,
                   lambdaError: LambdaError? = nil, hint: String? = nil, report: inout LifecycleReport) -> LifecycleError {
@@ -267,6 +282,13 @@ struct InitPhase {
 
         func died(_ what: String, report: inout LifecycleReport) -> LifecycleError {
             let status = process.waitForExit(timeout: 5)
+            if cgroup?.outOfMemory == true {
+                let e = LambdaError(errorMessage: "Runtime exited with error: signal: killed (out of memory: Init used "
+                                    + "more than the memory size of \(config.memoryMB) MB)", errorType: "Runtime.OutOfMemory")
+                return fail("the function ran out of memory during \(what): it used more than --memory \(config.memoryMB) MB "
+                            + "and was killed, as Lambda kills it", lambdaError: e,
+                            hint: "raise --memory (Lambda's memory size), or allocate less during Init", report: &report)
+            }
             return fail("the function process \(status.map { "\($0)" } ?? "stopped") during \(what)",
                         errorType: "Runtime.ExitError", report: &report)
         }

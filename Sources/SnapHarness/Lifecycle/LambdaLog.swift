@@ -60,7 +60,7 @@ public final class LambdaLog: Sendable {
     /// `restoreSeconds`: all of the restore; `billedRestoreSeconds`: runtime load + after-restore hooks only
     /// (what Lambda bills), both only on a restored environment's first invocation.
     func report(requestId: String, seconds: Double, memoryMB: Int, maxMemoryMB: Int?, restoreSeconds: Double?,
-                billedRestoreSeconds: Double? = nil, status: String? = nil, copy: Int) {
+                billedRestoreSeconds: Double? = nil, status: String? = nil, errorType: String? = nil, copy: Int) {
         var text = "REPORT RequestId: \(requestId)\tDuration: \(LambdaLog.ms(seconds))\t"
             + "Billed Duration: \(LambdaLog.billed(seconds)) ms\tMemory Size: \(memoryMB) MB\t"
             + "Max Memory Used: \(maxMemoryMB.map(String.init) ?? "-") MB"
@@ -69,6 +69,7 @@ public final class LambdaLog: Sendable {
                 + "\(LambdaLog.billed(billedRestoreSeconds ?? restoreSeconds)) ms"
         }
         if let status { text += "\tStatus: \(status)" }
+        if let errorType { text += "\tError Type: \(errorType)" }
         line(text, copy: copy)
     }
 

@@ -24,6 +24,8 @@ public struct SandboxSpec: Sendable {
     /// RLIMIT_NOFILE and RLIMIT_NPROC (0 keeps the supervisor's).
     public var maxFiles: UInt64 = 0
     public var maxProcesses: UInt64 = 0
+    /// The environment's cgroup, joined before exec.
+    public var cgroup: EnvironmentCgroup?
 
     public init(executable: String, arguments: [String] = [], environment: [String: String] = [:],
                 workingDirectory: String? = nil, tmpBytes: UInt64 = 512 << 20,

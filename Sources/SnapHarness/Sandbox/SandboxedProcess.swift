@@ -49,6 +49,13 @@ public final class SandboxedProcess: Sendable {
         let cwd = strdup(spec.workingDirectory ?? "/")
         let path = strdup(spec.executable)
         let expose = spec.exposedPaths.filter { $0.hasPrefix("/tmp/") }.map { strdup($0) } + [nil]
+        var joins: [Int32] = []
+        for file in spec.cgroup?.procsFiles ?? [] {
+            let fd = open(file, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { let e = SystemError("open \(file)"); joins.forEach(FD.close); pipes.closeAll(); throw e }
+            joins.append(fd)
+        }
+        defer { joins.forEach(FD.close) }
         let bindSources = spec.binds.isEmpty ? [] : spec.binds.map { strdup($0.source) } + [nil]
         let bindTargets = spec.binds.isEmpty ? [] : spec.binds.map { strdup($0.target) } + [nil]
         defer {
@@ -74,6 +81,7 @@ public final class SandboxedProcess: Sendable {
                 config.bind_targets = targetsBuf.isEmpty ? nil : targetsBuf.baseAddress
                 config.max_files = spec.maxFiles
                 config.max_processes = spec.maxProcesses
+                config.join_fds = (joins.count > 0 ? joins[0] : -1, joins.count > 1 ? joins[1] : -1)
                 return sh_spawn(&config)
             } } } }
         }

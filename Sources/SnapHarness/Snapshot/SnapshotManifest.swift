@@ -56,6 +56,11 @@ public struct FunctionManifest: Codable, Sendable, Equatable {
     public var afterRestoreHooks: [String] = []
     /// Lambda's folders as Init had them (host paths behind /var/task, /var/runtime, /var/lang, /opt).
     public var filesystem: LambdaFilesystem?
+    /// The runtime's libraries Init imported from (snapshot_restore_py, simplejson, boto3, ...) and their versions.
+    public var runtimeLibraries: [String: String]?
+    /// Environments get CPU in proportion to memory (--cpu lambda), and the memory size is enforced.
+    public var lambdaCPU: Bool?
+    public var enforceMemory: Bool?
     /// The --layer folders Init merged under /opt (a copy is in the snapshot).
     public var layers: [String]?
 

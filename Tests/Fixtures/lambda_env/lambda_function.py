@@ -1,9 +1,15 @@
 """Test fixture: reports what the execution environment looks like from inside (after a restore, in the handler):
-paths, read-only places, limits, the interpreter, the environment variables Lambda sets or leaves out."""
+paths, read-only places, limits, the interpreter, the environment variables Lambda sets or leaves out. With
+{"allocateMB": N} it allocates and touches N MB instead and returns {"allocatedMB": N}."""
 import errno
 import os
 import resource
 import sys
+
+if os.environ.get("INIT_ALLOCATE_MB"):  # Init that needs more than the memory size
+    INIT_BLOCK = bytearray(int(os.environ["INIT_ALLOCATE_MB"]) << 20)
+    for _i in range(0, len(INIT_BLOCK), 4096):
+        INIT_BLOCK[_i] = 1
 
 try:
     import layer_module  # only when a layer provides it
@@ -41,6 +47,11 @@ def pool():
 
 
 def handler(event, context):
+    if isinstance(event, dict) and event.get("allocateMB"):
+        block = bytearray(int(event["allocateMB"]) << 20)  # zeroed pages, touched below
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        return {"allocatedMB": len(block) >> 20}
     return {
         "cwd": os.getcwd(),
         "file": __file__,
@@ -58,4 +69,10 @@ def handler(event, context):
         "layer": LAYER,
         "path": sys.path,
         "uid": os.getuid(),
+        "boto3": boto3_facts(),
     }
+
+
+def boto3_facts():
+    import boto3
+    return {"version": boto3.__version__, "file": boto3.__file__}

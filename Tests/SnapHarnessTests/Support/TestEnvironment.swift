@@ -36,7 +36,7 @@ struct HostFootprint: Equatable, CustomStringConvertible {
     var children: [Int32]
     /// Function processes (the runtime agent) anywhere on the machine.
     var functionProcesses: [String] = []
-    /// snapharness's temporary folders: /tmp/snapharness-*, /run/snapharness/ctl-*.
+    /// snapharness's temporary folders: /tmp/snapharness-*, /run/snapharness/ctl-*, environments' cgroups.
     var tempEntries: [String] = []
 
     static func take() -> HostFootprint {
@@ -44,10 +44,13 @@ struct HostFootprint: Equatable, CustomStringConvertible {
         let mounts = ProcFile.read("/proc/self/mountinfo")?.split(separator: "\n").count ?? -1
         let nft = shell("nft list tables 2>/dev/null | grep -ci criu || true")
         let agents = shell("ps -eo pid=,args= | grep snapharness_bootstrap.py | grep -v grep || true")
-        let temps = ((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [])
+        let cgroups = shell("find /sys/fs/cgroup -maxdepth 5 -type d -name 'snapharness-*' 2>/dev/null || true")
+            .split(separator: "\n").map(String.init)
+        let temps = cgroups + ((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [])
             .filter { $0.hasPrefix("snapharness-run-") || $0.hasPrefix("snapharness-restore-") || $0.hasPrefix(".criu.mntns.") }
             .map { "/tmp/" + $0 }
-            + ((try? FileManager.default.contentsOfDirectory(atPath: "/run/snapharness")) ?? []).map { "/run/snapharness/" + $0 }
+            + ((try? FileManager.default.contentsOfDirectory(atPath: "/run/snapharness")) ?? [])
+                .filter { $0 != "skeleton" }.map { "/run/snapharness/" + $0 } // the skeleton stays, by design
         return HostFootprint(criuProcesses: ps.split(separator: "\n").map(String.init), mounts: mounts,
                              nftCriuTables: Int(nft.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0,
                              children: ProcFile.children(),

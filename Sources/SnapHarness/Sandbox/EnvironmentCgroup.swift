@@ -1,0 +1,162 @@
+#if os(Linux)
+import CSandbox
+import Foundation
+import Glibc
+
+/// One execution environment's memory (and optionally CPU) limit, as Lambda enforces the memory size: a cgroup per
+/// environment (the Init and every restored copy), created under the supervisor's own cgroup and removed with it.
+///
+/// cgroup v2 where the memory controller is there (memory.max, memory.peak, memory.events, cpu.max); otherwise the
+/// v1 memory and cpu hierarchies (memory.limit_in_bytes, memory.max_usage_in_bytes, memory.oom_control,
+/// cpu.cfs_quota_us), as on machines with a v1 memory controller and a v2 tree without it.
+public final class EnvironmentCgroup: @unchecked Sendable {
+    public enum Version: String, Sendable { case v1, v2 }
+
+    public let version: Version
+    /// The folder holding the memory files (the only one in v2).
+    public let memoryPath: String
+    /// v1 only: the cpu hierarchy's folder, when the CPU is limited.
+    public private(set) var cpuPath: String?
+    private var removed = false
+
+    /// Lambda: one vCPU per 1,769 MB.
+    public static let megabytesPerCPU = 1769.0
+
+    init(version: Version, memoryPath: String, cpuPath: String?, limitBytes: UInt64) {
+        self.limitBytes = limitBytes
+        self.version = version
+        self.memoryPath = memoryPath
+        self.cpuPath = cpuPath
+    }
+
+    /// Whether this machine has a memory controller to enforce memory sizes with.
+    public static var available: Bool { (try? parents()) != nil }
+
+    /// Where environments' cgroups are made on this machine, or why none can be.
+    static func parents() throws -> (version: Version, memory: String, cpu: String?) {
+        let own = ProcFile.read("/proc/self/cgroup") ?? ""
+        var v1: [String: String] = [:]
+        var v2: String?
+        for line in own.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3 else { continue }
+            if parts[0] == "0" { v2 = String(parts[2]) }
+            for controller in parts[1].split(separator: ",") { v1[String(controller)] = String(parts[2]) }
+        }
+        let unified = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") ? "/sys/fs/cgroup"
+            : "/sys/fs/cgroup/unified"
+        if let v2, let controllers = ProcFile.read(unified + v2 + "/cgroup.controllers") ?? ProcFile.read(unified + "/cgroup.controllers"),
+           controllers.split(separator: " ").contains(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines) == "memory" }) {
+            return (.v2, unified + (v2 == "/" ? "" : v2), nil)
+        }
+        if let memory = v1["memory"], FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/memory.limit_in_bytes") {
+            let cpu = v1["cpu"].map { "/sys/fs/cgroup/cpu" + ($0 == "/" ? "" : $0) }
+            return (.v1, "/sys/fs/cgroup/memory" + (memory == "/" ? "" : memory), cpu)
+        }
+        throw HarnessError.input("no cgroup memory controller here (neither cgroup v2's nor v1's): the memory size "
+                                 + "cannot be enforced")
+    }
+
+    /// A new cgroup limited to `memoryMB` (and to Lambda's share of CPU for that memory with `lambdaCPU`).
+    public static func create(label: String, memoryMB: Int, lambdaCPU: Bool) throws -> EnvironmentCgroup {
+        let (version, memoryParent, cpuParent) = try parents()
+        let name = "snapharness-\(getpid())-\(label)-\(UInt32.random(in: 0...UInt32.max))"
+        let memoryPath = memoryParent + "/" + name
+        guard mkdir(memoryPath, 0o755) == 0 else { throw SystemError("mkdir \(memoryPath)") }
+        let group = EnvironmentCgroup(version: version, memoryPath: memoryPath, cpuPath: nil, limitBytes: UInt64(memoryMB) << 20)
+        do {
+            let bytes = UInt64(memoryMB) << 20
+            let quota = Int(100_000 * Double(memoryMB) / megabytesPerCPU)
+            switch version {
+            case .v2:
+                try write(memoryPath + "/memory.max", "\(bytes)")
+                try? write(memoryPath + "/memory.swap.max", "0")
+                if lambdaCPU { try write(memoryPath + "/cpu.max", "\(max(1000, quota)) 100000") }
+            case .v1:
+                try write(memoryPath + "/memory.limit_in_bytes", "\(bytes)")
+                try? write(memoryPath + "/memory.memsw.limit_in_bytes", "\(bytes)")
+                if lambdaCPU, let cpuParent {
+                    let path = cpuParent + "/" + name
+                    guard mkdir(path, 0o755) == 0 else { throw SystemError("mkdir \(path)") }
+                    group.cpuPath = path
+                    try write(path + "/cpu.cfs_period_us", "100000")
+                    try write(path + "/cpu.cfs_quota_us", "\(max(1000, quota))")
+                }
+            }
+        } catch {
+            group.remove()
+            throw error
+        }
+        return group
+    }
+
+    static func write(_ path: String, _ text: String) throws {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError("open \(path)") }
+        defer { Glibc.close(fd) }
+        let bytes = Array(text.utf8)
+        guard Glibc.write(fd, bytes, bytes.count) == bytes.count else { throw SystemError("write \(path)") }
+    }
+
+    /// The files a process writes "0" into to join (opened by the supervisor, written by the sandbox's child
+    /// before exec, so everything the function allocates is charged here).
+    var procsFiles: [String] { [memoryPath + "/cgroup.procs"] + (cpuPath.map { [$0 + "/cgroup.procs"] } ?? []) }
+
+    /// Memory a restored tree already had when it was moved in: CRIU's process restored those pages outside this
+    /// cgroup, and neither cgroup version moves charges any more, so they are counted here instead.
+    public private(set) var baselineBytes: UInt64 = 0
+    private let limitBytes: UInt64
+
+    /// Moves a restored tree in (before it runs again) and counts the memory it restored: the limit left for new
+    /// allocations shrinks by that much, and `peakBytes` adds it, so the memory size covers the whole environment.
+    func adopt(tree root: pid_t) {
+        let pids = [root] + ProcFile.descendants(of: root)
+        baselineBytes = pids.reduce(0) { total, pid in
+            let fields = (ProcFile.read("/proc/\(pid)/statm") ?? "").split(separator: " ")
+            return total + (fields.count > 1 ? (UInt64(fields[1]) ?? 0) * UInt64(sysconf(Int32(_SC_PAGESIZE))) : 0)
+        }
+        let left = limitBytes > baselineBytes + (4 << 20) ? limitBytes - baselineBytes : 4 << 20
+        try? EnvironmentCgroup.write(memoryPath + (version == .v2 ? "/memory.max" : "/memory.limit_in_bytes"), "\(left)")
+        for pid in pids {
+            try? EnvironmentCgroup.write(memoryPath + "/cgroup.procs", String(pid))
+            if let cpuPath { try? EnvironmentCgroup.write(cpuPath + "/cgroup.procs", String(pid)) }
+        }
+    }
+
+    /// The highest memory use so far, in bytes (restored memory included).
+    public var peakBytes: UInt64? {
+        let file = version == .v2 ? "/memory.peak" : "/memory.max_usage_in_bytes"
+        return ProcFile.read(memoryPath + file).flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            .map { $0 + baselineBytes }
+    }
+
+    /// Whether the kernel killed a process here for going over the limit.
+    public var outOfMemory: Bool {
+        let text = ProcFile.read(memoryPath + (version == .v2 ? "/memory.events" : "/memory.oom_control")) ?? ""
+        return text.split(separator: "\n").contains { line in
+            let parts = line.split(separator: " ")
+            return parts.count == 2 && parts[0] == "oom_kill" && (Int(parts[1]) ?? 0) > 0
+        }
+    }
+
+    /// Kills whatever is left and removes the cgroup(s); safe to call more than once.
+    public func remove() {
+        guard !removed else { return }
+        removed = true
+        for path in [memoryPath] + (cpuPath.map { [$0] } ?? []) {
+            for _ in 0..<50 {
+                if rmdir(path) == 0 || errno == ENOENT { break }
+                if errno == EBUSY {
+                    for pid in (ProcFile.read(path + "/cgroup.procs") ?? "").split(separator: "\n").compactMap({ Int32($0) })
+                    where pid != getpid() {
+                        kill(pid, SIGKILL)
+                    }
+                }
+                usleep(10_000)
+            }
+        }
+    }
+
+    deinit { remove() }
+}
+#endif
