@@ -60,6 +60,7 @@ public final class EnvironmentCgroup: @unchecked Sendable {
     /// A new cgroup limited to `memoryMB` (and to Lambda's share of CPU for that memory with `lambdaCPU`).
     public static func create(label: String, memoryMB: Int, lambdaCPU: Bool) throws -> EnvironmentCgroup {
         let (version, memoryParent, cpuParent) = try parents()
+        removeOrphans(in: [memoryParent] + (cpuParent.map { [$0] } ?? []))
         let name = "snapharness-\(getpid())-\(label)-\(UInt32.random(in: 0...UInt32.max))"
         let memoryPath = memoryParent + "/" + name
         guard mkdir(memoryPath, 0o755) == 0 else { throw SystemError("mkdir \(memoryPath)") }
@@ -88,6 +89,17 @@ public final class EnvironmentCgroup: @unchecked Sendable {
             throw error
         }
         return group
+    }
+
+    /// Empty cgroups of supervisors that died without cleaning up (SIGKILL): the name holds their pid.
+    static func removeOrphans(in parents: [String]) {
+        for parent in parents {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix("snapharness-") {
+                guard let pid = Int32(name.split(separator: "-")[1]), pid != getpid(),
+                      kill(pid, 0) != 0 && errno == ESRCH else { continue }
+                rmdir(parent + "/" + name) // only empty ones go
+            }
+        }
     }
 
     static func write(_ path: String, _ text: String) throws {
