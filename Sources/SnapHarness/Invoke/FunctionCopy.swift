@@ -20,6 +20,15 @@ final class FunctionCopy {
     private var listener: ControlListener?
     /// This environment's memory cgroup (nil when memory is not enforced).
     private var cgroup: EnvironmentCgroup?
+    /// Signalled once the restored tree is in its cgroup.
+    private var adoption: DispatchSemaphore?
+
+    /// Waits (once) until the restored tree is in its cgroup (before the cgroup is read for an OOM or removed).
+    private func awaitCgroup() {
+        guard let adoption else { return }
+        _ = adoption.wait(timeout: .now() + 5)
+        self.adoption = nil
+    }
 
     /// Host folders for Lambda's mounts (CRIU's external mounts), key -> path.
     let externalMounts: [String: String]
@@ -65,8 +74,17 @@ final class FunctionCopy {
         }
         process = restored
         report.pid = restored.pid
-        // Into its cgroup before it runs again (it waits for SIGUSR1), its restored pages with it.
-        cgroup?.adopt(tree: restored.pid)
+        // Into its cgroup, off the critical path: a move into a cgroup waits for an RCU grace period (~7 ms here),
+        // so it runs beside the after-restore phase and the first invocation. Until it is done, the copy's memory
+        // is the runtime's own measure (`maxMemoryUsedMB`).
+        if let cgroup {
+            let done = DispatchSemaphore(value: 0)
+            adoption = done
+            let pid = restored.pid
+            let mover = Thread { cgroup.adopt(tree: pid); done.signal() }
+            mover.name = "snapharness-cgroup-move"
+            mover.start()
+        }
         let loaded = Clock.now // CRIU is done: what follows (runtime load, hooks) is what Lambda bills
         restored.process.signal(SIGUSR1) // the parked runtime wakes up and dials the address on its new stdin
 
@@ -170,6 +188,7 @@ final class FunctionCopy {
             case .closed:
                 let exit = process?.waitForExit(timeout: 5)
                 result.status = "crashed"
+                awaitCgroup()
                 result.maxMemoryUsedMB = maxMemoryUsedMB
                 if cgroup?.outOfMemory == true {
                     result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: Runtime exited with error: "
@@ -210,9 +229,13 @@ final class FunctionCopy {
         return result
     }
 
-    /// The environment's peak memory (its cgroup's), in MB as Lambda rounds it.
+    /// The environment's peak memory (its cgroup's, once the restored tree is in it), in MB as Lambda rounds it.
     private var maxMemoryUsedMB: Int? {
-        cgroup?.peakBytes.map { Int(($0 + (1 << 20) - 1) >> 20) }
+        if let adoption {
+            guard adoption.wait(timeout: .now()) == .success else { return nil }
+            self.adoption = nil
+        }
+        return cgroup?.peakBytes.map { Int(($0 + (1 << 20) - 1) >> 20) }
     }
 
     /// Everything the invocation printed is out before its END line (the runtime marks the end of its output).
@@ -244,6 +267,7 @@ final class FunctionCopy {
 
     func teardown() {
         process?.terminate()
+        awaitCgroup()
         cgroup?.remove()
         connection = nil
         listener?.close()

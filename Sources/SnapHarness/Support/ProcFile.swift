@@ -22,13 +22,17 @@ public enum ProcFile {
         }.sorted()
     }
 
-    /// Every descendant of `root`, breadth first.
+    /// Every descendant of `root`, breadth first, from the kernel's per-thread children lists (one small read per
+    /// process instead of a scan of all of /proc per level).
     public static func descendants(of root: Int32) -> [Int32] {
         var found: [Int32] = []
         var queue = [root]
         while let next = queue.first {
             queue.removeFirst()
-            let kids = children(of: next)
+            var kids: [Int32] = []
+            for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(next)/task")) ?? [] {
+                kids += (read("/proc/\(next)/task/\(task)/children") ?? "").split(separator: " ").compactMap { Int32($0) }
+            }
             found += kids
             queue += kids
         }
