@@ -64,6 +64,8 @@ public struct Soak: Sendable {
         // One warm-up restore so lazily created state (threads, caches) is in the baseline.
         var warm = LifecycleReport()
         try lifecycle.restore(snapshot, .init(copies: 1, invocations: 1, event: event), report: &warm)
+        // The measurement too: its first `nft` run starts Foundation's process-monitoring thread and descriptors.
+        _ = Footprint.take()
         let baseline = Footprint.take()
         progress("baseline: \(baseline)")
         var result = Result(baseline: baseline, drifts: [], failures: [], sequentialRestoreMs: [], concurrentRoundMs: [])
