@@ -123,16 +123,21 @@ public final class EnvironmentCgroup: @unchecked Sendable {
     /// allocations shrinks by that much, and `peakBytes` adds it, so the memory size covers the whole environment.
     func adopt(tree root: pid_t) {
         let pids = [root] + ProcFile.descendants(of: root)
-        baselineBytes = pids.reduce(0) { total, pid in
-            let fields = (ProcFile.read("/proc/\(pid)/statm") ?? "").split(separator: " ")
-            return total + (fields.count > 1 ? (UInt64(fields[1]) ?? 0) * UInt64(sysconf(Int32(_SC_PAGESIZE))) : 0)
-        }
-        let left = limitBytes > baselineBytes + (4 << 20) ? limitBytes - baselineBytes : 4 << 20
-        try? EnvironmentCgroup.write(memoryPath + (version == .v2 ? "/memory.max" : "/memory.limit_in_bytes"), "\(left)")
         for pid in pids {
             try? EnvironmentCgroup.write(memoryPath + "/cgroup.procs", String(pid))
             if let cpuPath { try? EnvironmentCgroup.write(cpuPath + "/cgroup.procs", String(pid)) }
         }
+        // Measured once the tree is in: everything it touched before is resident and charged elsewhere,
+        // everything after is charged here.
+        baselineBytes = pids.reduce(0) { total, pid in
+            let fields = (ProcFile.read("/proc/\(pid)/statm") ?? "").split(separator: " ")
+            return total + (fields.count > 1 ? (UInt64(fields[1]) ?? 0) * UInt64(sysconf(Int32(_SC_PAGESIZE))) : 0)
+        }
+        let usage = ProcFile.read(memoryPath + (version == .v2 ? "/memory.current" : "/memory.usage_in_bytes"))
+            .flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+        baselineBytes = baselineBytes > usage ? baselineBytes - usage : 0 // what is charged here already is not baseline
+        let left = limitBytes > baselineBytes + (4 << 20) ? limitBytes - baselineBytes : 4 << 20
+        try? EnvironmentCgroup.write(memoryPath + (version == .v2 ? "/memory.max" : "/memory.limit_in_bytes"), "\(left)")
     }
 
     /// The highest memory use so far, in bytes (restored memory included).
