@@ -4,8 +4,8 @@ import Foundation
 import Glibc
 
 /// The leanest possible supervisor side of the control protocol, for the benchmark's floors: one listening
-/// socket made once per run (not per restore), raw JSON lines written by hand and recognised by their `type`
-/// without decoding, and the function's stdout/stderr drained in the same poll loop instead of reader threads.
+/// socket made once per run (not per restore), the harness's message types and codec, and the function's
+/// stdout/stderr drained in the same poll loop instead of reader threads.
 /// Whatever the harness spends above this is its own overhead.
 final class BareControlSocket {
     /// The listening socket and its private folder are the harness's own (same modes, same owner handling).
@@ -41,8 +41,8 @@ final class BareConnection {
     init(fd: Int32) { self.fd = fd }
     deinit { Glibc.close(fd) }
 
-    func send(_ line: String) throws {
-        try FD.writeAll(fd, Array((line + "\n").utf8))
+    func send(_ message: SupervisorMessage) throws {
+        try FD.writeAll(fd, message.line)
     }
 
     /// The next line, or nil at EOF or past the deadline.
@@ -58,11 +58,11 @@ final class BareConnection {
         }
     }
 
-    /// Sends `line`, then returns the first reply whose type is `expected` (nil: closed, timed out, or another type).
-    func exchange(_ line: String?, expect expected: String, deadline: Double, drain: inout [Int32]) throws -> String? {
-        if let line { try send(line) }
+    /// Sends `message` (if any), then decodes the next reply with the harness's own codec (nil: closed or timed out).
+    func exchange(_ message: SupervisorMessage?, deadline: Double, drain: inout [Int32]) throws -> AgentMessage? {
+        if let message { try send(message) }
         guard let reply = try receiveLine(deadline: deadline, drain: &drain) else { return nil }
-        return reply.contains("\"type\":\"\(expected)\"") ? reply : nil
+        return try? AgentMessage.decode(Array(reply.utf8))
     }
 
     /// Polls `fd` for input while draining (reading and discarding) the output pipes in `drain`; a drained pipe

@@ -24,12 +24,12 @@ struct ColdStartDriver {
         let session = try phase.begin(report: &scratch)
         defer { session.close() }
         let ready = Clock.now
-        try session.connection.send(SupervisorMessage(
-            type: "invoke", requestId: requestId, event: event,
+        try session.connection.send(.invoke(.init(
+            requestId: requestId, event: event,
             deadlineMs: Int64((Date().timeIntervalSince1970 + config.timeout) * 1000),
-            invokedFunctionArn: "arn:aws:lambda:\(config.region):000000000000:function:\(config.functionName)"))
+            invokedFunctionArn: "arn:aws:lambda:\(config.region):000000000000:function:\(config.functionName)")))
         let reply = try session.connection.receive(deadline: Clock.now + config.timeout)
-        guard case .message(let r) = reply, r.type == "result" else {
+        guard case .message(.result) = reply else {
             throw HarnessError.input("cold start: the invocation failed: \(BenchmarkDrivers.describe(reply))")
         }
         let response = Clock.now
@@ -59,7 +59,7 @@ struct SnapshotDriver {
         let initEnd = Clock.now
         try conn.send(.beforeSnapshot)
         let ready = try conn.receive(deadline: session.deadline)
-        guard case .message(let r) = ready, r.type == "snapshot_ready",
+        guard case .message(.snapshotReady) = ready,
               case .closed = try conn.receive(deadline: session.deadline) else {
             throw HarnessError.input("snapshot: the before-snapshot hooks failed: \(BenchmarkDrivers.describe(ready))")
         }
@@ -77,8 +77,12 @@ enum BenchmarkDrivers {
     static func describe(_ received: ControlConnection.Received) -> String {
         switch received {
         case .message(let m):
-            if let e = m.error { return "\(m.type): \(e.errorType): \(e.errorMessage)" }
-            return "unexpected message \(m.type)"
+            switch m {
+            case .initError(let f), .beforeSnapshotError(let f), .afterRestoreError(let f):
+                return "\(m.type): \(f.error.errorType): \(f.error.errorMessage)"
+            case .error(let e): return "error: \(e.error.errorType): \(e.error.errorMessage)"
+            default: return "unexpected message \(m.type)"
+            }
         case .closed: return "the runtime exited"
         case .timedOut: return "timed out"
         }

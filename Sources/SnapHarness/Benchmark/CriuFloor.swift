@@ -92,7 +92,7 @@ struct CriuFloor {
             metrics["allPages"] = (Clock.now - start) * 1000
             daemon = nil
         }
-        try? conn.send(#"{"type":"shutdown"}"#)
+        try? conn.send(.shutdown)
         return metrics
     }
 
@@ -109,7 +109,7 @@ struct CriuFloor {
         var drain: [Int32] = []
         let conn = try drive(restored.process, start: start, timeout: timeout, drain: &drain, metrics: &metrics,
                              requestId: requestId)
-        try? conn.send(#"{"type":"shutdown"}"#)
+        try? conn.send(.shutdown)
         return metrics
     }
 
@@ -119,43 +119,26 @@ struct CriuFloor {
         let deadline = Clock.now + timeout
         restored.signal(SIGUSR1)
         guard let conn = try control.accept(deadline: deadline, drain: &drain),
-              try conn.exchange(nil, expect: "hello", deadline: deadline, drain: &drain) != nil else {
+              case .hello? = try conn.exchange(nil, deadline: deadline, drain: &drain) else {
             throw HarnessError.input("the restored function did not reconnect (\(restored.poll().map { "\($0)" } ?? "still running"))")
         }
         metrics["firstOutput"] = (Clock.now - start) * 1000
-        guard try conn.exchange(#"{"type":"after_restore"}"#, expect: "restored", deadline: deadline, drain: &drain) != nil else {
+        guard case .restored? = try conn.exchange(.afterRestore(environment: nil), deadline: deadline, drain: &drain) else {
             throw HarnessError.input("the restored function did not finish its after-restore hooks")
         }
         metrics["ready"] = (Clock.now - start) * 1000
-        guard try conn.exchange(invokeLine(requestId: requestId), expect: "result", deadline: deadline, drain: &drain) != nil else {
+        guard case .result? = try conn.exchange(invocation(requestId: requestId), deadline: deadline, drain: &drain) else {
             throw HarnessError.input("the restored function did not answer the invocation with a result")
         }
         metrics["firstResponse"] = (Clock.now - start) * 1000
         return conn
     }
 
-    func invokeLine(requestId: String) -> String {
-        let deadlineMs = Int64((Date().timeIntervalSince1970 + function.timeoutSeconds) * 1000)
-        return #"{"type":"invoke","requestId":"\#(requestId)","event":\#(BareJSON.quote(event)),"deadlineMs":\#(deadlineMs),"invokedFunctionArn":"arn:aws:lambda:us-east-1:000000000000:function:bench"}"#
+    func invocation(requestId: String) -> SupervisorMessage {
+        .invoke(.init(requestId: requestId, event: event,
+                      deadlineMs: Int64((Date().timeIntervalSince1970 + function.timeoutSeconds) * 1000),
+                      invokedFunctionArn: "arn:aws:lambda:us-east-1:000000000000:function:bench"))
     }
 }
 
-/// JSON string quoting for the bare driver's hand-written lines.
-enum BareJSON {
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
-    }
-}
 #endif

@@ -96,8 +96,6 @@ extension ControlListener {
 final class ControlConnection {
     private let fd: Int32
     private var framer = LineFramer()
-    private static let encoder = JSONEncoder()
-    private static let decoder = JSONDecoder()
 
     init(fd: Int32) {
         self.fd = fd
@@ -106,9 +104,7 @@ final class ControlConnection {
     deinit { Glibc.close(fd) }
 
     func send(_ message: SupervisorMessage) throws {
-        var data = Array(try ControlConnection.encoder.encode(message))
-        data.append(UInt8(ascii: "\n"))
-        try FD.writeAll(fd, data)
+        try FD.writeAll(fd, message.line)
     }
 
     enum Received { case message(AgentMessage), closed, timedOut }
@@ -123,7 +119,7 @@ final class ControlConnection {
             }
             if let line {
                 do {
-                    return .message(try ControlConnection.decoder.decode(AgentMessage.self, from: Data(line)))
+                    return .message(try AgentMessage.decode(line))
                 } catch {
                     throw HarnessError.input("the function sent a malformed control message: \(String(decoding: line.prefix(200), as: UTF8.self))")
                 }

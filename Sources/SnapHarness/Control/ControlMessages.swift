@@ -21,33 +21,129 @@ public struct LambdaError: Codable, Sendable, Equatable {
     }
 }
 
-/// What the agent in the function process says.
-struct AgentMessage: Decodable, Sendable {
-    var type: String
-    var `protocol`: Int?
-    var phase: String?
-    var pid: Int32?
-    var error: LambdaError?
-    var hint: String?
-    var requestId: String?
-    /// The result as the runtime encoded it; `payloadBase64` instead when it is not text (a bytes result).
-    var payload: String?
-    var payloadBase64: String?
-    var maxMemoryMB: Int?
-    var beforeSnapshotHooks: [String]?
-    var afterRestoreHooks: [String]?
-    // `facts` (answer to `inspect`)
-    var randomState: String?
-    var numpyState: String?
-    var values: [ValueFact]?
-    var cachedCredentials: [String]?
-    var environmentCredentials: [String]?
-    var hooks: HookFacts?
+/// What the agent in the function process says: one case per message of docs/control-protocol.md, decoded once
+/// by the channel, so callers switch over cases instead of comparing `type` strings.
+enum AgentMessage: Decodable, Sendable {
+    case hello(Hello)
+    case initDone(InitDone)
+    case initError(Failure)
+    case snapshotReady
+    case beforeSnapshotError(Failure)
+    case restored
+    case afterRestoreError(Failure)
+    case result(Result)
+    case error(InvocationError)
+    case facts(FunctionFacts)
 
-    var facts: FunctionFacts {
-        FunctionFacts(randomState: randomState, numpyState: numpyState, values: values ?? [],
-                      cachedCredentials: cachedCredentials ?? [], environmentCredentials: environmentCredentials ?? [],
-                      hooks: hooks ?? HookFacts(pendingBeforeSnapshot: [], afterRestore: [], unimported: []))
+    struct Hello: Decodable, Sendable {
+        var `protocol`: Int?
+        var phase: String?
+        var pid: Int32?
+    }
+
+    struct InitDone: Decodable, Sendable {
+        var beforeSnapshotHooks: [String] = []
+        var afterRestoreHooks: [String] = []
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            beforeSnapshotHooks = try c.decodeIfPresent([String].self, forKey: .beforeSnapshotHooks) ?? []
+            afterRestoreHooks = try c.decodeIfPresent([String].self, forKey: .afterRestoreHooks) ?? []
+        }
+
+        enum CodingKeys: String, CodingKey { case beforeSnapshotHooks, afterRestoreHooks }
+    }
+
+    /// A failed phase: the Lambda error object the runtime built (a placeholder if it sent none) and a hint.
+    struct Failure: Decodable, Sendable {
+        var error: LambdaError
+        var hint: String?
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            error = try c.decodeIfPresent(LambdaError.self, forKey: .error)
+                ?? LambdaError(errorMessage: "the runtime gave no error object", errorType: "Runtime.Unknown")
+            hint = try c.decodeIfPresent(String.self, forKey: .hint)
+        }
+
+        enum CodingKeys: String, CodingKey { case error, hint }
+    }
+
+    /// The handler's result as the runtime encoded it: text, or base64 of raw bytes (a bytes result).
+    struct Result: Decodable, Sendable {
+        var requestId: String?
+        var payload: String?
+        var payloadBase64: String?
+        var maxMemoryMB: Int?
+
+        var text: String {
+            payload ?? payloadBase64.flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) } ?? "null"
+        }
+
+        var byteCount: Int { payload?.utf8.count ?? payloadBase64.flatMap { Data(base64Encoded: $0)?.count } ?? 0 }
+    }
+
+    struct InvocationError: Decodable, Sendable {
+        var requestId: String?
+        var error: LambdaError
+        var maxMemoryMB: Int?
+    }
+
+    /// The message's name on the wire, for messages about unexpected ones.
+    var type: String {
+        switch self {
+        case .hello: return "hello"
+        case .initDone: return "init_done"
+        case .initError: return "init_error"
+        case .snapshotReady: return "snapshot_ready"
+        case .beforeSnapshotError: return "before_snapshot_error"
+        case .restored: return "restored"
+        case .afterRestoreError: return "after_restore_error"
+        case .result: return "result"
+        case .error: return "error"
+        case .facts: return "facts"
+        }
+    }
+
+    private enum TypeKey: String, CodingKey { case type }
+
+    init(from decoder: Decoder) throws {
+        let type = try decoder.container(keyedBy: TypeKey.self).decode(String.self, forKey: .type)
+        switch type {
+        case "hello": self = .hello(try Hello(from: decoder))
+        case "init_done": self = .initDone(try InitDone(from: decoder))
+        case "init_error": self = .initError(try Failure(from: decoder))
+        case "snapshot_ready": self = .snapshotReady
+        case "before_snapshot_error": self = .beforeSnapshotError(try Failure(from: decoder))
+        case "restored": self = .restored
+        case "after_restore_error": self = .afterRestoreError(try Failure(from: decoder))
+        case "result": self = .result(try Result(from: decoder))
+        case "error": self = .error(try InvocationError(from: decoder))
+        case "facts": self = .facts(try FactsWire(from: decoder).facts)
+        default:
+            throw DecodingError.dataCorrupted(.init(codingPath: [TypeKey.type], debugDescription: "unknown message type \(type)"))
+        }
+    }
+
+    /// `facts` as sent: every field may be missing (an older inspector, a module without hooks).
+    private struct FactsWire: Decodable {
+        var randomState: String?
+        var numpyState: String?
+        var values: [ValueFact]?
+        var cachedCredentials: [String]?
+        var environmentCredentials: [String]?
+        var hooks: HookFacts?
+
+        var facts: FunctionFacts {
+            FunctionFacts(randomState: randomState, numpyState: numpyState, values: values ?? [],
+                          cachedCredentials: cachedCredentials ?? [], environmentCredentials: environmentCredentials ?? [],
+                          hooks: hooks ?? HookFacts(pendingBeforeSnapshot: [], afterRestore: [], unimported: []))
+        }
+    }
+
+    /// One message from a line of the channel (the benchmark's bare driver decodes with this too).
+    static func decode(_ line: some Collection<UInt8>) throws -> AgentMessage {
+        try JSONDecoder().decode(AgentMessage.self, from: Data(line))
     }
 }
 
@@ -80,21 +176,51 @@ public struct UnimportedHookModule: Codable, Sendable {
     public var file: String
 }
 
-/// What the supervisor says. `event` is the event's JSON text, passed through untouched.
-struct SupervisorMessage: Encodable, Sendable {
-    var type: String
-    var requestId: String? = nil
-    var event: String? = nil
-    var deadlineMs: Int64? = nil
-    var invokedFunctionArn: String? = nil
-    /// X-Ray's trace header for the invocation (the runtime sets `_X_AMZN_TRACE_ID` from it).
-    var traceId: String? = nil
-    /// With `after_restore`: variables Lambda changes in a restored environment (rotated credentials).
-    var environment: [String: String]? = nil
+/// What the supervisor says: one case per message.
+enum SupervisorMessage: Encodable, Sendable {
+    /// Run the before-snapshot hooks (reverse registration order).
+    case beforeSnapshot
+    /// Set the variables Lambda changes in a restored environment (rotated credentials), then run the
+    /// after-restore hooks.
+    case afterRestore(environment: [String: String]?)
+    case invoke(Invocation)
+    case inspect
+    case shutdown
 
-    static let beforeSnapshot = SupervisorMessage(type: "before_snapshot")
-    static let afterRestore = SupervisorMessage(type: "after_restore")
-    static let shutdown = SupervisorMessage(type: "shutdown")
-    static let inspect = SupervisorMessage(type: "inspect")
+    /// One invocation. `event` is the event's JSON text, passed through untouched.
+    struct Invocation: Encodable, Sendable {
+        var requestId: String
+        var event: String
+        var deadlineMs: Int64
+        var invokedFunctionArn: String
+        /// X-Ray's trace header for the invocation (the runtime sets `_X_AMZN_TRACE_ID` from it).
+        var traceId: String?
+    }
+
+    private enum CodingKeys: String, CodingKey { case type, environment }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .beforeSnapshot: try c.encode("before_snapshot", forKey: .type)
+        case .afterRestore(let environment):
+            try c.encode("after_restore", forKey: .type)
+            try c.encodeIfPresent(environment, forKey: .environment)
+        case .invoke(let invocation):
+            try c.encode("invoke", forKey: .type)
+            try invocation.encode(to: encoder)
+        case .inspect: try c.encode("inspect", forKey: .type)
+        case .shutdown: try c.encode("shutdown", forKey: .type)
+        }
+    }
+
+    private static let encoder = JSONEncoder()
+
+    /// The message as one line of the channel (the benchmark's bare driver sends these too).
+    var line: [UInt8] {
+        var data = Array((try? SupervisorMessage.encoder.encode(self)) ?? Data())
+        data.append(UInt8(ascii: "\n"))
+        return data
+    }
 }
 #endif

@@ -108,20 +108,20 @@ final class FunctionCopy {
             throw fail(.afterRestore, "timeout", "SnapStartTimeoutException", timeout)
         }
         connection = conn
-        guard case .message(let hello) = try conn.receive(deadline: deadline), hello.type == "hello" else {
+        guard case .message(.hello) = try conn.receive(deadline: deadline) else {
             throw fail(.afterRestore, "error", "Runtime.ExitError", "the restored runtime did not greet the supervisor")
         }
-        var afterRestore = SupervisorMessage.afterRestore
+        var environment: [String: String]?
         if let credentials {
             let token = credentials.issueToken(label: "copy-\(index)")
             credentialsToken = token
-            afterRestore.environment = credentials.environment(token: token)
+            environment = credentials.environment(token: token)
         }
-        try conn.send(afterRestore)
+        try conn.send(.afterRestore(environment: environment))
         switch try conn.receive(deadline: deadline) {
-        case .message(let m) where m.type == "restored": break
-        case .message(let m) where m.type == "after_restore_error":
-            let cause = m.error ?? LambdaError(errorMessage: "unknown", errorType: "Exception")
+        case .message(.restored): break
+        case .message(.afterRestoreError(let m)):
+            let cause = m.error
             let exit = restored.waitForExit(timeout: 5)
             let e = LambdaError(errorMessage: "\(cause.errorType): \(cause.errorMessage)",
                                 errorType: "Runtime.AfterRestoreError", stackTrace: cause.stackTrace)
@@ -154,19 +154,20 @@ final class FunctionCopy {
         var result = InvocationReport(requestId: requestId, durationMs: 0, billedDurationMs: 0, status: "success")
         var statusField: String?
         var errorTypeField: String?
-        let message = SupervisorMessage(type: "invoke", requestId: requestId, event: event, deadlineMs: deadlineMs,
-                                        invokedFunctionArn: "arn:aws:lambda:\(function.environment["AWS_REGION"] ?? "us-east-1"):000000000000:function:\(function.environment["AWS_LAMBDA_FUNCTION_NAME"] ?? "function")",
-                                        traceId: TraceHeader.make())
+        let message = SupervisorMessage.invoke(.init(
+            requestId: requestId, event: event, deadlineMs: deadlineMs,
+            invokedFunctionArn: "arn:aws:lambda:\(function.environment["AWS_REGION"] ?? "us-east-1"):000000000000:function:\(function.environment["AWS_LAMBDA_FUNCTION_NAME"] ?? "function")",
+            traceId: TraceHeader.make()))
         do {
             guard let conn = connection else { throw HarnessError.input("copy \(index) is not running") }
             try conn.send(message)
             let answer = try conn.receive(deadline: deadline)
             if case .message = answer { awaitOutput(of: requestId) }
             switch answer {
-            case .message(let m) where m.type == "result":
+            case .message(.result(let m)):
                 result.maxMemoryUsedMB = maxMemoryUsedMB ?? m.maxMemoryMB
-                let payload = m.payload ?? m.payloadBase64.flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) } ?? "null"
-                let size = m.payload?.utf8.count ?? m.payloadBase64.map { $0.count / 4 * 3 } ?? 0
+                let payload = m.text
+                let size = m.byteCount
                 if size > PayloadLimits.responseBytes {
                     result.status = "error"
                     result.error = PayloadLimits.responseTooLarge(size, requestId: requestId)
@@ -174,11 +175,11 @@ final class FunctionCopy {
                 } else {
                     result.result = RawJSON(unchecked: payload)
                 }
-            case .message(let m) where m.type == "error":
+            case .message(.error(let m)):
                 result.maxMemoryUsedMB = maxMemoryUsedMB ?? m.maxMemoryMB
                 result.status = "error"
                 result.error = m.error
-                if m.error?.errorMessage.contains("No space left on device") == true {
+                if m.error.errorMessage.contains("No space left on device") {
                     log.line("snapharness: the function's /tmp is full: it holds \(function.ephemeralStorageMB) MB "
                              + "(Lambda's ephemeral storage); raise it with --ephemeral-storage MB", copy: index)
                 }
@@ -247,10 +248,10 @@ final class FunctionCopy {
     func inspect() throws -> FunctionFacts {
         guard let conn = connection else { throw HarnessError.input("copy \(index) is not running") }
         try conn.send(.inspect)
-        guard case .message(let m) = try conn.receive(deadline: Clock.now + 30), m.type == "facts" else {
+        guard case .message(.facts(let facts)) = try conn.receive(deadline: Clock.now + 30) else {
             throw LifecycleError(.invoke, "copy \(index) did not answer the inspection")
         }
-        return m.facts
+        return facts
     }
 
     var isRunning: Bool { connection != nil && process?.process.poll() == nil }

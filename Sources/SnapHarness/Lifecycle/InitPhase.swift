@@ -34,7 +34,7 @@ struct InitPhase {
         let listener: ControlListener
         let start: Double
         let deadline: Double
-        let initDone: AgentMessage
+        let initDone: AgentMessage.InitDone
         let token: String?
         /// The function's environment (without the per-environment credential token), as the manifest records it.
         let environment: [String: String]
@@ -45,7 +45,7 @@ struct InitPhase {
         let cgroup: EnvironmentCgroup?
 
         init(process: SandboxedProcess, connection: ControlConnection, listener: ControlListener, start: Double,
-             deadline: Double, initDone: AgentMessage, token: String?, environment: [String: String],
+             deadline: Double, initDone: AgentMessage.InitDone, token: String?, environment: [String: String],
              layout: LambdaFilesystem, mergedLayers: String?, cgroup: EnvironmentCgroup?) {
             self.cgroup = cgroup
             self.layout = layout
@@ -120,7 +120,7 @@ struct InitPhase {
             if process.process.poll() != nil { throw failure.died("start-up", report: &report) }
             throw failure.timedOut("start-up", report: &report)
         }
-        guard case .message(let hello) = try conn.receive(deadline: deadline), hello.type == "hello" else {
+        guard case .message(.hello(let hello)) = try conn.receive(deadline: deadline) else {
             throw failure.died("start-up", report: &report)
         }
         guard hello.protocol == ControlProtocol.version else {
@@ -128,13 +128,13 @@ struct InitPhase {
                                + "\(ControlProtocol.version)", report: &report)
         }
         switch try conn.receive(deadline: deadline) {
-        case .message(let m) where m.type == "init_done":
+        case .message(.initDone(let m)):
             ok = true
             return Session(process: process, connection: conn, listener: listener, start: start, deadline: deadline,
                            initDone: m, token: token, environment: baseEnvironment, layout: layout, mergedLayers: merged,
                            cgroup: cgroup)
-        case .message(let m) where m.type == "init_error":
-            let e = m.error ?? LambdaError(errorMessage: "unknown", errorType: "Runtime.Unknown")
+        case .message(.initError(let m)):
+            let e = m.error
             throw failure.fail("\(e.errorType): \(e.errorMessage)", lambdaError: e, hint: m.hint, report: &report)
         case .message(let m): throw failure.fail("unexpected control message \(m.type)", report: &report)
         case .closed: throw failure.died("Init", report: &report)
@@ -156,9 +156,9 @@ struct InitPhase {
 
         try conn.send(.beforeSnapshot)
         switch try conn.receive(deadline: deadline) {
-        case .message(let m) where m.type == "snapshot_ready": break
-        case .message(let m) where m.type == "before_snapshot_error":
-            let cause = m.error ?? LambdaError(errorMessage: "unknown", errorType: "Exception")
+        case .message(.snapshotReady): break
+        case .message(.beforeSnapshotError(let m)):
+            let cause = m.error
             let exit = process.waitForExit(timeout: 5)
             let e = LambdaError(errorMessage: "\(cause.errorType): \(cause.errorMessage)",
                                 errorType: "Runtime.BeforeSnapshotError", stackTrace: cause.stackTrace)
@@ -210,8 +210,8 @@ struct InitPhase {
         report.phases.append(PhaseReport(phase: "checkpoint", durationMs: (Clock.now - checkpointStart) * 1000,
                                          status: "success"))
         return Outcome(manifest: manifest, initSeconds: initSeconds,
-                       beforeSnapshotHooks: initDone.beforeSnapshotHooks ?? [],
-                       afterRestoreHooks: initDone.afterRestoreHooks ?? [], initToken: session.token)
+                       beforeSnapshotHooks: initDone.beforeSnapshotHooks,
+                       afterRestoreHooks: initDone.afterRestoreHooks, initToken: session.token)
     }
 
     /// Checkpoints a parked session: Lambda's folders are external mounts (a restore binds its own), and the code
@@ -234,8 +234,8 @@ struct InitPhase {
             restoreTimeoutSeconds: config.restoreTimeout, memorySizeMB: config.memoryMB, initSeconds: initSeconds)
         function.ephemeralStorageMB = config.ephemeralStorageMB
         function.user = config.user
-        function.beforeSnapshotHooks = initDone.beforeSnapshotHooks ?? []
-        function.afterRestoreHooks = initDone.afterRestoreHooks ?? []
+        function.beforeSnapshotHooks = initDone.beforeSnapshotHooks
+        function.afterRestoreHooks = initDone.afterRestoreHooks
         function.filesystem = session.layout
         function.lambdaCPU = config.lambdaCPU
         function.runtimeLibraries = runtime.libraryVersions
@@ -249,10 +249,10 @@ struct InitPhase {
         let session = try begin(report: &report)
         defer { session.close() }
         try session.connection.send(.inspect)
-        guard case .message(let m) = try session.connection.receive(deadline: Clock.now + 30), m.type == "facts" else {
+        guard case .message(.facts(let facts)) = try session.connection.receive(deadline: Clock.now + 30) else {
             throw LifecycleError(.`init`, "the reference Init did not answer the inspection")
         }
-        return m.facts
+        return facts
     }
 
     /// How Init-phase failures end: the process is killed (never left running or frozen), INIT_REPORT says why.
