@@ -84,7 +84,9 @@ struct StaleStateTests {
         #expect(Set(copies.compactMap { $0["access_key_id"] as? String }).count == 1, "Init credentials are shared")
         #expect(copies.allSatisfy { $0["expired"] as? Bool == true }, "cached credentials expired: \(r)")
         #expect(copies.allSatisfy { ($0["access_key_id"] as? String)?.hasPrefix("ASIAFAKE") == true }, "only fake keys")
-        let (fixed, _) = try results([example("credentials", "fixed"), "--credentials-ttl", "1", "--restore-delay", "1.5s"])
+        // The Init credentials expire before the restore; the rotated ones must outlive a slow restore path (a
+        // loaded CI machine took over 1 s from a copy's token to its handler).
+        let (fixed, _) = try results([example("credentials", "fixed"), "--credentials-ttl", "4", "--restore-delay", "4.5s"])
         #expect(Set(fixed.compactMap { $0["access_key_id"] as? String }).count == 2, "each copy gets rotated credentials")
         #expect(fixed.allSatisfy { $0["expired"] as? Bool == false })
         #expect(try check([example("credentials", "buggy")], expectFindings: true) == ["credentials"])
