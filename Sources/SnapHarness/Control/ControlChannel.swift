@@ -19,9 +19,7 @@ public final class ControlListener: @unchecked Sendable {
             throw SystemError("mkdir \(ControlListener.baseDirectory)")
         }
         chmod(ControlListener.baseDirectory, 0o711)
-        var template = Array((ControlListener.baseDirectory + "/ctl-XXXXXX").utf8CString)
-        guard let made = mkdtemp(&template) else { throw SystemError("mkdtemp under \(ControlListener.baseDirectory)") }
-        directory = String(cString: made)
+        directory = try ScratchFolder.make(ControlListener.baseDirectory + "/ctl")
         path = directory + "/control.sock"
         let sock = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard sock >= 0 else { let e = SystemError("socket"); rmdir(directory); throw e }

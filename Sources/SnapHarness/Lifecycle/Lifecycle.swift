@@ -134,9 +134,7 @@ public struct Lifecycle: Sendable {
     public func run(_ config: FunctionConfig, _ options: RestoreOptions, restoreDelay: Double = 0,
                     report: inout LifecycleReport, beforeCheckpoint: ((SandboxedProcess) -> Void)? = nil,
                     onResult: @escaping @Sendable (Int, InvocationReport) -> Void = { _, _ in }) throws {
-        var template = Array("/tmp/snapharness-run-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw SystemError("mkdtemp /tmp/snapharness-run-XXXXXX") }
-        let scratch = String(cString: made)
+        let scratch = try ScratchFolder.make("/tmp/snapharness-run")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let snapshotDir = SnapshotDirectory(path: scratch + "/snapshot")
         try snapshot(config, to: snapshotDir, report: &report, beforeCheckpoint: beforeCheckpoint)

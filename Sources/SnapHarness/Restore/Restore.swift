@@ -17,9 +17,7 @@ extension Criu {
         let imagesFD = try FD.openDirectory(snapshot.imagesPath)
         defer { FD.close(imagesFD) }
         // A work dir per restore: concurrent copies must not share a log, and the snapshot may be read-only.
-        var template = Array("/tmp/snapharness-restore-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw SystemError("mkdtemp") }
-        let workDir = String(cString: made)
+        let workDir = try ScratchFolder.make("/tmp/snapharness-restore")
         defer { try? FileManager.default.removeItem(atPath: workDir) }
         let workFD = try FD.openDirectory(workDir)
         defer { FD.close(workFD) }

@@ -64,10 +64,7 @@ public struct LambdaFilesystem: Codable, Sendable, Equatable {
     /// Merges layer folders into a fresh folder under /run/snapharness (later layers win, as Lambda extracts them
     /// into /opt in order). The caller removes it.
     static func mergeLayers(_ layers: [String]) throws -> String {
-        var template = Array("/run/snapharness/layers-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw SystemError("mkdtemp /run/snapharness/layers-XXXXXX") }
-        let merged = String(cString: made)
-        chmod(merged, 0o755)
+        let merged = try ScratchFolder.make("/run/snapharness/layers", mode: 0o755)
         let fm = FileManager.default
         do {
             for layer in layers {
