@@ -23,7 +23,7 @@ struct FunctionOptions: ParsableArguments {
 
     // Numbers parse unconditionally, so `--timeout -1` reaches validation ("must be positive") instead of being
     // taken for a flag ("Missing value").
-    @Option(name: .long, parsing: .unconditional, help: "Memory size in MB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, 128-10240).")
+    @Option(name: .long, parsing: .unconditional, help: "Memory size in MB (128-10240, AWS_LAMBDA_FUNCTION_MEMORY_SIZE), enforced per environment with a cgroup: over it, Runtime.OutOfMemory.")
     var memory: Int = 128
 
     @Option(name: .long, parsing: .unconditional, help: "Invocation timeout in seconds, as Lambda's function timeout (at most 900).")

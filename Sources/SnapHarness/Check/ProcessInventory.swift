@@ -39,8 +39,8 @@ enum ProcessInventory {
         return "[\(ip)]:\(port)"
     }
 
-    /// Regular files in the function's private /tmp, with sizes (mount points of exposed code are skipped).
-    static func tmpFiles(pid: Int32, exposed: [String]) -> [String] {
+    /// Regular files in the function's private /tmp, with sizes.
+    static func tmpFiles(pid: Int32) -> [String] {
         let root = "/proc/\(pid)/root"
         var found: [String] = []
         let fm = FileManager.default
@@ -48,7 +48,6 @@ enum ProcessInventory {
             guard depth < 8, found.count < 100 else { return }
             for name in ((try? fm.contentsOfDirectory(atPath: root + path)) ?? []).sorted() {
                 let inside = path + "/" + name
-                if exposed.contains(where: { $0 == inside || $0.hasPrefix(inside + "/") }) { continue }
                 var isDir: ObjCBool = false
                 guard fm.fileExists(atPath: root + inside, isDirectory: &isDir) else { continue }
                 if isDir.boolValue {

@@ -15,14 +15,13 @@ public struct StaleStateCheck: Sendable {
         precondition(copies >= 2, "comparing copies needs at least two")
         let reference = try lifecycle.referenceFacts(config)
         var report = LifecycleReport()
-        let exposed = [config.directory]
         let box = CheckpointBox()
         do {
             try lifecycle.run(config, Lifecycle.RestoreOptions(copies: copies, invocations: invocations, event: event,
                                                                inspect: true),
                               restoreDelay: restoreDelay, report: &report, beforeCheckpoint: { process in
                 box.facts = CheckpointFacts(tcpConnections: ProcessInventory.establishedTCP(pid: process.pid),
-                                            tmpFiles: ProcessInventory.tmpFiles(pid: process.pid, exposed: exposed))
+                                            tmpFiles: ProcessInventory.tmpFiles(pid: process.pid))
             })
         } catch let error as LifecycleError where error.phase == .invoke {
             // A failing handler is often the symptom itself (a dead connection): keep going and report it.

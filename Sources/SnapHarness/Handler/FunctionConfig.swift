@@ -199,14 +199,6 @@ public struct FunctionConfig: Sendable {
         return "3"
     }
 
-    static func logStreamName() -> String {
-        let f = DateFormatter()
-        f.dateFormat = "yyyy/MM/dd"
-        f.timeZone = TimeZone(identifier: "UTC")
-        let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        return "\(f.string(from: Date()))/[$LATEST]\(id)"
-    }
-
     /// Parses an env file: KEY=VALUE lines (LF or CRLF), blank lines and `#` comments ignored, optional quotes
     /// stripped.
     public static func parseEnvFile(_ text: String, path: String) throws -> [String: String] {

@@ -33,43 +33,12 @@ public struct FunctionUser: Codable, Sendable, Equatable {
         return result
     }
 
-    /// Whether this user may reach `path` (search permission on every parent folder) and use it with `bits`
-    /// (4 read, 1 execute). Mode bits only (ACLs and supplementary groups are not considered: the function
-    /// runs with no supplementary groups).
-    public func canAccess(_ path: String, bits: UInt16) -> Bool {
-        if isRoot { return true }
-        var url = URL(fileURLWithPath: path).standardizedFileURL
-        var st = stat()
-        guard stat(url.path, &st) == 0, allows(st, bits) else { return false }
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            guard stat(url.path, &st) == 0, allows(st, 1) else { return false }
-        }
-        return true
-    }
-
     /// Whether this user may use `path` itself with `bits`, wherever it lives: a folder bind-mounted into the
     /// sandbox (/var/task, /var/lang) is reached through the mount, not through its host parents.
     public func canUse(_ path: String, bits: UInt16) -> Bool {
         if isRoot { return true }
         var st = stat()
         return stat(path, &st) == 0 && allows(st, bits)
-    }
-
-    /// The first folder (or the file) on the way to `path` this user cannot pass, for error messages.
-    public func blocker(_ path: String, bits: UInt16) -> String? {
-        var chain: [String] = []
-        var url = URL(fileURLWithPath: path).standardizedFileURL
-        chain.append(url.path)
-        while url.path != "/" { url.deleteLastPathComponent(); chain.append(url.path) }
-        for (i, p) in chain.reversed().enumerated() {
-            var st = stat()
-            let needed: UInt16 = i == chain.count - 1 ? bits : 1
-            if stat(p, &st) != 0 || !allows(st, needed) {
-                return "\(p) (mode \(String(st.st_mode & 0o7777, radix: 8)), owner uid \(st.st_uid))"
-            }
-        }
-        return nil
     }
 
     private func allows(_ st: stat, _ bits: UInt16) -> Bool {

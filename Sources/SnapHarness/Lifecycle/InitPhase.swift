@@ -79,13 +79,24 @@ struct InitPhase {
     func begin(report: inout LifecycleReport) throws -> Session {
         try config.validate()
         try LambdaFilesystem.prepareSkeleton()
+        // Everything made here goes again if Init does not get as far as a session that owns it.
+        var made: (layers: String?, listener: ControlListener?, cgroup: EnvironmentCgroup?, process: SandboxedProcess?)
+        var ok = false
+        defer {
+            if !ok {
+                made.process?.terminate()
+                made.listener?.close()
+                made.cgroup?.remove()
+                if let layers = made.layers { try? FileManager.default.removeItem(atPath: layers) }
+            }
+        }
         let merged = config.layers.isEmpty ? nil : try LambdaFilesystem.mergeLayers(config.layers)
+        made.layers = merged
         let layout = config.filesystem(runtime: runtime, layers: merged)
-        func removeLayers() { if let merged { try? FileManager.default.removeItem(atPath: merged) } }
-        let listener: ControlListener
-        do { listener = try ControlListener(owner: config.user) } catch { removeLayers(); throw error }
-        let cgroup: EnvironmentCgroup?
-        do { cgroup = try config.makeCgroup(label: "init") } catch { listener.close(); removeLayers(); throw error }
+        let listener = try ControlListener(owner: config.user)
+        made.listener = listener
+        let cgroup = try config.makeCgroup(label: "init")
+        made.cgroup = cgroup
         let baseEnvironment = config.environment(runtime: runtime)
         var env = baseEnvironment
         let token = credentials?.issueToken(label: "init")
@@ -103,17 +114,8 @@ struct InitPhase {
         let start = Clock.now
         let deadline = start + config.initTimeout
         let log = self.log
-        let process: SandboxedProcess
-        do {
-            process = try SandboxedProcess.spawn(spec, stdin: listener.addressLine) { _, line in log.line(line) }
-        } catch {
-            listener.close()
-            removeLayers()
-            cgroup?.remove()
-            throw error
-        }
-        var ok = false
-        defer { if !ok { process.terminate(); listener.close(); removeLayers(); cgroup?.remove() } }
+        let process = try SandboxedProcess.spawn(spec, stdin: listener.addressLine) { _, line in log.line(line) }
+        made.process = process
         let failure = Failure(phase: .`init`, process: process, start: start, config: config, log: log, cgroup: cgroup)
 
         guard let conn = try listener.accept(from: process.process, deadline: deadline) else {

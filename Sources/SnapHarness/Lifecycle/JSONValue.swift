@@ -28,15 +28,6 @@ public enum JSONValue: Codable, Sendable, Equatable {
         }
     }
 
-    /// Parses JSON text (any value, not only objects); the error says where it is malformed.
-    public static func parse(_ text: String, source: String) throws -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
-        } catch {
-            throw HarnessError.input("\(source) is not valid JSON: \(SnapshotError.describe(error))")
-        }
-    }
-
     /// Any Encodable value as a JSONValue (to embed it in another document).
     public init(encoding value: some Encodable) throws {
         self = try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder().encode(value))

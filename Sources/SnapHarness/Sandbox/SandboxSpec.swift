@@ -2,8 +2,9 @@
 /// What to run in a sandbox: the function process and the isolation around it.
 ///
 /// The process becomes pid 1 of its own pid namespace (so CRIU can restore many copies side by side, each in a new
-/// pid namespace), session leader, with private mount (own /proc and /tmp, no /dev/shm, as on Lambda), ipc and uts namespaces and the
-/// host's network (connections to the outside are cut on restore with tcp-close, as on Lambda).
+/// pid namespace), session leader, with private mount (own /proc and /tmp, no /dev/shm tmpfs; with `binds`,
+/// Lambda's read-only filesystem, see `LambdaFilesystem`), ipc and uts namespaces and the host's network
+/// (connections to the outside are cut on restore with tcp-close, as on Lambda).
 public struct SandboxSpec: Sendable {
     public var executable: String
     public var arguments: [String]
@@ -13,8 +14,8 @@ public struct SandboxSpec: Sendable {
     public var workingDirectory: String?
     /// Size of the private /tmp (Lambda's default ephemeral storage is 512 MB).
     public var tmpBytes: UInt64
-    /// Paths under /tmp the process needs (its code, when it lives in /tmp): bind-mounted into the private /tmp
-    /// at the same path. Paths elsewhere are visible anyway and ignored here.
+    /// Paths under /tmp a process without `binds` needs (a test program living in /tmp): bind-mounted into the
+    /// private /tmp at the same path. Paths elsewhere are visible anyway and ignored here. Functions use `binds`.
     public var exposedPaths: [String] = []
     /// Run the function as this user and group; nil keeps root.
     public var user: (uid: UInt32, gid: UInt32)?
