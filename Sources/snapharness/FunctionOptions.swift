@@ -148,7 +148,7 @@ struct InvokeOptions: ParsableArguments {
         guard invocations >= 0 else { throw ValidationError("--invocations must be 0 or more") }
     }
 
-    /// The event's JSON text, checked to be valid JSON and within Lambda's 6 MB, passed on byte for byte.
+    /// The event's JSON text, checked to be valid JSON, passed on byte for byte (the lifecycle checks its size).
     func eventText() throws -> String {
         guard let event else { return "{}" }
         let text: String
@@ -161,7 +161,6 @@ struct InvokeOptions: ParsableArguments {
             text = String(decoding: data, as: UTF8.self)
         }
         let checked = try RawJSON(validating: text, source: event == "-" ? "the event on standard input" : "event file \(event)")
-        try PayloadLimits.checkRequest(checked.text)
         return checked.text
     }
 }

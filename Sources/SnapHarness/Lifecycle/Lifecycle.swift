@@ -68,6 +68,7 @@ public struct Lifecycle: Sendable {
                         onResult: @escaping @Sendable (Int, InvocationReport) -> Void = { _, _ in }) throws {
         let manifest: SnapshotManifest
         do {
+            try PayloadLimits.checkRequest(options.event)
             manifest = try snapshot.loadManifest()
             if let current = try? criu.cachedServiceVersion(), current != manifest.criuVersion {
                 throw SnapshotError.criuMismatch(snapshot.path, snapshot: manifest.criuVersion, current: current)
@@ -134,6 +135,8 @@ public struct Lifecycle: Sendable {
     public func run(_ config: FunctionConfig, _ options: RestoreOptions, restoreDelay: Double = 0,
                     report: inout LifecycleReport, beforeCheckpoint: ((SandboxedProcess) -> Void)? = nil,
                     onResult: @escaping @Sendable (Int, InvocationReport) -> Void = { _, _ in }) throws {
+        // An event Lambda would refuse never costs an Init.
+        do { try PayloadLimits.checkRequest(options.event) } catch { throw LifecycleError(.input, "\(error)") }
         let scratch = try ScratchFolder.make("/tmp/snapharness-run")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let snapshotDir = SnapshotDirectory(path: scratch + "/snapshot")
