@@ -346,3 +346,7 @@ pid_t sh_peer_pid(int fd) {
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return -1;
     return cred.pid;
 }
+
+int sh_cloexec_from(int first) {
+    return (int)syscall(SYS_close_range, (unsigned)first, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
+}

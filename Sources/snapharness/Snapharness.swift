@@ -5,6 +5,7 @@ import SnapHarness
 @main
 struct Snapharness: ParsableCommand {
     static func main() {
+        InheritedDescriptors.keepFromChildren()
         Interrupts.install { sig in
             Output.note("\(sig == SIGINT ? "SIGINT" : "SIGTERM") received: stopping the function and cleaning up")
         }

@@ -98,6 +98,9 @@ int *sh_thread_slot(void);
 void sh_atomic_store_int(int *p, int v);
 int sh_atomic_load_int(int *p);
 
+/* Marks every descriptor from `first` on close-on-exec (close_range with CLOSE_RANGE_CLOEXEC); 0 or -1. */
+int sh_cloexec_from(int first);
+
 #ifdef __cplusplus
 }
 #endif

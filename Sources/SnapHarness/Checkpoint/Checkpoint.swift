@@ -66,6 +66,7 @@ extension Criu {
                 throw CriuError(operation: "setup", message: "criu_local_add_external(mnt[\(mountpoint)]) failed")
             }
         }
+        try Interrupts.check() // a signal that came first: the function is gone already, nothing to dump
         let watchdog = CriuWatchdog(opts: opts, seconds: timeout)
         let ret = criu_local_dump(opts.raw)
         let stopped = watchdog.finish()

@@ -7,9 +7,9 @@ import Synchronization
 
 /// A deadline on one blocking libcriu call. A call only returns when `criu swrk` answers, and a restore whose tasks
 /// hang (a damaged image makes CRIU's restorer spin) never answers. The watchdog learns the swrk's pid (libcriu)
-/// and the restored root task's pid (CRIU's setup-namespaces notification), registers both for the interrupt
-/// handler, and past the deadline or on SIGINT/SIGTERM kills the root task (which makes CRIU fail the call) and
-/// then the swrk itself. What CRIU leaves behind when killed (its /tmp/.criu.mntns.* yard) is removed.
+/// and the restored root task's pid (CRIU's setup-namespaces notification); past the deadline or on
+/// SIGINT/SIGTERM it kills the root task (which makes CRIU fail the call), and 2 s later the swrk with its
+/// helpers. What CRIU leaves behind when killed (its /tmp/.criu.mntns.* yard) is removed.
 final class CriuWatchdog: @unchecked Sendable {
     private let opts: CriuOptions
     private let deadline: Double
@@ -46,25 +46,46 @@ final class CriuWatchdog: @unchecked Sendable {
         t.start()
     }
 
+    /// Polls until the call returns. Once fired it keeps polling: the swrk may not exist yet when a signal lands
+    /// just before the call (libcriu forks it inside the call), and a watchdog that stopped looking then would
+    /// leave a dump of an already-killed function waiting on CRIU forever.
     private func watch() {
         var tracked: [pid_t] = []
+        var firedAt: Double?
+        var killedRoot: pid_t = 0, killedSwrk = false
         while !finished.load(ordering: .acquiring) {
             let swrk = criu_local_get_swrk_pid(opts.raw)
             let root = sh_atomic_load_int(rootSlot)
-            for pid in [swrk, root] where pid > 0 && !tracked.contains(pid) {
-                tracked.append(pid)
-                Interrupts.track(pid)
+            // The root is a function process: the interrupt handler kills it at once. The swrk is left to this
+            // thread, which kills it with its helpers.
+            if root > 0 && !tracked.contains(root) {
+                tracked.append(root)
+                Interrupts.track(root)
             }
-            if Clock.now >= deadline || Interrupts.received != nil {
+            if firedAt == nil && (Clock.now >= deadline || Interrupts.received != nil) {
+                firedAt = Clock.now
                 fired.store(true, ordering: .releasing)
-                if root > 0 { kill(root, SIGKILL) } // CRIU sees its task die and fails the call
-                if wake.wait(timeout: .now() + 2) == .timedOut, swrk > 0 { kill(swrk, SIGKILL) }
-                break
+            }
+            if let firedAt {
+                // The root first: CRIU sees its task die and fails the call with its own reason.
+                if root > 0 && root != killedRoot { kill(root, SIGKILL); killedRoot = root }
+                // The swrk only if that did not end the call (it is libcriu's child, so its pid is not reused
+                // before the call returns).
+                if !killedSwrk && swrk > 0 && Clock.now - firedAt >= 2 { Self.killTree(swrk); killedSwrk = true }
             }
             _ = wake.wait(timeout: .now() + .milliseconds(5))
         }
         for pid in tracked { Interrupts.untrack(pid) }
         thread.signal()
+    }
+
+    /// CRIU forks helpers that inherit the swrk's socket; killed alone, the swrk leaves libcriu waiting on a
+    /// socket that a helper (now init's child, asleep) still holds, forever. Descendants are listed before the
+    /// swrk dies, while they are still its children.
+    private static func killTree(_ swrk: pid_t) {
+        let helpers = ProcFile.descendants(of: swrk)
+        kill(swrk, SIGKILL)
+        for pid in helpers { kill(pid, SIGKILL) }
     }
 
     /// Disarms the watchdog once the call returned; true if it had to stop the call. A restored root task it

@@ -32,6 +32,7 @@ extension Criu {
             }
         }
 
+        try Interrupts.check()
         let pipes = try StdioPipes.make(stdin: stdin)
         for (fd, key) in zip(pipes.childEnds, manifest.stdio.byFD.map(\.1)) {
             do {

@@ -55,3 +55,13 @@ enum FD {
     }
 }
 #endif
+
+/// Descriptors the supervisor inherited from whoever started it (a test runner's exit-watch socket, a shell's
+/// redirections). libcriu starts `criu swrk` with posix_spawn, which passes on every descriptor without
+/// close-on-exec: a CRIU helper left behind would then hold the parent's socket or pipe and make it wait forever.
+public enum InheritedDescriptors {
+    /// Marks every descriptor above stderr close-on-exec, once, before anything is spawned.
+    public static func keepFromChildren() {
+        _ = sh_cloexec_from(3)
+    }
+}
