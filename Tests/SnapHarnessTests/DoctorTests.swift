@@ -128,17 +128,9 @@ struct DoctorTests {
 
     /// Runs the built `snapharness` with extra environment; returns its exit status and stdout.
     static func runCommand(_ arguments: [String], extraEnvironment: [String: String] = [:]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(binary))
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(extraEnvironment) { $1 }
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        _ = try #require(binary)
+        let r = try CLI.run(arguments, environment: extraEnvironment)
+        return (r.exitCode, r.stdout)
     }
 
     @Test(.enabled(if: binary != nil, "needs SNAPHARNESS_BIN (set by `make test`)"),

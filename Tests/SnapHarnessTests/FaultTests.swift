@@ -182,6 +182,22 @@ struct FaultTests {
         }
     }
 
+    /// A signal landing just before or during the dump: the function is killed at once, and CRIU must not be left
+    /// waiting for it (a dump started after the signal, or a swrk killed without its helpers, used to hang the run
+    /// until CI's limit: CRIU's early helper lives for about a millisecond). Delays of 0-7.5 ms after INIT_REPORT
+    /// spread the signal over the moments around the start of the dump.
+    @Test func interruptAroundTheDumpNeverHangs() throws {
+        try leavesNothingBehind {
+            for i in 0..<16 {
+                let sig = i % 2 == 0 ? SIGINT : SIGTERM
+                let (r, signalled) = try CLI.runSignalled(["run", behaviours, "--env", "MODE=big_heap", "--memory", "1024"],
+                                                          signal: sig, when: "INIT_REPORT", delay: Double(i) * 0.0005,
+                                                          timeout: 30)
+                #expect(signalled && (r.exitCode == 128 + sig || r.exitCode == 0), "delay \(Double(i) * 0.5) ms: \(r)")
+            }
+        }
+    }
+
     // MARK: 10. Many copies
 
     @Test func sixteenConcurrentCopies() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SnapHarness
 import Testing
 
 /// Runs the real `snapharness` executable, as a user would, and captures what it printed.
@@ -48,12 +49,8 @@ enum CLI {
         let outData = PipeReader(out.fileHandleForReading), errData = PipeReader(err.fileHandleForReading)
         let deadline = Date().addingTimeInterval(timeout)
         while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning {
-            p.terminate()
-            Issue.record("snapharness \(arguments) did not finish within \(timeout) s")
-        }
-        p.waitUntilExit()
-        return CLIResult(exitCode: p.terminationStatus, stdout: outData.text, stderr: errData.text)
+        let status = stopIfHung(p, arguments, timeout) ?? -1
+        return CLIResult(exitCode: status, stdout: outData.text, stderr: errData.text)
     }
 
     /// Runs snapharness and sends it `signal` as soon as its stderr contains `marker` (or after `fallback` seconds).
@@ -79,9 +76,30 @@ enum CLI {
             }
             usleep(2_000)
         }
-        if p.isRunning { p.terminate(); Issue.record("snapharness \(arguments) did not finish within \(timeout) s") }
+        let status = stopIfHung(p, arguments, timeout) ?? -1
+        return (CLIResult(exitCode: status, stdout: outData.text, stderr: errText.text), signalled)
+    }
+
+    /// A run still going at its deadline fails the test and is stopped for good (its status, nil if unknown): SIGTERM, then SIGKILL to it and
+    /// to everything it started (a CRIU helper holding its stderr would otherwise keep the test, and the suite,
+    /// waiting until CI's own limit).
+    static func stopIfHung(_ p: Process, _ arguments: [String], _ timeout: Double) -> Int32? {
+        if p.isRunning {
+            Issue.record("snapharness \(arguments) did not finish within \(timeout) s")
+            let started = ProcFile.descendants(of: p.processIdentifier)
+            p.terminate()
+            let grace = Date().addingTimeInterval(5)
+            while p.isRunning && Date() < grace { usleep(10_000) }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            for pid in started { kill(pid, SIGKILL) }
+            // Foundation learns of the exit when every holder of the child's descriptors is gone; a process left
+            // behind may hold one, so waitUntilExit could wait forever.
+            let killed = Date().addingTimeInterval(5)
+            while p.isRunning && Date() < killed { usleep(10_000) }
+            if p.isRunning { return nil }
+        }
         p.waitUntilExit()
-        return (CLIResult(exitCode: p.terminationStatus, stdout: outData.text, stderr: errText.text), signalled)
+        return p.terminationStatus
     }
 
     /// Drains a pipe on its own thread (a chatty child never blocks on a full pipe); the text read so far can be
@@ -104,8 +122,14 @@ enum CLI {
             lock.lock(); defer { lock.unlock() }
             return String(decoding: data, as: UTF8.self).contains(s)
         }
+        /// Everything read; a pipe still held open 10 s after the run ended (by a process it left behind) fails
+        /// the test instead of hanging it.
         var text: String {
-            done.wait(); done.signal()
+            if done.wait(timeout: .now() + 10) == .timedOut {
+                Issue.record("a process left behind still holds the output pipe of snapharness")
+            } else {
+                done.signal()
+            }
             lock.lock(); defer { lock.unlock() }
             return String(decoding: data, as: UTF8.self)
         }
