@@ -99,7 +99,8 @@ LIST
   done
   log "building CRIU $ver"
   # RUNDIR: CRIU keeps its kernel-feature cache (criu.kdat) only on tmpfs; /run is not tmpfs here, /dev/shm is.
-  make -C "$build" -j"$(nproc)" criu lib RUNDIR=/dev/shm/snapharness-criu >"$deps/criu-build.log" 2>&1 \
+  # </dev/null: with no standard input at all, protoc hands its plugin a pipe on fd 0 and the plugin misreads it.
+  make -C "$build" -j"$(nproc)" criu lib RUNDIR=/dev/shm/snapharness-criu </dev/null >"$deps/criu-build.log" 2>&1 \
     || die "CRIU build failed; see $deps/criu-build.log"
   rm -rf "$prefix"
   make -C "$build" install-criu install-lib PREFIX="$prefix" RUNDIR=/dev/shm/snapharness-criu SKIP_PIP_INSTALL=1 \
