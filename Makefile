@@ -7,13 +7,17 @@ SHELL := /bin/bash
 
 SWIFT ?= swift
 CONFIG ?= debug
-# Link the libcriu of the CRIU we run (never bookworm's 3.17 with the same soname) and bake that criu's path in.
-SWIFT_FLAGS = -c $(CONFIG) -Xlinker -rpath -Xlinker $(CRIU_LIBDIR) -Xcc '-DSNAPHARNESS_CRIU="$(CRIU_BINARY)"' \
-	-Xcc '-DSNAPHARNESS_HOME="$(CURDIR)"'
+# Link the libcriu of the CRIU we run (never bookworm's 3.17 with the same soname): an installed copy finds it next
+# to itself ($ORIGIN), a build in the checkout in .deps. No path is compiled in: the executable finds its runtime
+# files and CRIU from where it is (Sources/SnapHarness/Handler/Installation.swift).
+SWIFT_FLAGS = -c $(CONFIG) -Xlinker -rpath -Xlinker '$$ORIGIN/../lib/snapharness/criu/lib' \
+	-Xlinker -rpath -Xlinker $(CRIU_LIBDIR)
+PREFIX ?= /usr/local
 export PKG_CONFIG_PATH := $(CRIU_PKG_CONFIG_PATH)
 BIN = $(shell $(SWIFT) build $(SWIFT_FLAGS) --show-bin-path 2>/dev/null)/snapharness
 
-.PHONY: deps build test demo soak clean distclean swift-build swift-test swift-demo swift-soak bench swift-bench
+.PHONY: deps build test demo soak clean distclean swift-build swift-test swift-demo swift-soak bench swift-bench install \
+	swift-install
 
 ## deps: install Debian packages, CRIU >= 4.2 and snapshot-restore-py (idempotent, seconds when ready)
 deps:
@@ -59,6 +63,15 @@ soak: build
 
 swift-soak:
 	$(BIN) soak Examples/hello --sequential 500 --rounds 50 --concurrency 8
+
+## install: a release build with its runtime files and CRIU under PREFIX (default /usr/local): PREFIX/bin/snapharness
+##          and PREFIX/lib/snapharness/; the installed copy needs nothing from the checkout
+install: deps
+	@$(MAKE) --no-print-directory swift-install CONFIG=release
+
+swift-install:
+	$(SWIFT) build $(SWIFT_FLAGS) --product snapharness
+	bash scripts/install.sh $(BIN) $(PREFIX)
 
 clean:
 	rm -rf .build

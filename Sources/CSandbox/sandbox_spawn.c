@@ -22,18 +22,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef SNAPHARNESS_CRIU
-#define SNAPHARNESS_CRIU ""
-#endif
-
-#ifndef SNAPHARNESS_HOME
-#define SNAPHARNESS_HOME ""
-#endif
-
-const char *sh_configured_criu(void) { return SNAPHARNESS_CRIU; }
-
-const char *sh_configured_home(void) { return SNAPHARNESS_HOME; }
-
 const char *sh_stage_name(int stage) {
     switch (stage) {
     case SH_STAGE_NONE: return "none";

@@ -14,7 +14,8 @@ struct DoctorTests {
     }
 
     static let knownIDs = ["criu", "libcriu", "kernel", "root", "capabilities", "pid-namespace", "mount-namespace",
-                           "time-namespace", "nft", "network-lock", "userfaultfd", "soft-dirty", "kdat-cache", "runtimes", "probe"]
+                           "time-namespace", "nft", "network-lock", "userfaultfd", "soft-dirty", "kdat-cache", "runtimes", "runtime-files",
+                           "probe"]
 
     @Test func versionsBelow42AreRejected() {
         #expect(Doctor.isAtLeastMinimum("4.2.1"))

@@ -72,12 +72,6 @@ struct sh_spawn_result sh_spawn(const struct sh_spawn_config *cfg);
 /* Human-readable name of a SH_STAGE_* value. */
 const char *sh_stage_name(int stage);
 
-/* The criu binary this build was configured with (SNAPHARNESS_CRIU at build time), or "" if none. */
-const char *sh_configured_criu(void);
-
-/* The snapharness checkout this build came from (SNAPHARNESS_HOME at build time): runtime agent and libraries. */
-const char *sh_configured_home(void);
-
 /* pipe2(O_CLOEXEC) and pidfd_open, which Swift's Glibc module does not import. */
 int sh_pipe_cloexec(int fds[2]);
 int sh_pidfd_open(pid_t pid);

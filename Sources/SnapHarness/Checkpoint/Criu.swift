@@ -17,12 +17,13 @@ public struct Criu: Sendable {
     /// The libcriu headers this build was compiled against.
     public static let libraryVersion = CRIU_VERSION
 
-    /// Finds criu: $SNAPHARNESS_CRIU, else the binary configured at build time (`make deps`), else `criu` on PATH.
+    /// Finds criu: $SNAPHARNESS_CRIU, else the one `make deps` built for this installation, else `criu` on PATH.
     public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Criu {
         var candidates: [String] = []
         if let fromEnv = environment["SNAPHARNESS_CRIU"], !fromEnv.isEmpty { candidates.append(fromEnv) }
-        let configured = String(cString: sh_configured_criu())
-        if !configured.isEmpty { candidates.append(configured) }
+        if let installation = Installation.locate(environment: environment) {
+            candidates.append(installation.criuPrefix + "/sbin/criu")
+        }
         for dir in (environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(separator: ":") {
             candidates.append("\(dir)/criu")
         }

@@ -36,6 +36,7 @@ public struct Doctor: Sendable {
             ?? DoctorProbeResult(succeeded: false, error: locateError)
         checks.append(Self.kernelFeatureCacheCheck())
         checks.append(Self.runtimeCheck())
+        checks.append(Self.runtimeFilesCheck(environment: environment))
         checks.append(probe.check)
         return DoctorReport(checks: checks, probe: probe)
     }
@@ -237,7 +238,6 @@ public struct Doctor: Sendable {
         return (status == 0, output)
     }
 
-    /// CRIU writes criu.kdat only on tmpfs; `make deps` builds it with RUNDIR under /dev/shm for that reason.
     /// Lambda's Python runtimes with SnapStart that have an interpreter here (`--runtime`).
     static func runtimeCheck() -> DoctorCheck {
         let installed = PythonInterpreter.installed()
@@ -250,6 +250,22 @@ public struct Doctor: Sendable {
                            fix: "install Python 3.12 or newer (e.g. `pyenv install 3.12`); SnapStart supports no older Python")
     }
 
+    /// Where the runtime agent and libraries come from: the checkout or the install prefix next to the executable.
+    static func runtimeFilesCheck(environment: [String: String]) -> DoctorCheck {
+        do {
+            let files = try RuntimeFiles.locate(environment: environment)
+            let kind = files.installation == .prefix(files.installation.root) ? "install prefix" : "checkout"
+            let versions = files.libraryVersions
+            let libraries = ["snapshot_restore_py", "boto3"].map { "\($0) \(versions[$0] ?? "?")" }
+            return DoctorCheck(id: "runtime-files", title: "runtime files", status: .ok,
+                               detail: "\(files.installation.root) (\(kind)): " + libraries.joined(separator: ", "))
+        } catch {
+            return DoctorCheck(id: "runtime-files", title: "runtime files", status: .missing, detail: "\(error)",
+                               fix: "`make deps` in the checkout, or `make install PREFIX=DIR` and run DIR/bin/snapharness")
+        }
+    }
+
+    /// CRIU writes criu.kdat only on tmpfs; `make deps` builds it with RUNDIR under /dev/shm for that reason.
     static func kernelFeatureCacheCheck() -> DoctorCheck {
         let dir = Criu.kernelFeatureCacheDir
         let path = dir + "/criu.kdat"

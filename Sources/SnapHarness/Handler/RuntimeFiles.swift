@@ -1,21 +1,23 @@
 #if os(Linux)
-import CSandbox
 import Foundation
 import Glibc
 
 /// Where the pieces of the local "managed runtime" live: the agent (Python that plays awslambdaric's
 /// part) and the runtime libraries (AWS's snapshot-restore-py, installed by `make deps`).
 public struct RuntimeFiles: Sendable {
-    public let home: String
+    public let installation: Installation
 
-    /// $SNAPHARNESS_HOME, else the checkout this binary was built from.
+    /// The files of the installation this executable belongs to (see `Installation`).
     public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RuntimeFiles {
-        let home = environment["SNAPHARNESS_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? String(cString: sh_configured_home())
-        let files = RuntimeFiles(home: home)
-        guard FileManager.default.fileExists(atPath: files.agent) else {
-            throw HarnessError.input("the snapharness runtime agent is missing (\(files.agent)). Build with `make build` "
-                                     + "from a snapharness checkout, or set SNAPHARNESS_HOME to one")
+        guard let installation = Installation.locate(environment: environment) else {
+            let home = environment["SNAPHARNESS_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            throw HarnessError.input("the snapharness runtime files are missing: "
+                + (home.map { "SNAPHARNESS_HOME=\($0) is neither a checkout nor an install prefix" }
+                   ?? "no checkout or install prefix above \(Installation.executable)")
+                + ". Build with `make build` in a snapharness checkout, install with `make install PREFIX=DIR`, "
+                + "or set SNAPHARNESS_HOME to a checkout or prefix")
         }
+        let files = RuntimeFiles(installation: installation)
         guard FileManager.default.fileExists(atPath: files.library + "/snapshot_restore_py.py") else {
             throw HarnessError.input("snapshot-restore-py is not installed in \(files.library). Run `make deps`")
         }
@@ -37,8 +39,8 @@ public struct RuntimeFiles: Sendable {
         return versions
     }
 
-    public var agent: String { home + "/Sources/SnapHarness/Runtime/python/snapharness_bootstrap.py" }
-    public var directory: String { home + "/Sources/SnapHarness/Runtime/python" }
-    public var library: String { home + "/.deps/python" }
+    public var agent: String { installation.agentDirectory + "/" + Installation.agentFile }
+    public var directory: String { installation.agentDirectory }
+    public var library: String { installation.library }
 }
 #endif

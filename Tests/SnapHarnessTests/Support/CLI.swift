@@ -32,9 +32,9 @@ enum CLI {
     static func example(_ name: String) -> String { TestEnvironment.repoRoot + "/Examples/" + name }
 
     static func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:],
-                    timeout: Double = 120) throws -> CLIResult {
+                    timeout: Double = 120, executable: String = binary) throws -> CLIResult {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
+        p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
