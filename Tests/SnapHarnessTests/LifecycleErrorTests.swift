@@ -89,6 +89,22 @@ struct LifecycleErrorTests {
         #expect(!text.stderr.contains("START RequestId"))
     }
 
+    /// A broken control channel is a failure of the phase it happens in, with its REPORT line, never "bad input".
+    @Test(arguments: [
+        ("init_garbage", Int32(3), "INIT_REPORT", "Runtime.Unknown", "during Init, the runtime sent a malformed control message (not valid JSON): this is not json"),
+        ("after_garbage", Int32(7), "RESTORE_REPORT", "Runtime.Unknown", "during the after-restore hooks, the runtime sent a malformed control message"),
+        ("after_close_channel", Int32(7), "RESTORE_REPORT", "Runtime.ExitError", "the runtime exited with code 1 during the after-restore hooks"),
+    ])
+    func aBrokenControlChannelFailsItsPhase(mode: String, exitCode: Int32, reportLine: String, errorType: String,
+                                             message: String) throws {
+        let r = try CLI.run(["run", behaviours, "--env", "MODE=" + mode])
+        #expect(r.exitCode == exitCode, "\(r)")
+        let report = r.stderr.split(separator: "\n").first { $0.hasPrefix(reportLine) }.map(String.init) ?? ""
+        #expect(report.contains("Status: error") && report.contains("Error Type: \(errorType)"), "\(r)")
+        #expect(r.stderr.contains(message), "\(r)")
+        #expect(!r.stderr.contains("START RequestId"), "no invocation is served")
+    }
+
     @Test func afterRestoreHangHitsTheRestoreLimit() throws {
         let r = try CLI.run(["run", behaviours, "--env", "MODE=after_hang", "--restore-timeout", "1"])
         #expect(r.exitCode == 7, "\(r)")

@@ -85,6 +85,7 @@ enum BenchmarkDrivers {
             }
         case .closed: return "the runtime exited"
         case .timedOut: return "timed out"
+        case .malformed(let why): return "the runtime sent \(why)"
         }
     }
 }

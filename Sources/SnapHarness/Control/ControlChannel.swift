@@ -105,7 +105,20 @@ final class ControlConnection {
         try FD.writeAll(fd, message.line)
     }
 
-    enum Received { case message(AgentMessage), closed, timedOut }
+    /// What came from the function. `.malformed` says what was wrong with a line that is not a message: the phase
+    /// reading it decides what that means (an Init failure during Init, an after-restore failure after a restore).
+    enum Received { case message(AgentMessage), closed, timedOut, malformed(String) }
+
+    /// A decoding error in a few words.
+    static func why(_ error: Error) -> String {
+        switch error as? DecodingError {
+        case .dataCorrupted?: return "not valid JSON"
+        case .keyNotFound(let key, _)?: return "no \"\(key.stringValue)\" field"
+        case .typeMismatch(_, let c)?, .valueNotFound(_, let c)?:
+            return "a wrong value at \(c.codingPath.map(\.stringValue).joined(separator: "."))"
+        default: return "\(error)"
+        }
+    }
 
     /// The next message, `.closed` at EOF, `.timedOut` past `deadline` (monotonic seconds).
     func receive(deadline: Double) throws -> Received {
@@ -113,13 +126,13 @@ final class ControlConnection {
         while true {
             let line: [UInt8]?
             do { line = try framer.nextLine() } catch {
-                throw HarnessError.input("the function sent a control message over \(framer.maxLineBytes >> 20) MiB without a line end")
+                return .malformed("a control message over \(framer.maxLineBytes >> 20) MiB without a line end")
             }
             if let line {
                 do {
                     return .message(try AgentMessage.decode(line))
                 } catch {
-                    throw HarnessError.input("the function sent a malformed control message: \(String(decoding: line.prefix(200), as: UTF8.self))")
+                    return .malformed("a malformed control message (\(Self.why(error))): \(String(decoding: line.prefix(200), as: UTF8.self))")
                 }
             }
             let left = deadline - Clock.now

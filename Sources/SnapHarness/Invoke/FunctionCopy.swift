@@ -108,8 +108,15 @@ final class FunctionCopy {
             throw fail(.afterRestore, "timeout", "SnapStartTimeoutException", timeout)
         }
         connection = conn
-        guard case .message(.hello) = try conn.receive(deadline: deadline) else {
-            throw fail(.afterRestore, "error", "Runtime.ExitError", "the restored runtime did not greet the supervisor")
+        switch try conn.receive(deadline: deadline) {
+        case .message(.hello): break
+        case .closed:
+            throw fail(.afterRestore, "error", "Runtime.ExitError", "the restored runtime exited before greeting the supervisor")
+        case .timedOut: throw fail(.afterRestore, "timeout", "SnapStartTimeoutException", timeout)
+        case .malformed(let why):
+            throw fail(.afterRestore, "error", "Runtime.Unknown", "the restored runtime sent \(why)")
+        case .message(let m):
+            throw fail(.afterRestore, "error", "Runtime.Unknown", "the restored runtime sent \(m.type) instead of hello")
         }
         var environment: [String: String]?
         if let credentials {
@@ -117,7 +124,11 @@ final class FunctionCopy {
             credentialsToken = token
             environment = credentials.environment(token: token)
         }
-        try conn.send(.afterRestore(environment: environment))
+        do { try conn.send(.afterRestore(environment: environment)) } catch {
+            let exit = restored.waitForExit(timeout: 5)
+            throw fail(.afterRestore, "error", "Runtime.ExitError", "the after-restore signal could not be sent (\(error)); "
+                       + "the runtime \(exit.map { "\($0)" } ?? "stopped") before the after-restore hooks")
+        }
         switch try conn.receive(deadline: deadline) {
         case .message(.restored): break
         case .message(.afterRestoreError(let m)):
@@ -130,6 +141,8 @@ final class FunctionCopy {
                        + "\(exit.map { "\($0)" } ?? "did not exit")); the invocation was not served (SnapStartException)", e)
         case .message(let m):
             throw fail(.afterRestore, "error", "Runtime.Unknown", "unexpected control message \(m.type)")
+        case .malformed(let why):
+            throw fail(.afterRestore, "error", "Runtime.Unknown", "during the after-restore hooks, the runtime sent \(why)")
         case .closed:
             let exit = restored.waitForExit(timeout: 5)
             throw fail(.afterRestore, "error", "Runtime.ExitError",
@@ -210,6 +223,14 @@ final class FunctionCopy {
                                            errorType: "Sandbox.Timedout", requestId: requestId)
                 log.line("\(ISO8601DateFormatter().string(from: Date())) \(requestId) Task timed out after \(limit) seconds", copy: index)
                 statusField = "timeout"
+                teardown()
+            case .malformed(let why):
+                // The channel can no longer be trusted: the environment is reset, as after a runtime crash.
+                result.status = "crashed"
+                result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: the runtime sent \(why)",
+                                           errorType: "Runtime.Unknown", requestId: requestId)
+                statusField = "error"
+                errorTypeField = "Runtime.Unknown"
                 teardown()
             }
         } catch {

@@ -122,8 +122,9 @@ struct InitPhase {
             if process.process.poll() != nil { throw failure.died("start-up", report: &report) }
             throw failure.timedOut("start-up", report: &report)
         }
-        guard case .message(.hello(let hello)) = try conn.receive(deadline: deadline) else {
-            throw failure.died("start-up", report: &report)
+        let greeting = try conn.receive(deadline: deadline)
+        guard case .message(.hello(let hello)) = greeting else {
+            throw failure.unexpected(greeting, during: "start-up", report: &report)
         }
         guard hello.protocol == ControlProtocol.version else {
             throw failure.fail("the runtime agent speaks protocol \(hello.protocol ?? 0), this supervisor "
@@ -138,9 +139,7 @@ struct InitPhase {
         case .message(.initError(let m)):
             let e = m.error
             throw failure.fail("\(e.errorType): \(e.errorMessage)", lambdaError: e, hint: m.hint, report: &report)
-        case .message(let m): throw failure.fail("unexpected control message \(m.type)", report: &report)
-        case .closed: throw failure.died("Init", report: &report)
-        case .timedOut: throw failure.timedOut("Init (module code)", report: &report)
+        case let other: throw failure.unexpected(other, during: "Init", timeoutLabel: "Init (module code)", report: &report)
         }
     }
 
@@ -156,7 +155,10 @@ struct InitPhase {
         let failure = Failure(phase: .beforeSnapshot, process: process, start: start, config: config, log: log,
                               cgroup: session.cgroup)
 
-        try conn.send(.beforeSnapshot)
+        do { try conn.send(.beforeSnapshot) } catch {
+            throw failure.fail("the before-snapshot signal could not be sent (\(error))", errorType: "Runtime.ExitError",
+                               report: &report)
+        }
         switch try conn.receive(deadline: deadline) {
         case .message(.snapshotReady): break
         case .message(.beforeSnapshotError(let m)):
@@ -167,9 +169,8 @@ struct InitPhase {
             throw failure.fail("a before-snapshot hook raised \(cause.errorType): \(cause.errorMessage) "
                                + "(runtime \(exit.map { "\($0)" } ?? "did not exit")); no snapshot was taken",
                                lambdaError: e, report: &report)
-        case .message(let m): throw failure.fail("unexpected control message \(m.type)", report: &report)
-        case .closed: throw failure.died("the before-snapshot hooks", report: &report)
-        case .timedOut: throw failure.timedOut("The before-snapshot hooks", report: &report)
+        case let other: throw failure.unexpected(other, during: "the before-snapshot hooks",
+                                                 timeoutLabel: "The before-snapshot hooks", report: &report)
         }
         // The agent closes its end before parking: a socket to a peer outside the tree cannot be checkpointed. It
         // does so at once; if the EOF does not come, another process of the sandbox holds a copy of the socket.
@@ -188,7 +189,9 @@ struct InitPhase {
                     + "the runtime's descriptors; close the descriptors it does not need in the child, or start it with "
                     + "subprocess (close_fds=True)", report: &report)
         case .message(let m):
-            throw failure.fail("the runtime sent \(m.type) after snapshot_ready", report: &report)
+            throw failure.fail("the runtime sent \(m.type) after snapshot_ready", errorType: "Runtime.Unknown", report: &report)
+        case .malformed(let why):
+            throw failure.fail("the runtime sent \(why) after snapshot_ready", errorType: "Runtime.Unknown", report: &report)
         }
         let initSeconds = Clock.now - start
         log.initReport(seconds: initSeconds, status: "success")
@@ -280,6 +283,20 @@ struct InitPhase {
                  status: "timeout", errorType: "Runtime.InitTimeout",
                  hint: "Init (module code and before-snapshot hooks) may take at most max(130 s, --timeout) on Lambda; "
                      + "--init-timeout changes the limit here", report: &report)
+        }
+
+        /// Anything but the expected message, during `what`: each cause keeps its own words and error type.
+        func unexpected(_ received: ControlConnection.Received, during what: String, timeoutLabel: String? = nil,
+                        report: inout LifecycleReport) -> LifecycleError {
+            switch received {
+            case .closed: return died(what, report: &report)
+            case .timedOut: return timedOut(timeoutLabel ?? what, report: &report)
+            case .malformed(let why):
+                return fail("during \(what), the runtime sent \(why)", errorType: "Runtime.Unknown", report: &report)
+            case .message(let m):
+                return fail("during \(what), the runtime sent an unexpected control message \(m.type)",
+                            errorType: "Runtime.Unknown", report: &report)
+            }
         }
 
         func died(_ what: String, report: inout LifecycleReport) -> LifecycleError {

@@ -27,6 +27,29 @@ if MODE == "big_heap":
     HEAP = bytearray(os.urandom(1 << 20)) * 300  # 300 MB of memory that does not compress: slow dump and restore
 
 
+
+
+def control_socket():
+    """The runtime's Unix socket to the supervisor (the one AF_UNIX socket open), through a duplicate descriptor
+    (closing it leaves the runtime's own open; shutdown acts on the connection itself)."""
+    import socket
+    import stat
+    for fd in range(3, 256):
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                s = socket.socket(fileno=os.dup(fd))
+                if s.family == socket.AF_UNIX:
+                    return s
+                s.close()
+        except OSError:
+            pass
+    raise RuntimeError("no control socket")
+
+
+if MODE == "init_garbage":
+    control_socket().sendall(b"this is not json\n")
+
+
 def first(tag, *, suffix=""):
     calls.append("before:first:" + tag + suffix)
 
@@ -50,6 +73,11 @@ def after_one():
         raise KeyError("missing after restore")
     if MODE == "after_hang":
         time.sleep(30)
+    if MODE == "after_garbage":
+        control_socket().sendall(b'{"type": 42}\n')
+    if MODE == "after_close_channel":
+        import socket
+        control_socket().shutdown(socket.SHUT_RDWR)
 
 
 register_after_restore(lambda x, y=0: calls.append("after:two:%s:%s" % (x, y)), 7, y=8)
