@@ -146,13 +146,14 @@ public struct Benchmark: Sendable {
         return report
     }
 
-    /// The harness's restore path, exactly as `snapharness restore` runs it: `FunctionCopy.restore()` (libcriu
+    /// The harness's restore path, exactly as `snapharness restore` runs it: `RestoredEnvironment.restore()` (libcriu
     /// restore, signal, reconnect, after-restore hooks) and one `invoke`, then `shutdown()` (not timed).
     func harnessRestore(snapshot: SnapshotDirectory, manifest: SnapshotManifest, function: FunctionManifest) throws -> [String: Double] {
-        let externalMounts = try function.externalMounts(snapshot) // once per restore command, not timed per copy
+        // Opened once per restore command, not timed per copy.
+        let source = RestoreSource(snapshot: snapshot, manifest: manifest, function: function,
+                                   externalMounts: try function.externalMounts(snapshot))
         let start = Clock.now
-        let copy = FunctionCopy(index: 1, criu: criu, snapshot: snapshot, manifest: manifest, function: function,
-                                log: LambdaLog.silent, externalMounts: externalMounts)
+        let copy = RestoredEnvironment(index: 1, criu: criu, source: source, log: LambdaLog.silent)
         defer { copy.shutdown() }
         try copy.restore()
         let ready = Clock.now

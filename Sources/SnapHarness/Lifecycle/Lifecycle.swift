@@ -66,27 +66,15 @@ public struct Lifecycle: Sendable {
     /// all copies have finished.
     public func restore(_ snapshot: SnapshotDirectory, _ options: RestoreOptions, report: inout LifecycleReport,
                         onResult: @escaping @Sendable (Int, InvocationReport) -> Void = { _, _ in }) throws {
-        let manifest: SnapshotManifest
-        do {
-            try PayloadLimits.checkRequest(options.event)
-            manifest = try snapshot.loadManifest()
-            if let current = try? criu.cachedServiceVersion(), current != manifest.criuVersion {
-                throw SnapshotError.criuMismatch(snapshot.path, snapshot: manifest.criuVersion, current: current)
-            }
-        } catch { throw LifecycleError(.input, "\(error)") }
-        guard let function = manifest.function else {
-            throw LifecycleError(.input, "\(snapshot.path) holds a bare process, not a Lambda function; "
-                                 + "create one with `snapharness snapshot DIR -o SNAP`")
-        }
-        let externalMounts: [String: String]
-        do { externalMounts = try function.externalMounts(snapshot) } catch { throw LifecycleError(.input, "\(error)") }
+        do { try PayloadLimits.checkRequest(options.event) } catch { throw LifecycleError(.input, "\(error)") }
+        let source = try RestoreSource.open(snapshot, criu: criu)
+        let function = source.function
         report.function = report.function ?? function.environment["AWS_LAMBDA_FUNCTION_NAME"]
         report.handler = report.handler ?? function.handler
         let log = self.log.copyingWithLabels(options.copies > 1)
         let (criu, credentials) = (self.criu, self.credentials)
         let outcomes = Concurrently.map(options.copies) { i -> (CopyReport, LifecycleError?) in
-            let copy = FunctionCopy(index: i + 1, criu: criu, snapshot: snapshot, manifest: manifest,
-                                    function: function, log: log, credentials: credentials, externalMounts: externalMounts)
+            let copy = RestoredEnvironment(index: i + 1, criu: criu, source: source, log: log, credentials: credentials)
             defer { copy.shutdown() }
             do {
                 try Interrupts.check()

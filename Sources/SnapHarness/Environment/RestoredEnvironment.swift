@@ -2,19 +2,51 @@
 import Foundation
 import Glibc
 
-/// One restored execution environment: restore -> signal -> after-restore hooks -> invocations -> teardown.
-/// Many run at once from one snapshot, each on its own thread with its own control socket.
-final class FunctionCopy {
-    let index: Int
+/// A snapshot opened for restoring: its manifest and function checked once, and the host folders of Lambda's
+/// mounts worked out once, so every environment restored from it starts at CRIU.
+public struct RestoreSource: Sendable {
+    public let snapshot: SnapshotDirectory
+    public let manifest: SnapshotManifest
+    public let function: FunctionManifest
+    /// Host folders for Lambda's mounts (CRIU's external mounts), key -> path.
+    public let externalMounts: [String: String]
+
+    /// Fails with `.input` for a snapshot this CRIU cannot restore or one that holds no Lambda function.
+    public static func open(_ snapshot: SnapshotDirectory, criu: Criu) throws -> RestoreSource {
+        do {
+            let manifest = try snapshot.loadManifest()
+            if let current = try? criu.cachedServiceVersion(), current != manifest.criuVersion {
+                throw SnapshotError.criuMismatch(snapshot.path, snapshot: manifest.criuVersion, current: current)
+            }
+            guard let function = manifest.function else {
+                throw HarnessError.input("\(snapshot.path) holds a bare process, not a Lambda function; "
+                                         + "create one with `snapharness snapshot DIR -o SNAP`")
+            }
+            return RestoreSource(snapshot: snapshot, manifest: manifest, function: function,
+                                 externalMounts: try function.externalMounts(snapshot))
+        } catch let e as LifecycleError { throw e } catch { throw LifecycleError(.input, "\(error)") }
+    }
+}
+
+/// One restored execution environment, as a handle that owns everything of it: its process tree, control
+/// connection, listener and cgroup. restore -> signal -> after-restore hooks -> invocations -> shutdown. Many run at
+/// once from one snapshot. Calls on one environment take turns (a Lambda environment serves one invocation at a
+/// time), so the handle can be passed between threads.
+public final class RestoredEnvironment: @unchecked Sendable {
+    public let index: Int
     let criu: Criu
-    let snapshot: SnapshotDirectory
-    let manifest: SnapshotManifest
-    let function: FunctionManifest
+    let source: RestoreSource
+    var snapshot: SnapshotDirectory { source.snapshot }
+    var manifest: SnapshotManifest { source.manifest }
+    var function: FunctionManifest { source.function }
+    var externalMounts: [String: String] { source.externalMounts }
     let log: LambdaLog
     let credentials: ContainerCredentialsServer?
-    /// This copy's container-credentials token: each restored environment gets fresh credentials, as on Lambda.
-    private(set) var credentialsToken: String?
-    private(set) var report: CopyReport
+    /// Every public call holds it; recursive because failure paths tear down from inside a call.
+    private let turn = NSRecursiveLock()
+    /// This environment's container-credentials token: each restored environment gets fresh credentials, as on Lambda.
+    private var token: String?
+    private var state: CopyReport
     private var process: SandboxedProcess?
     private var connection: ControlConnection?
     private var listener: ControlListener?
@@ -30,26 +62,25 @@ final class FunctionCopy {
         self.adoption = nil
     }
 
-    /// Host folders for Lambda's mounts (CRIU's external mounts), key -> path.
-    let externalMounts: [String: String]
-
-    init(index: Int, criu: Criu, snapshot: SnapshotDirectory, manifest: SnapshotManifest, function: FunctionManifest,
-         log: LambdaLog, credentials: ContainerCredentialsServer? = nil, externalMounts: [String: String] = [:]) {
+    public init(index: Int, criu: Criu, source: RestoreSource, log: LambdaLog, credentials: ContainerCredentialsServer? = nil) {
         self.index = index
-        self.externalMounts = externalMounts
         self.credentials = credentials
         self.criu = criu
-        self.snapshot = snapshot
-        self.manifest = manifest
-        self.function = function
+        self.source = source
         self.log = log
-        self.report = CopyReport(copy: index, status: "pending")
+        self.state = CopyReport(copy: index, status: "pending")
     }
+
+    /// What happened to this environment so far.
+    public var report: CopyReport { turn.withLock { state } }
+    public var credentialsToken: String? { turn.withLock { token } }
 
     var runtimeVersion: String { "python:\(FunctionConfig.pythonVersion(of: function.python)).snapharness" }
 
-    /// Restores the copy and runs its after-restore hooks within the restore limit.
-    func restore() throws {
+    /// Restores the environment and runs its after-restore hooks within the restore limit.
+    public func restore() throws { try turn.withLock { try restoreInTurn() } }
+
+    private func restoreInTurn() throws {
         let listener = try ControlListener(owner: function.user)
         self.listener = listener
         if function.enforceMemory ?? false {
@@ -67,13 +98,13 @@ final class FunctionCopy {
                 log.line(line, copy: index)
             }
         } catch {
-            report.status = "error"
-            report.message = "\(error)"
+            state.status = "error"
+            state.message = "\(error)"
             log.restoreReport(seconds: Clock.now - start, copy: index, status: "error", errorType: "SnapStartException")
             throw LifecycleError(.restore, "\(error)")
         }
         process = restored
-        report.pid = restored.pid
+        state.pid = restored.pid
         // Into its cgroup, off the critical path: a move into a cgroup waits for an RCU grace period (~7 ms here),
         // so it runs beside the after-restore phase and the first invocation. Until it is done, the copy's memory
         // is the runtime's own measure (`maxMemoryUsedMB`).
@@ -93,10 +124,10 @@ final class FunctionCopy {
             teardown()
             let seconds = Clock.now - start
             log.restoreReport(seconds: seconds, copy: index, status: status, errorType: errorType)
-            report.restoreMs = seconds * 1000
-            report.status = status
-            report.error = error
-            report.message = message
+            state.restoreMs = seconds * 1000
+            state.status = status
+            state.error = error
+            state.message = message
             return LifecycleError(phase, message, lambdaError: error)
         }
         let limit = "the restore limit of \(LambdaLog.ms(function.restoreTimeoutSeconds).replacingOccurrences(of: ".00 ms", with: " ms"))"
@@ -121,7 +152,7 @@ final class FunctionCopy {
         var environment: [String: String]?
         if let credentials {
             let token = credentials.issueToken(label: "copy-\(index)")
-            credentialsToken = token
+            self.token = token
             environment = credentials.environment(token: token)
         }
         do { try conn.send(.afterRestore(environment: environment)) } catch {
@@ -151,14 +182,16 @@ final class FunctionCopy {
             throw fail(.afterRestore, "timeout", "SnapStartTimeoutException", timeout)
         }
         let seconds = Clock.now - start
-        report.restoreMs = seconds * 1000
-        report.billedRestoreMs = (Clock.now - loaded) * 1000
-        report.status = "restored"
+        state.restoreMs = seconds * 1000
+        state.billedRestoreMs = (Clock.now - loaded) * 1000
+        state.status = "restored"
         log.restoreReport(seconds: seconds, copy: index)
     }
 
-    /// Runs one invocation; a timeout or crash ends the copy (Lambda resets the environment), a handler error does not.
-    func invoke(event: String, first: Bool) -> InvocationReport {
+    /// Runs one invocation; a timeout or crash ends the environment (Lambda resets it), a handler error does not.
+    public func invoke(event: String, first: Bool) -> InvocationReport { turn.withLock { invokeInTurn(event: event, first: first) } }
+
+    private func invokeInTurn(event: String, first: Bool) -> InvocationReport {
         let requestId = UUID().uuidString.lowercased()
         log.start(requestId: requestId, copy: index)
         let start = Clock.now
@@ -244,10 +277,10 @@ final class FunctionCopy {
         result.billedDurationMs = LambdaLog.billed(seconds)
         log.end(requestId: requestId, copy: index)
         log.report(requestId: requestId, seconds: seconds, memoryMB: function.memorySizeMB,
-                   maxMemoryMB: result.maxMemoryUsedMB, restoreSeconds: first ? report.restoreMs.map { $0 / 1000 } : nil,
-                   billedRestoreSeconds: first ? report.billedRestoreMs.map { $0 / 1000 } : nil,
+                   maxMemoryMB: result.maxMemoryUsedMB, restoreSeconds: first ? state.restoreMs.map { $0 / 1000 } : nil,
+                   billedRestoreSeconds: first ? state.billedRestoreMs.map { $0 / 1000 } : nil,
                    status: statusField, errorType: errorTypeField, copy: index)
-        report.invocations.append(result)
+        state.invocations.append(result)
         return result
     }
 
@@ -265,8 +298,10 @@ final class FunctionCopy {
         process?.marks.wait(for: requestId, timeout: 2)
     }
 
-    /// The inspector's facts about this copy (for `check`).
-    func inspect() throws -> FunctionFacts {
+    /// The inspector's facts about this environment (for `check`).
+    public func inspect() throws -> FunctionFacts { try turn.withLock { try inspectInTurn() } }
+
+    private func inspectInTurn() throws -> FunctionFacts {
         guard let conn = connection else { throw HarnessError.input("copy \(index) is not running") }
         try conn.send(.inspect)
         guard case .message(.facts(let facts)) = try conn.receive(deadline: Clock.now + 30) else {
@@ -275,16 +310,18 @@ final class FunctionCopy {
         return facts
     }
 
-    var isRunning: Bool { connection != nil && process?.process.poll() == nil }
+    public var isRunning: Bool { turn.withLock { connection != nil && process?.process.poll() == nil } }
 
-    /// Asks the runtime to exit, then makes sure: nothing of a copy outlives the run.
-    func shutdown() {
+    /// Asks the runtime to exit, then makes sure: nothing of an environment outlives the run.
+    public func shutdown() { turn.withLock { shutdownInTurn() } }
+
+    private func shutdownInTurn() {
         if let conn = connection, process?.process.poll() == nil {
             try? conn.send(.shutdown)
             if process?.waitForExit(timeout: 2) == nil { process?.terminate() }
         }
         teardown()
-        if report.status == "restored" { report.status = "done" }
+        if state.status == "restored" { state.status = "done" }
     }
 
     func teardown() {
