@@ -72,7 +72,10 @@ static void unescape(char *s) {
 static char mountinfo[1 << 18];
 
 /* Detaches what the function must not carry into its snapshot: the host's tmpfs mounts (CRIU archives every tmpfs
- * in the namespace, and /dev/shm may hold other users' files), the host's /proc and the host's mqueue. */
+ * in the namespace, and /dev/shm may hold other users' files), the host's /proc and the host's mqueue, and mounts
+ * CRIU cannot dump at all, which would fail every checkpoint on a machine that has one: namespace files
+ * (`ip netns add` binds one at /run/netns/NAME, container engines under /run/docker/netns) and FUSE (a desktop's
+ * /run/user/UID/gvfs and /run/user/UID/doc). Lambda has none of them. */
 static void detach_inherited_mounts(int keep_tmp) {
     int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return;
@@ -107,7 +110,9 @@ static void detach_inherited_mounts(int keep_tmp) {
             char *target = fields[4];
             unescape(target);
             int unwanted = strcmp(fstype, "tmpfs") == 0 || strcmp(fstype, "proc") == 0 ||
-                           strcmp(fstype, "mqueue") == 0;
+                           strcmp(fstype, "mqueue") == 0 || strcmp(fstype, "nsfs") == 0 ||
+                           strcmp(fstype, "fuse") == 0 || strncmp(fstype, "fuse.", 5) == 0 ||
+                           strcmp(fstype, "fusectl") == 0;
             if (keep_tmp && strcmp(target, "/tmp") == 0) unwanted = 0; /* source of exposed paths */
             if (unwanted && strcmp(target, "/") != 0)
                 umount2(target, MNT_DETACH); /* a child of an already detached mount fails: fine */

@@ -43,6 +43,20 @@ struct LambdaEnvironmentTests {
         #expect(total != nil && billed != nil && billed! < total!, "\(report)")
     }
 
+    /// A host with a named network namespace (`ip netns add` binds it at /run/netns/NAME, as container engines do
+    /// under /run/docker/netns) still snapshots: CRIU cannot dump such a mount, and Lambda has none.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip"),
+                   "needs iproute2's ip to bind a network namespace"))
+    func aHostNamespaceMountDoesNotBreakTheSnapshot() throws {
+        let name = "snapharness-test-\(getpid())"
+        #expect(HostFootprint.shell("ip netns add \(name) 2>&1; echo $?").hasSuffix("0\n"))
+        defer { _ = HostFootprint.shell("ip netns del \(name) 2>&1") }
+        try #require(ProcFile.read("/proc/self/mountinfo")?.contains("/run/netns/\(name) ") == true)
+        let r = try CLI.run(["run", CLI.example("hello")])
+        #expect(r.exitCode == 0, "\(r)")
+        #expect(!r.stderr.contains("doesn't have a proper root mount"), "\(r)")
+    }
+
     @Test func aBundledBoto3WinsOverTheRuntimes() throws {
         let r = try CLI.run(["run", CLI.fixture("bundled_boto3"), "--handler", "lambda_function.handler"])
         #expect(r.exitCode == 0, "\(r)")
