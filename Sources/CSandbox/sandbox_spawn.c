@@ -9,6 +9,10 @@
 #include "sandbox_spawn.h"
 
 #include <errno.h>
+#include <spawn.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
@@ -41,6 +45,7 @@ const char *sh_stage_name(int stage) {
     case SH_STAGE_LAYOUT: return "laying out Lambda's filesystem (read-only binds)";
     case SH_STAGE_RLIMIT: return "setting Lambda's file and process limits";
     case SH_STAGE_CGROUP: return "joining the environment's cgroup";
+    case SH_STAGE_NETNS: return "joining the environment's network namespace";
     default: return "unknown";
     }
 }
@@ -204,6 +209,7 @@ static void child(const struct sh_spawn_config *cfg, int status_fd) {
     if (setsid() < 0) child_fail(status_fd, SH_STAGE_SETSID);
     for (int i = 0; i < 2; i++)
         if (cfg->join_fds[i] >= 0 && write(cfg->join_fds[i], "0", 1) != 1) child_fail(status_fd, SH_STAGE_CGROUP);
+    if (cfg->netns_fd > 0 && setns(cfg->netns_fd, CLONE_NEWNET) < 0) child_fail(status_fd, SH_STAGE_NETNS);
 
     if (cfg->namespaces & SH_NS_MOUNT) {
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) child_fail(status_fd, SH_STAGE_MOUNT_PRIVATE);
@@ -342,4 +348,38 @@ pid_t sh_peer_pid(int fd) {
 
 int sh_cloexec_from(int first) {
     return (int)syscall(SYS_close_range, (unsigned)first, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
+}
+
+struct netns_job { int fd; int error; };
+
+static void *netns_thread(void *arg) {
+    struct netns_job *job = arg;
+    job->fd = -1;
+    if (unshare(CLONE_NEWNET) < 0) { job->error = errno; return NULL; }
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) { job->error = errno; return NULL; }
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) { job->error = errno; close(sock); return NULL; }
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) { job->error = errno; close(sock); return NULL; }
+    close(sock);
+    job->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (job->fd < 0) job->error = errno;
+    return NULL;
+}
+
+int sh_netns_create(void) {
+    struct netns_job job = { -1, 0 };
+    pthread_t thread;
+    int rc = pthread_create(&thread, NULL, netns_thread, &job);
+    if (rc != 0) { errno = rc; return -1; }
+    pthread_join(thread, NULL);
+    if (job.fd < 0) errno = job.error;
+    return job.fd;
+}
+
+int sh_spawn_actions_closefrom(void *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)actions, from);
 }

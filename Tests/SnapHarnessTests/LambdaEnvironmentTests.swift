@@ -43,6 +43,28 @@ struct LambdaEnvironmentTests {
         #expect(total != nil && billed != nil && billed! < total!, "\(report)")
     }
 
+    /// Each environment has a network of its own, as on Lambda: sockets bound during Init work in 3 concurrent copies
+    /// (on a shared network the second copy's restore failed with "Address already in use"), and the host's loopback
+    /// services answer on the same 127.0.0.1:PORT inside (through pasta).
+    @Test func eachEnvironmentHasItsOwnNetwork() throws {
+        let server = try TCPServer()
+        let hostNamespace = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
+        try leavesNothingBehind {
+            let r = try CLI.run(["run", CLI.fixture("own_network"), "--restores", "3", "--env", "HOST_PORT=\(server.port)"])
+            #expect(r.exitCode == 0, "\(r)")
+            let results = r.jsonLines.map { object(object($0)["result"]) }
+            #expect(results.count == 3, "\(r)")
+            #expect(results.allSatisfy { $0["tcp"] as? String == "t" && $0["udp"] as? String == "u" }, "\(results)")
+            #expect(Set(results.compactMap { $0["port"] as? Int }).count == 1, "the port bound at Init, in every copy")
+            let namespaces = Set(results.compactMap { $0["netns"] as? String })
+            #expect(namespaces.count == 3 && !namespaces.contains(hostNamespace), "\(namespaces) vs the host's \(hostNamespace)")
+            #expect(results.allSatisfy { ($0["interfaces"] as? [String])?.contains("lo") == true }, "\(results)")
+        }
+        let deadline = Date().addingTimeInterval(5)
+        while server.lines < 3 && Date() < deadline { usleep(10_000) }
+        #expect(server.lines == 3, "every copy reached the host's service")
+    }
+
     /// A host with a named network namespace (`ip netns add` binds it at /run/netns/NAME, as container engines do
     /// under /run/docker/netns) still snapshots: CRIU cannot dump such a mount, and Lambda has none.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip"),

@@ -34,6 +34,7 @@ enum {
     SH_STAGE_LAYOUT = 15,
     SH_STAGE_RLIMIT = 16,
     SH_STAGE_CGROUP = 17,
+    SH_STAGE_NETNS = 18,
 };
 
 struct sh_spawn_config {
@@ -57,6 +58,7 @@ struct sh_spawn_config {
     unsigned long long max_processes; /* RLIMIT_NPROC, 0 = keep */
     int join_fds[2];           /* cgroup.procs files opened for writing (-1: none): the child writes "0" to each
                                   before anything else, so everything the function allocates is charged there */
+    int netns_fd;              /* > 0: a network namespace (nsfs descriptor) the child joins; 0: the caller's */
 };
 
 struct sh_spawn_result {
@@ -91,6 +93,13 @@ void sh_set_thread_slot(int *slot);
 int *sh_thread_slot(void);
 void sh_atomic_store_int(int *p, int v);
 int sh_atomic_load_int(int *p);
+
+/* A new network namespace with its loopback up, created on a short-lived thread (unshare(CLONE_NEWNET) changes only
+ * the calling thread), as a close-on-exec nsfs descriptor; -1 with errno. */
+int sh_netns_create(void);
+
+/* posix_spawn_file_actions_addclosefrom_np (glibc >= 2.34), which needs _GNU_SOURCE. */
+int sh_spawn_actions_closefrom(void *actions, int from);
 
 /* Marks every descriptor from `first` on close-on-exec (close_range with CLOSE_RANGE_CLOEXEC); 0 or -1. */
 int sh_cloexec_from(int first);

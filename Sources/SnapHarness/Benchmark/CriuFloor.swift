@@ -30,6 +30,9 @@ struct CriuFloor {
         let timeout = function.restoreTimeoutSeconds + function.timeoutSeconds + 30
 
         let externalMounts = try function.externalMounts(snapshot) // worked out before the clock starts
+        // The environment's network exists before the restore, as on Lambda (its cost is not the restore's).
+        let network = try manifest.networkKey.map { _ in try EnvironmentNetwork.create() }
+        defer { network?.remove() }
         let start = Clock.now
         var daemon: ChildProcess?
         defer { daemon?.terminate() }
@@ -63,6 +66,11 @@ struct CriuFloor {
         }
         for (key, path) in externalMounts.sorted(by: { $0.key < $1.key }) {
             argv += ["--external", "mnt[\(key)]:\(path)"]
+        }
+        if let network, let key = manifest.networkKey {
+            let target = Int32(3 + fds.count)
+            argv += ["--inherit-fd", "fd[\(target)]:\(key)"]
+            fds.append((network.fd, target))
         }
         if lazy { argv.append("--lazy-pages") }
         let restorer: ChildProcess
@@ -103,9 +111,11 @@ struct CriuFloor {
         var metrics: [String: Double] = [:]
         let timeout = function.restoreTimeoutSeconds + function.timeoutSeconds + 30
         let externalMounts = try function.externalMounts(snapshot)
+        let network = try manifest.networkKey.map { _ in try EnvironmentNetwork.create() }
+        defer { network?.remove() }
         let start = Clock.now
         let restored = try criu.restore(snapshot, manifest: manifest, stdin: control.addressLine,
-                                        externalMounts: externalMounts) { _, _ in }
+                                        externalMounts: externalMounts, network: network) { _, _ in }
         metrics["running"] = (Clock.now - start) * 1000
         defer { restored.terminate() }
         var drain: [Int32] = []

@@ -14,7 +14,7 @@ extension Criu {
     /// `copies`: name -> host folder copied into the snapshot (the function's code, its layers) before it is sealed.
     public func checkpoint(_ process: SandboxedProcess, to snapshot: SnapshotDirectory,
                            function: FunctionManifest? = nil, externalMounts: [String: String] = [:],
-                           copies: [String: String] = [:]) throws -> SnapshotManifest {
+                           copies: [String: String] = [:], network: EnvironmentNetwork? = nil) throws -> SnapshotManifest {
         let fm = FileManager.default
         if fm.fileExists(atPath: snapshot.path) && !snapshot.looksLikeSnapshot {
             throw SnapshotError.outputExists(snapshot.path)
@@ -30,7 +30,7 @@ extension Criu {
         guard mkdir(staging.imagesPath, 0o700) == 0 else { throw SystemError("mkdir \(staging.imagesPath)") }
 
         let start = Clock.now
-        try dump(pid: process.pid, imagesDir: staging.imagesPath, externalMounts: externalMounts)
+        try dump(pid: process.pid, imagesDir: staging.imagesPath, externalMounts: externalMounts, network: network)
         let seconds = Clock.now - start
         process.waitForExit(timeout: 10) // CRIU killed the tree; reap it
         for (name, source) in copies.sorted(by: { $0.key < $1.key }) {
@@ -39,9 +39,10 @@ extension Criu {
 
         staging.restrictPermissions()
         let images = try staging.digestImages()
-        let manifest = SnapshotManifest(criuVersion: (try? cachedServiceVersion()) ?? Criu.libraryVersion,
+        var manifest = SnapshotManifest(criuVersion: (try? cachedServiceVersion()) ?? Criu.libraryVersion,
                                         stdio: process.stdio, imageBytes: staging.imageBytes(),
                                         dumpSeconds: seconds, function: function, images: images)
+        manifest.networkKey = network.map { _ in EnvironmentNetwork.criuKey }
         try staging.writeManifest(manifest)
         staging.writeVerified(images.map(\.name))
         try SnapshotDirectory.replace(snapshot, with: staging)
@@ -53,7 +54,7 @@ extension Criu {
     /// /tmp so the reasons stay readable after the staging folder is gone.
     /// CRIU gets `timeout` seconds; past it (or on SIGINT/SIGTERM) its swrk is killed (the tree is thawed).
     func dump(pid: pid_t, imagesDir: String, leaveRunning: Bool = false, timeout: Double = 300,
-              externalMounts: [String: String] = [:]) throws {
+              externalMounts: [String: String] = [:], network: EnvironmentNetwork? = nil) throws {
         let opts = try CriuOptions(binary: binary)
         let dirFD = try FD.openDirectory(imagesDir)
         defer { FD.close(dirFD) }
@@ -65,6 +66,9 @@ extension Criu {
             guard criu_local_add_external(opts.raw, "mnt[\(mountpoint)]:\(key)") == 0 else {
                 throw CriuError(operation: "setup", message: "criu_local_add_external(mnt[\(mountpoint)]) failed")
             }
+        }
+        if let network, criu_local_add_external(opts.raw, "net[\(network.inode)]:\(EnvironmentNetwork.criuKey)") != 0 {
+            throw CriuError(operation: "setup", message: "criu_local_add_external(net[\(network.inode)]) failed")
         }
         try Interrupts.check() // a signal that came first: the function is gone already, nothing to dump
         let watchdog = CriuWatchdog(opts: opts, seconds: timeout)

@@ -188,12 +188,16 @@ public struct Doctor: Sendable {
             detail: nft.map { "\($0): lists or removes a table a killed CRIU left (`nft list tables`)" }
                 ?? "not installed: only needed to list or remove a lock table an older CRIU run left behind",
             fix: "apt-get install nftables")]
+        let pasta = EnvironmentNetwork.pasta
+        checks.append(DoctorCheck(id: "pasta", title: "pasta", status: pasta == nil ? .missing : .ok,
+            detail: pasta.map { "\($0): gives each environment's network namespace outbound access and the host's "
+                                + "127.0.0.1 services" } ?? "not installed: no environment can get its own network",
+            fix: "`make deps` (installs Debian's passt package)"))
         let features: [(feature: String, id: String, title: String, works: String, absent: String, status: DoctorStatus, fix: String)] = [
             ("network_lock_nftables", "network-lock", "network lock",
-             "nftables network lock available (informational: snapharness needs no lock, since the sandbox shares "
-                + "the host's network and TCP connections are closed on restore)",
-             "CRIU cannot lock the network with nftables (informational: snapharness does not lock the network; a "
-                + "future sandbox with a network namespace of its own would need it)", .warn,
+             "nftables network lock available (informational: snapharness needs no lock: each environment has a "
+                + "network namespace of its own and TCP connections are closed on restore)",
+             "CRIU cannot lock the network with nftables (informational: snapharness does not lock the network)", .warn,
              "`make deps` (builds CRIU against libnftables-dev) on a kernel with CONFIG_NF_TABLES=y"),
             ("uffd-noncoop", "userfaultfd", "userfaultfd",
              "uffd-noncoop supported: lazy restore (`criu lazy-pages`) can fault pages in on demand",

@@ -43,11 +43,14 @@ struct InitPhase {
         let mergedLayers: String?
         /// The Init environment's memory cgroup (removed with the session).
         let cgroup: EnvironmentCgroup?
+        /// The Init environment's network namespace (dumped as external, removed with the session).
+        let network: EnvironmentNetwork
 
         init(process: SandboxedProcess, connection: ControlConnection, listener: ControlListener, start: Double,
              deadline: Double, initDone: AgentMessage.InitDone, token: String?, environment: [String: String],
-             layout: LambdaFilesystem, mergedLayers: String?, cgroup: EnvironmentCgroup?) {
+             layout: LambdaFilesystem, mergedLayers: String?, cgroup: EnvironmentCgroup?, network: EnvironmentNetwork) {
             self.cgroup = cgroup
+            self.network = network
             self.layout = layout
             self.mergedLayers = mergedLayers
             self.process = process
@@ -72,6 +75,7 @@ struct InitPhase {
             listener.close()
             if let mergedLayers { try? FileManager.default.removeItem(atPath: mergedLayers) }
             cgroup?.remove()
+            network.remove()
         }
     }
 
@@ -80,13 +84,15 @@ struct InitPhase {
         try config.validate()
         try LambdaFilesystem.prepareSkeleton()
         // Everything made here goes again if Init does not get as far as a session that owns it.
-        var made: (layers: String?, listener: ControlListener?, cgroup: EnvironmentCgroup?, process: SandboxedProcess?)
+        var made: (layers: String?, listener: ControlListener?, cgroup: EnvironmentCgroup?, process: SandboxedProcess?,
+                   network: EnvironmentNetwork?)
         var ok = false
         defer {
             if !ok {
                 made.process?.terminate()
                 made.listener?.close()
                 made.cgroup?.remove()
+                made.network?.remove()
                 if let layers = made.layers { try? FileManager.default.removeItem(atPath: layers) }
             }
         }
@@ -97,6 +103,8 @@ struct InitPhase {
         made.listener = listener
         let cgroup = try config.makeCgroup(label: "init")
         made.cgroup = cgroup
+        let network = try EnvironmentNetwork.create()
+        made.network = network
         let baseEnvironment = config.environment(runtime: runtime)
         var env = baseEnvironment
         let token = credentials?.issueToken(label: "init")
@@ -106,6 +114,7 @@ struct InitPhase {
                                environment: env, workingDirectory: LambdaFilesystem.taskRoot,
                                tmpBytes: UInt64(config.ephemeralStorageMB) << 20)
         spec.binds = layout.binds
+        spec.network = network
         spec.maxFiles = FunctionConfig.maxFiles
         spec.maxProcesses = FunctionConfig.maxProcesses
         spec.cgroup = cgroup
@@ -135,7 +144,7 @@ struct InitPhase {
             ok = true
             return Session(process: process, connection: conn, listener: listener, start: start, deadline: deadline,
                            initDone: m, token: token, environment: baseEnvironment, layout: layout, mergedLayers: merged,
-                           cgroup: cgroup)
+                           cgroup: cgroup, network: network)
         case .message(.initError(let m)):
             let e = m.error
             throw failure.fail("\(e.errorType): \(e.errorMessage)", lambdaError: e, hint: m.hint, report: &report)
@@ -227,7 +236,7 @@ struct InitPhase {
         if let merged = session.mergedLayers { copies[SnapshotDirectory.layersFolder] = merged }
         return try criu.checkpoint(session.process, to: snapshot, function: function,
                                    externalMounts: Dictionary(uniqueKeysWithValues: layout.mounts.map { ($0.target, $0.key) }),
-                                   copies: copies)
+                                   copies: copies, network: session.network)
     }
 
     /// What the snapshot's manifest records about the function.

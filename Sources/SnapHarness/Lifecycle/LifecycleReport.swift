@@ -34,6 +34,8 @@ public struct SnapshotReport: Codable, Sendable {
 public struct CopyReport: Codable, Sendable {
     public var copy: Int
     public var pid: Int32?
+    /// Making the environment's network namespace before the restore (not part of the Restore Duration).
+    public var networkMs: Double?
     public var restoreMs: Double?
     /// Runtime load + after-restore hooks: Lambda's Billed Restore Duration (CRIU's part is not billed).
     public var billedRestoreMs: Double?

@@ -8,11 +8,16 @@ extension Criu {
     /// own, so any number of copies can run side by side. Its stdio is re-plumbed to fresh pipes whose lines reach
     /// `onOutput`. Works from any snapharness process, not only the one that dumped.
     /// CRIU gets `timeout` seconds; past it (or on SIGINT/SIGTERM) whatever it started is killed.
-    /// `externalMounts`: key -> host folder for each mount the snapshot left to the restorer.
+    /// `externalMounts`: key -> host folder for each mount the snapshot left to the restorer; `network`: the fresh
+    /// namespace for a tree dumped in its own (`manifest.networkKey`).
     public func restore(_ snapshot: SnapshotDirectory, manifest: SnapshotManifest? = nil, stdin: [UInt8] = [],
-                        timeout: Double = 60, externalMounts: [String: String] = [:],
+                        timeout: Double = 60, externalMounts: [String: String] = [:], network: EnvironmentNetwork? = nil,
                         onOutput: @escaping @Sendable (OutputStreamKind, String) -> Void) throws -> SandboxedProcess {
         let manifest = try manifest ?? snapshot.loadManifest()
+        if manifest.networkKey != nil && network == nil {
+            throw HarnessError.input("\(snapshot.path) was taken in a network namespace of its own: restore it with "
+                                     + "`snapharness restore`, which gives every copy a fresh one")
+        }
         let opts = try CriuOptions(binary: binary)
         let imagesFD = try FD.openDirectory(snapshot.imagesPath)
         defer { FD.close(imagesFD) }
@@ -32,6 +37,12 @@ extension Criu {
             }
         }
 
+        if let key = manifest.networkKey, let network {
+            // libcriu keeps the number only: the descriptor stays open until the call returns.
+            try FD.setCloseOnExec(network.fd, false)
+            _ = criu_local_add_inherit_fd(opts.raw, network.fd, key)
+        }
+        defer { if let network { try? FD.setCloseOnExec(network.fd, true) } }
         try Interrupts.check()
         let pipes = try StdioPipes.make(stdin: stdin)
         for (fd, key) in zip(pipes.childEnds, manifest.stdio.byFD.map(\.1)) {

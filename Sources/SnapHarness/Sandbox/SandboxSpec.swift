@@ -27,6 +27,8 @@ public struct SandboxSpec: Sendable {
     public var maxProcesses: UInt64 = 0
     /// The environment's cgroup, joined before exec.
     public var cgroup: EnvironmentCgroup?
+    /// The environment's network namespace, joined before exec (nil: the host's network).
+    public var network: EnvironmentNetwork?
 
     public init(executable: String, arguments: [String] = [], environment: [String: String] = [:],
                 workingDirectory: String? = nil, tmpBytes: UInt64 = 512 << 20,

@@ -82,6 +82,7 @@ public final class SandboxedProcess: Sendable {
                 config.max_files = spec.maxFiles
                 config.max_processes = spec.maxProcesses
                 config.join_fds = (joins.count > 0 ? joins[0] : -1, joins.count > 1 ? joins[1] : -1)
+                config.netns_fd = spec.network?.fd ?? 0
                 return sh_spawn(&config)
             } } } }
         }

@@ -19,6 +19,9 @@ public struct SnapshotManifest: Codable, Sendable, Equatable {
     public var images: [ImageDigest]?
     /// The snapharness that wrote the snapshot.
     public var snapharnessVersion: String?
+    /// CRIU's key of the network namespace the tree was dumped in, as external: every restore hands CRIU a fresh
+    /// one under this key. nil: the tree shared the host's network (bare processes, older snapshots).
+    public var networkKey: String?
 
     public init(createdAt: Date = Date(), criuVersion: String, stdio: StdioKeys, imageBytes: UInt64,
                 dumpSeconds: Double, function: FunctionManifest? = nil, images: [ImageDigest]? = nil) {

@@ -36,6 +36,8 @@ struct HostFootprint: Equatable, CustomStringConvertible {
     var children: [Int32]
     /// Function processes (the runtime agent) anywhere on the machine.
     var functionProcesses: [String] = []
+    /// pasta processes giving an environment its network (their namespaces go with them).
+    var pastaProcesses: [String] = []
     /// snapharness's temporary folders: /tmp/snapharness-*, /run/snapharness/ctl-*, environments' cgroups.
     var tempEntries: [String] = []
 
@@ -55,12 +57,14 @@ struct HostFootprint: Equatable, CustomStringConvertible {
                              nftCriuTables: Int(nft.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0,
                              children: ProcFile.children(),
                              functionProcesses: agents.split(separator: "\n").map(String.init),
+                             pastaProcesses: shell("ps -eo pid=,args= | grep 'pasta --config-net' | grep -v grep || true")
+                                .split(separator: "\n").map(String.init),
                              tempEntries: temps.sorted())
     }
 
     var description: String {
         "criu processes: \(criuProcesses), mounts: \(mounts), nft criu tables: \(nftCriuTables), children: \(children), "
-            + "function processes: \(functionProcesses), temporary entries: \(tempEntries)"
+            + "function processes: \(functionProcesses), pasta: \(pastaProcesses), temporary entries: \(tempEntries)"
     }
 
     static func shell(_ command: String) -> String {
@@ -85,6 +89,7 @@ func leavesNothingBehind(_ body: () throws -> Void) rethrows {
     let after = HostFootprint.take()
     #expect(after.functionProcesses.isEmpty, "function processes left: \(after.functionProcesses)")
     #expect(after.criuProcesses == before.criuProcesses, "CRIU processes left: \(after.criuProcesses)")
+    #expect(after.pastaProcesses == before.pastaProcesses, "pasta processes left: \(after.pastaProcesses)")
     #expect(after.tempEntries == before.tempEntries, "temporary entries left: \(after.tempEntries)")
     #expect(after.mounts == before.mounts && after.nftCriuTables == before.nftCriuTables, "\(before) -> \(after)")
 }

@@ -1,10 +1,11 @@
 #if os(Linux)
+import CSandbox
 import Foundation
 import Glibc
 
-/// Starts a plain program (the `criu` command line, for the benchmark's floors) with chosen descriptors placed at
-/// chosen numbers, through posix_spawn: no Swift code runs in the child, so it is safe from this multi-threaded
-/// process. The child inherits nothing else: every descriptor of this process is close-on-exec (the harness opens
+/// Starts a plain program (pasta for an environment's network, the `criu` command line for the benchmark's floors)
+/// with chosen descriptors placed at chosen numbers, through posix_spawn: no Swift code runs in the child, so it is
+/// safe from this multi-threaded process. The child inherits nothing else: every descriptor of this process is close-on-exec (the harness opens
 /// them so) and the sources are passed through close-on-exec duplicates.
 enum CommandSpawn {
     /// Spawns `argv` with `fds` (source in this process -> number in the child) and stdin/stdout/stderr on
@@ -26,6 +27,9 @@ enum CommandSpawn {
         posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         for (high, target) in moved { posix_spawn_file_actions_adddup2(&actions, high, target) }
+        // Descriptors a concurrent restore briefly leaves inheritable (its stdio pipes, its network namespace) must
+        // not reach a long-lived child such as pasta: it would hold a copy's output open.
+        _ = sh_spawn_actions_closefrom(&actions, (fds.map(\.target).max() ?? 2) + 1)
 
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)

@@ -1,0 +1,123 @@
+#if os(Linux)
+import CSandbox
+import Foundation
+import Glibc
+import Synchronization
+
+/// An execution environment's own network namespace, as each Lambda environment has its own network: the Init and
+/// every restored copy get one, so sockets bound during Init (a listening TCP port, a UDP socket) are restored in
+/// every copy without clashing, and the copies can't reach each other. `pasta` (package passt) gives it outbound
+/// connectivity and maps the host's loopback services onto the same 127.0.0.1:PORT inside (a developer's local
+/// database keeps working). CRIU dumps the namespace as external (`net[inode]`) and restores each copy into a
+/// fresh one passed by descriptor.
+///
+/// Its folder, /run/snapharness/net-<pid>-XXXXXX, holds the namespace bound on a file (pasta's target) and pasta's
+/// pid file; a later snapharness removes those of a killed one.
+public final class EnvironmentNetwork: @unchecked Sendable {
+    /// The namespace (nsfs descriptor, close-on-exec): joined by the Init's sandbox, inherited by CRIU on restore.
+    public let fd: Int32
+    public let inode: UInt64
+    let folder: String
+    private let pastaPid: pid_t
+    private let removed = Mutex(false)
+
+    /// CRIU's key for the namespace, in the dump's `--external net[inode]:key` and the restore's inherit-fd.
+    public static let criuKey = "snapharness-net"
+    static let base = "/run/snapharness/net"
+    private static let swept = Mutex(false)
+
+    /// pasta, where Debian installs it (make deps).
+    public static var pasta: String? {
+        ["/usr/bin/pasta", "/usr/local/bin/pasta", "/usr/sbin/pasta"].first { access($0, X_OK) == 0 }
+    }
+
+    private init(fd: Int32, inode: UInt64, folder: String, pastaPid: pid_t) {
+        (self.fd, self.inode, self.folder, self.pastaPid) = (fd, inode, folder, pastaPid)
+    }
+
+    /// A fresh namespace with loopback up and pasta attached; pasta has configured it when this returns.
+    public static func create() throws -> EnvironmentNetwork {
+        guard let pasta else {
+            throw HarnessError.input("pasta is not installed: each environment gets its own network through it. "
+                                     + "Run `make deps` (it installs Debian's passt package)")
+        }
+        let first = swept.withLock { done -> Bool in defer { done = true }; return !done }
+        if first { sweepDead() }
+        try FileManager.default.createDirectory(atPath: "/run/snapharness", withIntermediateDirectories: true)
+        let folder = try ScratchFolder.make(base)
+        let fd = sh_netns_create()
+        guard fd >= 0 else {
+            let e = SystemError("creating a network namespace")
+            try? FileManager.default.removeItem(atPath: folder)
+            throw e
+        }
+        func fail(_ error: Error) -> Error {
+            _ = umount2(folder + "/ns", Int32(MNT_DETACH))
+            FD.close(fd)
+            try? FileManager.default.removeItem(atPath: folder)
+            return error
+        }
+        let inode: UInt64
+        do { inode = try FD.inode(fd) } catch { throw fail(error) }
+        // pasta takes a namespace by path: the namespace is bound on a file (the sandbox detaches nsfs mounts, so
+        // this never reaches a snapshot).
+        let nsFile = folder + "/ns"
+        let made = open(nsFile, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+        guard made >= 0 else { throw fail(SystemError("create \(nsFile)")) }
+        FD.close(made)
+        guard mount("/proc/self/fd/\(fd)", nsFile, nil, UInt(MS_BIND), nil) == 0 else {
+            throw fail(SystemError("bind the network namespace on \(nsFile)"))
+        }
+        // Bookworm's pasta (2023-03) needs --netns-only and --runas 0 to join a namespace made by root. It configures
+        // the namespace, then forks into the background (writing its pid) and the first process exits 0.
+        let pidFile = folder + "/pasta.pid", logFile = folder + "/pasta.log"
+        let starter: ChildProcess
+        do {
+            starter = try CommandSpawn.spawn([pasta, "--config-net", "--netns", nsFile, "--netns-only", "--runas", "0",
+                                              "-T", "auto", "-U", "auto", "-q", "-P", pidFile], outputFile: logFile)
+        } catch { throw fail(error) }
+        let status = starter.wait(timeout: 10)
+        if status == nil { _ = starter.terminate() }
+        let pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        guard let status, status == .exited(0), let pid, pid > 0 else {
+            let said = ((try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            if let pid, pid > 0 { kill(pid, SIGKILL) }
+            throw fail(HarnessError.input("pasta could not give the environment its network ("
+                + (status.map { "\($0)" } ?? "no answer within 10 s") + (said.isEmpty ? "" : ": \(said)") + ")"))
+        }
+        return EnvironmentNetwork(fd: fd, inode: inode, folder: folder, pastaPid: pid)
+    }
+
+    /// Stops pasta and lets the namespace go (it ends with its last process and descriptor). Idempotent.
+    public func remove() {
+        guard removed.withLock({ done -> Bool in defer { done = true }; return !done }) else { return }
+        Self.stopPasta(pastaPid, folder: folder)
+        _ = umount2(folder + "/ns", Int32(MNT_DETACH))
+        FD.close(fd)
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    /// pasta is not our child once it runs in the background; it is killed only if it is still the pasta of this
+    /// folder (its command line names it), never a process that reused the pid.
+    private static func stopPasta(_ pid: pid_t, folder: String) {
+        guard pid > 0, ProcFile.commandLine(pid).contains(folder + "/ns") else { return }
+        kill(pid, SIGKILL)
+    }
+
+    /// The folders (and pasta processes, and bound namespaces) of snapharness processes that are gone.
+    static func sweepDead() {
+        let parent = "/run/snapharness"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix("net-") {
+            let rest = name.dropFirst(4)
+            guard let pid = Int32(rest.prefix { $0.isNumber }), pid != getpid(), kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            let folder = parent + "/" + name
+            if let text = try? String(contentsOfFile: folder + "/pasta.pid", encoding: .utf8),
+               let pasta = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                stopPasta(pasta, folder: folder)
+            }
+            _ = umount2(folder + "/ns", Int32(MNT_DETACH))
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+    }
+}
+#endif
