@@ -69,7 +69,7 @@ public struct Benchmark: Sendable {
         let machine = MachineFacts.collect(criu: criu, python: config.python, imagesDirectory: scratch)
         var report = BenchmarkReport(function: config.functionName, handler: config.handler, directory: config.directory,
                                      startedAt: Date(), iterations: options.iterations, warmup: options.warmup,
-                                     networkLock: "none (host network, tcp-close)", machine: machine)
+                                     networkLock: "none (a network namespace per environment, tcp-close)", machine: machine)
         let begin = Clock.now
         var lazy = options.lazy && machine.userfaultfd
         if options.lazy && !machine.userfaultfd {

@@ -17,10 +17,12 @@ struct ColdStartDriver {
 
     func run(requestId: String) throws -> [String: Double] {
         var scratch = LifecycleReport()
-        let start = Clock.now
         var onDemand = config
         onDemand.initializationType = "on-demand"
-        let phase = InitPhase(criu: criu, config: onDemand, runtime: runtime, log: .silent)
+        var phase = InitPhase(criu: criu, config: onDemand, runtime: runtime, log: .silent)
+        // The environment's network exists before the cold start too, as the restore's does (not timed in either).
+        phase.network = try EnvironmentNetwork.create()
+        let start = Clock.now
         let session = try phase.begin(report: &scratch)
         defer { session.close() }
         let ready = Clock.now
@@ -47,8 +49,9 @@ struct SnapshotDriver {
 
     func run(into snapshot: SnapshotDirectory) throws -> (metrics: [String: Double], manifest: SnapshotManifest) {
         var scratch = LifecycleReport()
+        var phase = InitPhase(criu: criu, config: config, runtime: runtime, log: .silent)
+        phase.network = try EnvironmentNetwork.create()
         let start = Clock.now
-        let phase = InitPhase(criu: criu, config: config, runtime: runtime, log: .silent)
         let session = try phase.begin(report: &scratch)
         let (process, conn) = (session.process, session.connection)
         var parked = false

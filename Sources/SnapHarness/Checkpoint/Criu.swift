@@ -87,7 +87,7 @@ final class CriuOptions {
     deinit { criu_local_free_opts(raw) }
 
     /// Options every dump and restore of a sandbox shares: TCP connections to the outside end up closed (Lambda's
-    /// stale-connection behaviour). No network lock: the sandbox shares the host's network namespace and tcp-close
+    /// stale-connection behaviour). No network lock: each environment has a network namespace of its own and tcp-close
     /// means CRIU never holds a connection open across the dump, so the lock would only cost every restore ~10 ms
     /// of nftables work (measured by `snapharness bench`) and leave a table behind when a dump is never restored.
     func applyCommon(logFile: String, logLevel: Int32) throws {

@@ -13,6 +13,8 @@ struct InitPhase {
     var credentials: ContainerCredentialsServer?
     /// Runs on the parked process right before the checkpoint (check looks at its sockets and /tmp).
     var beforeCheckpoint: ((SandboxedProcess) -> Void)?
+    /// A network namespace made beforehand (bench makes it before its clock); the session owns it from `begin` on.
+    var network: EnvironmentNetwork?
 
     /// How long the runtime's channel may stay open after snapshot_ready (it closes it right away).
     static let channelCloseSeconds = 5.0
@@ -81,11 +83,11 @@ struct InitPhase {
 
     /// Spawns the function and runs Init (the handler module's code) within the Init limit.
     func begin(report: inout LifecycleReport) throws -> Session {
-        try config.validate()
-        try LambdaFilesystem.prepareSkeleton()
-        // Everything made here goes again if Init does not get as far as a session that owns it.
+        // Everything made here goes again if Init does not get as far as a session that owns it (a network made
+        // beforehand included: it is this Init's from here on).
         var made: (layers: String?, listener: ControlListener?, cgroup: EnvironmentCgroup?, process: SandboxedProcess?,
                    network: EnvironmentNetwork?)
+        made.network = network
         var ok = false
         defer {
             if !ok {
@@ -96,6 +98,8 @@ struct InitPhase {
                 if let layers = made.layers { try? FileManager.default.removeItem(atPath: layers) }
             }
         }
+        try config.validate()
+        try LambdaFilesystem.prepareSkeleton()
         let merged = config.layers.isEmpty ? nil : try LambdaFilesystem.mergeLayers(config.layers)
         made.layers = merged
         let layout = config.filesystem(runtime: runtime, layers: merged)
@@ -103,7 +107,7 @@ struct InitPhase {
         made.listener = listener
         let cgroup = try config.makeCgroup(label: "init")
         made.cgroup = cgroup
-        let network = try EnvironmentNetwork.create()
+        let network = try made.network ?? EnvironmentNetwork.create()
         made.network = network
         let baseEnvironment = config.environment(runtime: runtime)
         var env = baseEnvironment
