@@ -2,8 +2,8 @@
 import Foundation
 
 /// Endurance: restores one snapshot hundreds of times, one after another and in concurrent rounds, and checks after
-/// every round that the supervisor is back where it started (open descriptors, children, mounts, nftables tables)
-/// and that restores do not slow down. What `make soak` runs; users run it to trust snapharness in a CI loop.
+/// every round that the supervisor is back where it started (open descriptors, children, mounts, nftables tables,
+/// environment networks) and that restores do not slow down. What `make soak` runs; users run it to trust snapharness in a CI loop.
 public struct Soak: Sendable {
     public let lifecycle: Lifecycle
     public var sequential = 500
@@ -19,12 +19,16 @@ public struct Soak: Sendable {
         public var children: Int
         public var mounts: Int
         public var nftTables: Int
+        /// This supervisor's environment networks (a folder each, removed with its namespace and pasta).
+        public var networks: Int = 0
 
         public static func take() -> Footprint {
             let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
             let children = ProcFile.children().count
             let mounts = ProcFile.read("/proc/self/mountinfo")?.split(separator: "\n").count ?? -1
-            return Footprint(fds: fds, children: children, mounts: mounts, nftTables: nftCriuTables())
+            let networks = ((try? FileManager.default.contentsOfDirectory(atPath: "/run/snapharness")) ?? [])
+                .filter { $0.hasPrefix("net-\(getpid())-") }.count
+            return Footprint(fds: fds, children: children, mounts: mounts, nftTables: nftCriuTables(), networks: networks)
         }
 
         static func nftCriuTables() -> Int {
@@ -40,7 +44,9 @@ public struct Soak: Sendable {
             return text.split(separator: "\n").filter { $0.contains("CRIU") }.count
         }
 
-        public var description: String { "fds \(fds), children \(children), mounts \(mounts), nft CRIU tables \(nftTables)" }
+        public var description: String {
+            "fds \(fds), children \(children), mounts \(mounts), nft CRIU tables \(nftTables), networks \(networks)"
+        }
     }
 
     public struct Result: Sendable {
