@@ -50,8 +50,9 @@ extension Criu {
         return manifest
     }
 
-    /// Dumps `pid` with libcriu into `imagesDir` (log: dump.log there). A failure keeps a copy of CRIU's log in
-    /// /tmp so the reasons stay readable after the staging folder is gone.
+    /// Dumps `pid` with libcriu into `imagesDir`. CRIU logs into a work folder in /tmp, not on the snapshot's disk: a
+    /// full disk must not cut CRIU's own reason short ("No space left" was lost mid-line). The log joins the images
+    /// (dump.log) once the dump worked; a failure keeps a copy in /tmp so the reasons stay readable.
     /// CRIU gets `timeout` seconds; past it (or on SIGINT/SIGTERM) its swrk is killed (the tree is thawed).
     func dump(pid: pid_t, imagesDir: String, leaveRunning: Bool = false, timeout: Double = 300,
               externalMounts: [String: String] = [:], network: EnvironmentNetwork? = nil) throws {
@@ -59,6 +60,11 @@ extension Criu {
         let dirFD = try FD.openDirectory(imagesDir)
         defer { FD.close(dirFD) }
         criu_local_set_images_dir_fd(opts.raw, dirFD)
+        let workDir = try ScratchFolder.make("/tmp/snapharness-dump")
+        defer { try? FileManager.default.removeItem(atPath: workDir) }
+        let workFD = try FD.openDirectory(workDir)
+        defer { FD.close(workFD) }
+        criu_local_set_work_dir_fd(opts.raw, workFD)
         criu_local_set_pid(opts.raw, pid)
         criu_local_set_leave_running(opts.raw, leaveRunning)
         try opts.applyCommon(logFile: "dump.log", logLevel: 4)
@@ -75,9 +81,12 @@ extension Criu {
         let ret = criu_local_dump(opts.raw)
         let stopped = watchdog.finish()
         guard ret >= 0 && !stopped else {
-            let log = CriuError.keepLog(imagesDir + "/dump.log", operation: "dump")
+            let log = CriuError.keepLog(workDir + "/dump.log", operation: "dump")
             if stopped { throw CriuError(operation: "dump of pid \(pid)", timedOutAfter: timeout, logPath: log) }
             throw CriuError(operation: "dump of pid \(pid)", code: ret, logPath: log)
+        }
+        if (try? FileManager.default.copyItem(atPath: workDir + "/dump.log", toPath: imagesDir + "/dump.log")) != nil {
+            chmod(imagesDir + "/dump.log", 0o600)
         }
     }
 }

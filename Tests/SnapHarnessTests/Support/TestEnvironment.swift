@@ -49,7 +49,8 @@ struct HostFootprint: Equatable, CustomStringConvertible {
         let cgroups = shell("find /sys/fs/cgroup -maxdepth 5 -type d -name 'snapharness-*' 2>/dev/null || true")
             .split(separator: "\n").map(String.init)
         let temps = cgroups + ((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [])
-            .filter { $0.hasPrefix("snapharness-run-") || $0.hasPrefix("snapharness-restore-") || $0.hasPrefix(".criu.mntns.") }
+            .filter { $0.hasPrefix("snapharness-run-") || $0.hasPrefix("snapharness-restore-") || $0.hasPrefix("snapharness-dump-")
+                || $0.hasPrefix(".criu.mntns.") }
             .map { "/tmp/" + $0 }
             + ((try? FileManager.default.contentsOfDirectory(atPath: "/run/snapharness")) ?? [])
                 .filter { $0 != "skeleton" }.map { "/run/snapharness/" + $0 } // the skeleton stays, by design
