@@ -189,10 +189,12 @@ public struct Doctor: Sendable {
                 ?? "not installed: only needed to list or remove a lock table an older CRIU run left behind",
             fix: "apt-get install nftables")]
         let pasta = EnvironmentNetwork.pasta
-        checks.append(DoctorCheck(id: "pasta", title: "pasta", status: pasta == nil ? .missing : .ok,
-            detail: pasta.map { "\($0): gives each environment's network namespace outbound access and the host's "
-                                + "127.0.0.1 services" } ?? "not installed: no environment can get its own network",
-            fix: "`make deps` (installs Debian's passt package)"))
+        let tun = access("/dev/net/tun", R_OK | W_OK) == 0
+        checks.append(DoctorCheck(id: "pasta", title: "pasta", status: pasta != nil && tun ? .ok : .missing,
+            detail: pasta.map { tun ? "\($0): gives each environment's network namespace outbound access and the "
+                                      + "host's 127.0.0.1 services" : "\($0) is there, but /dev/net/tun is not (pasta's tap device)" }
+                ?? "not installed: no environment can get its own network",
+            fix: pasta == nil ? "`make deps` (installs Debian's passt package)" : "`modprobe tun` (a kernel with CONFIG_TUN)"))
         let features: [(feature: String, id: String, title: String, works: String, absent: String, status: DoctorStatus, fix: String)] = [
             ("network_lock_nftables", "network-lock", "network lock",
              "nftables network lock available (informational: snapharness needs no lock: each environment has a "

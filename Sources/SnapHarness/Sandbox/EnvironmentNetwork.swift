@@ -18,21 +18,19 @@ public final class EnvironmentNetwork: @unchecked Sendable {
     public let fd: Int32
     public let inode: UInt64
     let folder: String
-    private let pastaPid: pid_t
     private let removed = Mutex(false)
 
     /// CRIU's key for the namespace, in the dump's `--external net[inode]:key` and the restore's inherit-fd.
     public static let criuKey = "snapharness-net"
     static let base = "/run/snapharness/net"
-    private static let swept = Mutex(false)
 
     /// pasta, where Debian installs it (make deps).
     public static var pasta: String? {
         ["/usr/bin/pasta", "/usr/local/bin/pasta", "/usr/sbin/pasta"].first { access($0, X_OK) == 0 }
     }
 
-    private init(fd: Int32, inode: UInt64, folder: String, pastaPid: pid_t) {
-        (self.fd, self.inode, self.folder, self.pastaPid) = (fd, inode, folder, pastaPid)
+    private init(fd: Int32, inode: UInt64, folder: String) {
+        (self.fd, self.inode, self.folder) = (fd, inode, folder)
     }
 
     /// A fresh namespace with loopback up and pasta attached; pasta has configured it when this returns.
@@ -41,24 +39,26 @@ public final class EnvironmentNetwork: @unchecked Sendable {
             throw HarnessError.input("pasta is not installed: each environment gets its own network through it. "
                                      + "Run `make deps` (it installs Debian's passt package)")
         }
-        let first = swept.withLock { done -> Bool in defer { done = true }; return !done }
-        if first { sweepDead() }
         try FileManager.default.createDirectory(atPath: "/run/snapharness", withIntermediateDirectories: true)
-        let folder = try ScratchFolder.make(base)
+        let folder = try ScratchFolder.make(base, release: release)
         let fd = sh_netns_create()
         guard fd >= 0 else {
             let e = SystemError("creating a network namespace")
             try? FileManager.default.removeItem(atPath: folder)
             throw e
         }
-        func fail(_ error: Error) -> Error {
-            _ = umount2(folder + "/ns", Int32(MNT_DETACH))
+        let inode: UInt64
+        do { inode = try FD.inode(fd) } catch {
             FD.close(fd)
             try? FileManager.default.removeItem(atPath: folder)
+            throw error
+        }
+        // From here on a failure undoes everything as `remove` does.
+        let network = EnvironmentNetwork(fd: fd, inode: inode, folder: folder)
+        func fail(_ error: Error) -> Error {
+            network.remove()
             return error
         }
-        let inode: UInt64
-        do { inode = try FD.inode(fd) } catch { throw fail(error) }
         // pasta takes a namespace by path: the namespace is bound on a file (the sandbox detaches nsfs mounts, so
         // this never reaches a snapshot).
         let nsFile = folder + "/ns"
@@ -78,46 +78,34 @@ public final class EnvironmentNetwork: @unchecked Sendable {
         } catch { throw fail(error) }
         let status = starter.wait(timeout: 10)
         if status == nil { _ = starter.terminate() }
-        let pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        guard let status, status == .exited(0), let pid, pid > 0 else {
+        let running = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        guard let status, status == .exited(0), (running ?? 0) > 0 else {
             let said = ((try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            if let pid, pid > 0 { kill(pid, SIGKILL) }
             throw fail(HarnessError.input("pasta could not give the environment its network ("
-                + (status.map { "\($0)" } ?? "no answer within 10 s") + (said.isEmpty ? "" : ": \(said)") + ")"))
+                + (status.map { "\($0)" } ?? "no answer within 10 s") + (said.isEmpty ? "" : ": \(said)") + "). "
+                + "pasta needs /dev/net/tun (`modprobe tun`); `snapharness doctor` checks what it needs"))
         }
-        return EnvironmentNetwork(fd: fd, inode: inode, folder: folder, pastaPid: pid)
+        return network
     }
 
     /// Stops pasta and lets the namespace go (it ends with its last process and descriptor). Idempotent.
     public func remove() {
         guard removed.withLock({ done -> Bool in defer { done = true }; return !done }) else { return }
-        Self.stopPasta(pastaPid, folder: folder)
-        _ = umount2(folder + "/ns", Int32(MNT_DETACH))
+        Self.release(folder)
         FD.close(fd)
         try? FileManager.default.removeItem(atPath: folder)
     }
 
-    /// pasta is not our child once it runs in the background; it is killed only if it is still the pasta of this
-    /// folder (its command line names it), never a process that reused the pid.
-    private static func stopPasta(_ pid: pid_t, folder: String) {
-        guard pid > 0, ProcFile.commandLine(pid).contains(folder + "/ns") else { return }
-        kill(pid, SIGKILL)
-    }
-
-    /// The folders (and pasta processes, and bound namespaces) of snapharness processes that are gone.
-    static func sweepDead() {
-        let parent = "/run/snapharness"
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix("net-") {
-            let rest = name.dropFirst(4)
-            guard let pid = Int32(rest.prefix { $0.isNumber }), pid != getpid(), kill(pid, 0) != 0 && errno == ESRCH else { continue }
-            let folder = parent + "/" + name
-            if let text = try? String(contentsOfFile: folder + "/pasta.pid", encoding: .utf8),
-               let pasta = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                stopPasta(pasta, folder: folder)
-            }
-            _ = umount2(folder + "/ns", Int32(MNT_DETACH))
-            try? FileManager.default.removeItem(atPath: folder)
+    /// What a network's folder holds outside itself: pasta (not our child once it runs in the background; killed
+    /// only if its command line names this folder, never a process that reused the pid) and the namespace's bind.
+    /// For this process's networks and, through ScratchFolder's sweep, a killed snapharness's.
+    static func release(_ folder: String) {
+        if let text = try? String(contentsOfFile: folder + "/pasta.pid", encoding: .utf8),
+           let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
+           ProcFile.commandLine(pid).contains(folder + "/ns") {
+            kill(pid, SIGKILL)
         }
+        _ = umount2(folder + "/ns", Int32(MNT_DETACH))
     }
 }
 #endif
