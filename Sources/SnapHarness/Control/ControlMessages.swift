@@ -19,6 +19,12 @@ public struct LambdaError: Codable, Sendable, Equatable {
         self.requestId = requestId
         self.stackTrace = stackTrace
     }
+
+    /// A hook's exception as the runtime reports the phase's failure (awslambdaric's `Runtime.BeforeSnapshotError`,
+    /// `Runtime.AfterRestoreError`): the hook's type and message become the message, its stack trace is kept.
+    func wrapped(as errorType: String) -> LambdaError {
+        LambdaError(errorMessage: "\(self.errorType): \(errorMessage)", errorType: errorType, stackTrace: stackTrace)
+    }
 }
 
 /// What the agent in the function process says: one case per message of docs/control-protocol.md, decoded once

@@ -177,8 +177,7 @@ struct InitPhase {
         case .message(.beforeSnapshotError(let m)):
             let cause = m.error
             let exit = process.waitForExit(timeout: 5)
-            let e = LambdaError(errorMessage: "\(cause.errorType): \(cause.errorMessage)",
-                                errorType: "Runtime.BeforeSnapshotError", stackTrace: cause.stackTrace)
+            let e = cause.wrapped(as: "Runtime.BeforeSnapshotError")
             throw failure.fail("a before-snapshot hook raised \(cause.errorType): \(cause.errorMessage) "
                                + "(runtime \(exit.map { "\($0)" } ?? "did not exit")); no snapshot was taken",
                                lambdaError: e, report: &report)

@@ -24,7 +24,7 @@ public struct RestoreSource: Sendable {
             }
             return RestoreSource(snapshot: snapshot, manifest: manifest, function: function,
                                  externalMounts: try function.externalMounts(snapshot))
-        } catch let e as LifecycleError { throw e } catch { throw LifecycleError(.input, "\(error)") }
+        } catch { throw LifecycleError(.input, "\(error)") }
     }
 }
 
@@ -181,8 +181,7 @@ public final class RestoredEnvironment: @unchecked Sendable {
         case .message(.afterRestoreError(let m)):
             let cause = m.error
             let exit = restored.waitForExit(timeout: 5)
-            let e = LambdaError(errorMessage: "\(cause.errorType): \(cause.errorMessage)",
-                                errorType: "Runtime.AfterRestoreError", stackTrace: cause.stackTrace)
+            let e = cause.wrapped(as: "Runtime.AfterRestoreError")
             throw fail(.afterRestore, "error", "Runtime.AfterRestoreError",
                        "an after-restore hook raised \(cause.errorType): \(cause.errorMessage) (runtime "
                        + "\(exit.map { "\($0)" } ?? "did not exit")); the invocation was not served (SnapStartException)", e)
