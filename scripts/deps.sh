@@ -152,5 +152,30 @@ if [ ! -d "$pydir/boto3-$boto3_version.dist-info" ] || [ ! -f "$pydir/boto3/__in
   done
   rm -rf "$pydir"/boto3-*.dist-info.old "$pydir.boto3.tmp"
 fi
+# AWS's runtime client, for --runtime-client awslambdaric: the pure-Python package once, and its libcurl extension
+# (runtime_client.cpython-3XX-*.so) for every CPython it has wheels for, side by side: each interpreter loads its own.
+ric_version=4.2.2
+ric_abis="310 311 312 313 314"
+ric_missing=0
+[ -d "$pydir/awslambdaric-$ric_version.dist-info" ] && [ -f "$pydir/awslambdaric/__init__.py" ] || ric_missing=1
+for abi in $ric_abis; do
+  ls "$pydir"/runtime_client.cpython-"$abi"-*.so >/dev/null 2>&1 || ric_missing=1
+done
+if [ "$ric_missing" = 1 ]; then
+  log "installing awslambdaric==$ric_version (Lambda's Python runtime client) from PyPI into $pydir"
+  rm -rf "$pydir.ric.tmp"
+  for abi in $ric_abis; do
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check --no-deps --only-binary=:all: \
+      --platform manylinux2014_x86_64 --implementation cp --python-version "${abi:0:1}.${abi:1}" --abi "cp$abi" \
+      --target "$pydir.ric.tmp/$abi" "awslambdaric==$ric_version" </dev/null \
+      || die "pip could not download awslambdaric==$ric_version for CPython ${abi:0:1}.${abi:1}"
+  done
+  first=$(echo $ric_abis | cut -d' ' -f1)
+  [ -f "$pydir.ric.tmp/$first/awslambdaric/__init__.py" ] || die "pip did not leave awslambdaric in $pydir.ric.tmp"
+  rm -rf "$pydir/awslambdaric" "$pydir"/awslambdaric-*.dist-info "$pydir"/runtime_client.cpython-*.so
+  mv "$pydir.ric.tmp/$first/awslambdaric" "$pydir.ric.tmp/$first/awslambdaric-$ric_version.dist-info" "$pydir/"
+  for abi in $ric_abis; do mv "$pydir.ric.tmp/$abi"/runtime_client.cpython-*.so "$pydir/"; done
+  rm -rf "$pydir.ric.tmp"
+fi
 mkdir -p "$pydir/snapharness" # where the agent is bound inside /var/runtime
 log "ready"

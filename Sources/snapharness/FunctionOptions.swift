@@ -11,9 +11,14 @@ struct FunctionOptions: ParsableArguments {
     var handler: String = FunctionConfig.defaultHandler
 
     @Option(name: .long, help: ArgumentHelp(
-        "Lambda's runtime: python3.12, python3.13 or python3.14. Default: the newest one installed here (pyenv versions, /usr/local/bin, /usr/bin).",
+        "Lambda's runtime: python3.12, python3.13 or python3.14 (default: the newest one installed here: pyenv versions, /usr/local/bin, /usr/bin), or provided.al2023 / provided.al2: a custom runtime, the executable `bootstrap` in the folder, speaking the Runtime API.",
         valueName: "runtime"))
     var runtime: String?
+
+    @Option(name: .customLong("runtime-client"), help: ArgumentHelp(
+        "Who runs a Python function: `builtin` (snapharness's runtime, which `check` can inspect) or `awslambdaric` (AWS's runtime client, as Lambda starts it: `python -m awslambdaric`, over the Runtime API at 127.0.0.1:9001 inside the environment).",
+        valueName: "builtin|awslambdaric"))
+    var runtimeClient: String = "builtin"
 
     @Option(name: .long, help: "Python interpreter for the function instead of --runtime's (a pyenv shim is resolved to the real binary).")
     var python: String?
@@ -86,6 +91,12 @@ struct FunctionOptions: ParsableArguments {
         for assignment in env where !assignment.contains("=") {
             throw ValidationError("--env expects KEY=VALUE, got \"\(assignment)\"")
         }
+        guard ["builtin", "awslambdaric"].contains(runtimeClient) else {
+            throw ValidationError("--runtime-client must be builtin or awslambdaric, got \(runtimeClient)")
+        }
+        if let runtime, FunctionConfig.customRuntimes.contains(runtime), runtimeClient != "builtin" {
+            throw ValidationError("--runtime-client applies to Python runtimes; \(runtime) starts the folder's `bootstrap`")
+        }
         guard cpu == "host" || cpu == "lambda" else { throw ValidationError("--cpu must be host or lambda, got \(cpu)") }
         guard FunctionConfig.LogFormat.allCases.contains(where: { $0.rawValue.lowercased() == logFormat.lowercased() }) else {
             throw ValidationError("--log-format must be Text or JSON, got \(logFormat)")
@@ -112,12 +123,15 @@ struct FunctionOptions: ParsableArguments {
             Output.note("warning: the function runs as root (--user root): code under test can change this machine; "
                         + "Lambda runs functions unprivileged")
         }
-        let interpreter = try PythonInterpreter.choose(runtime: runtime, python: python) { Output.note($0) }.path
+        // A custom runtime still gets an interpreter: the environment's Runtime API server is Python.
+        let custom = runtime.map(FunctionConfig.customRuntimes.contains) ?? false
+        let interpreter = try PythonInterpreter.choose(runtime: custom ? nil : runtime, python: python) { Output.note($0) }.path
         var config = FunctionConfig(directory: directory, handler: handler, python: interpreter,
                               functionName: functionName, memoryMB: memory, timeout: timeout,
                               initTimeout: initTimeout, restoreTimeout: restoreTimeout, region: region,
                               userEnvironment: environment, ephemeralStorageMB: ephemeralStorage)
         config.passAWSCredentials = passAWSCredentials
+        config.runtimeClient = custom ? .bootstrap : FunctionConfig.RuntimeClient(rawValue: runtimeClient) ?? .builtin
         config.user = functionUser
         config.environmentSources = sources
         config.layers = layers.map { SnapshotDirectory.absolute($0) }

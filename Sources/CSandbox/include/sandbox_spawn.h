@@ -101,6 +101,10 @@ int sh_netns_create(void);
 /* posix_spawn_file_actions_addclosefrom_np (glibc >= 2.34), which needs _GNU_SOURCE. */
 int sh_spawn_actions_closefrom(void *actions, int from);
 
+/* Destroys (SOCK_DESTROY) every connected TCP socket of a network namespace whose other end is not a socket of the
+ * same namespace: the connections a restored environment had to the outside. Returns how many, or -1 with errno. */
+int sh_tcp_destroy_orphans(int netns_fd);
+
 /* Marks every descriptor from `first` on close-on-exec (close_range with CLOSE_RANGE_CLOEXEC); 0 or -1. */
 int sh_cloexec_from(int first);
 

@@ -14,7 +14,8 @@ extension Criu {
     /// `copies`: name -> host folder copied into the snapshot (the function's code, its layers) before it is sealed.
     public func checkpoint(_ process: SandboxedProcess, to snapshot: SnapshotDirectory,
                            function: FunctionManifest? = nil, externalMounts: [String: String] = [:],
-                           copies: [String: String] = [:], network: EnvironmentNetwork? = nil) throws -> SnapshotManifest {
+                           copies: [String: String] = [:], network: EnvironmentNetwork? = nil,
+                           tcpEstablished: Bool = false) throws -> SnapshotManifest {
         let fm = FileManager.default
         if fm.fileExists(atPath: snapshot.path) && !snapshot.looksLikeSnapshot {
             throw SnapshotError.outputExists(snapshot.path)
@@ -30,7 +31,8 @@ extension Criu {
         guard mkdir(staging.imagesPath, 0o700) == 0 else { throw SystemError("mkdir \(staging.imagesPath)") }
 
         let start = Clock.now
-        try dump(pid: process.pid, imagesDir: staging.imagesPath, externalMounts: externalMounts, network: network)
+        try dump(pid: process.pid, imagesDir: staging.imagesPath, externalMounts: externalMounts, network: network,
+                 tcpEstablished: tcpEstablished)
         let seconds = Clock.now - start
         process.waitForExit(timeout: 10) // CRIU killed the tree; reap it
         for (name, source) in copies.sorted(by: { $0.key < $1.key }) {
@@ -43,6 +45,7 @@ extension Criu {
                                         stdio: process.stdio, imageBytes: staging.imageBytes(),
                                         dumpSeconds: seconds, function: function, images: images)
         manifest.networkKey = network.map { _ in EnvironmentNetwork.criuKey }
+        manifest.tcpEstablished = tcpEstablished ? true : nil
         try staging.writeManifest(manifest)
         staging.writeVerified(images.map(\.name))
         try SnapshotDirectory.replace(snapshot, with: staging)
@@ -55,7 +58,8 @@ extension Criu {
     /// (dump.log) once the dump worked; a failure keeps a copy in /tmp so the reasons stay readable.
     /// CRIU gets `timeout` seconds; past it (or on SIGINT/SIGTERM) its swrk is killed (the tree is thawed).
     func dump(pid: pid_t, imagesDir: String, leaveRunning: Bool = false, timeout: Double = 300,
-              externalMounts: [String: String] = [:], network: EnvironmentNetwork? = nil) throws {
+              externalMounts: [String: String] = [:], network: EnvironmentNetwork? = nil,
+              tcpEstablished: Bool = false) throws {
         let opts = try CriuOptions(binary: binary)
         let dirFD = try FD.openDirectory(imagesDir)
         defer { FD.close(dirFD) }
@@ -67,7 +71,7 @@ extension Criu {
         criu_local_set_work_dir_fd(opts.raw, workFD)
         criu_local_set_pid(opts.raw, pid)
         criu_local_set_leave_running(opts.raw, leaveRunning)
-        try opts.applyCommon(logFile: "dump.log", logLevel: 4)
+        try opts.applyCommon(logFile: "dump.log", logLevel: 4, tcpEstablished: tcpEstablished)
         for (mountpoint, key) in externalMounts.sorted(by: { $0.key < $1.key }) {
             guard criu_local_add_external(opts.raw, "mnt[\(mountpoint)]:\(key)") == 0 else {
                 throw CriuError(operation: "setup", message: "criu_local_add_external(mnt[\(mountpoint)]) failed")

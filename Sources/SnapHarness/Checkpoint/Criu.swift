@@ -87,15 +87,21 @@ final class CriuOptions {
     deinit { criu_local_free_opts(raw) }
 
     /// Options every dump and restore of a sandbox shares: TCP connections to the outside end up closed (Lambda's
-    /// stale-connection behaviour). No network lock: each environment has a network namespace of its own and tcp-close
-    /// means CRIU never holds a connection open across the dump, so the lock would only cost every restore ~10 ms
-    /// of nftables work (measured by `snapharness bench`) and leave a table behind when a dump is never restored.
-    func applyCommon(logFile: String, logLevel: Int32) throws {
+    /// stale-connection behaviour): with tcp-close, or, for a tree holding its own Runtime API connections,
+    /// established (those must survive) with the outside ones destroyed after the restore (`Criu.restore`).
+    /// No network lock: each environment has a network namespace of its own, so nothing outside can talk to the tree
+    /// while it is dumped; the lock would only cost every restore ~10 ms of nftables work (measured by
+    /// `snapharness bench`) and leave a table behind when a dump is never restored.
+    func applyCommon(logFile: String, logLevel: Int32, tcpEstablished: Bool = false) throws {
         criu_local_set_log_level(raw, logLevel)
         guard criu_local_set_log_file(raw, logFile) == 0 else {
             throw CriuError(operation: "setup", message: "criu_local_set_log_file failed")
         }
-        criu_local_set_tcp_close(raw, true)
+        if tcpEstablished {
+            criu_local_set_tcp_established(raw, true)
+        } else {
+            criu_local_set_tcp_close(raw, true)
+        }
         // Each environment's cgroup is the harness's business: a restore lands in the cgroup of the thread that
         // started it (see EnvironmentCgroup), never in the Init's, which is gone by then.
         _ = criu_local_set_manage_cgroups_mode(raw, CRIU_CG_MODE_IGNORE)

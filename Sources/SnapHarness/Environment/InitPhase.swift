@@ -19,7 +19,7 @@ struct InitPhase {
     /// How long the runtime's channel may stay open after snapshot_ready (it closes it right away).
     static let channelCloseSeconds = 5.0
 
-    var runtimeVersion: String { "python:\(FunctionConfig.pythonVersion(of: config.python)).snapharness" }
+    var runtimeVersion: String { config.runtimeClient.runtimeVersion(python: config.python) }
 
     struct Outcome {
         var manifest: SnapshotManifest
@@ -114,7 +114,7 @@ struct InitPhase {
         let token = credentials?.issueToken(label: "init")
         if let credentials, let token { env.merge(credentials.environment(token: token)) { _, new in new } }
         var spec = SandboxSpec(executable: LambdaFilesystem.installation(of: config.python).executable,
-                               arguments: ["-u", LambdaFilesystem.agentDirectory + "/snapharness_bootstrap.py"],
+                               arguments: ["-u", LambdaFilesystem.agentDirectory + "/" + config.runtimeClient.entryScript],
                                environment: env, workingDirectory: LambdaFilesystem.taskRoot,
                                tmpBytes: UInt64(config.ephemeralStorageMB) << 20)
         spec.binds = layout.binds
@@ -239,7 +239,8 @@ struct InitPhase {
         if let merged = session.mergedLayers { copies[SnapshotDirectory.layersFolder] = merged }
         return try criu.checkpoint(session.process, to: snapshot, function: function,
                                    externalMounts: Dictionary(uniqueKeysWithValues: layout.mounts.map { ($0.target, $0.key) }),
-                                   copies: copies, network: session.network)
+                                   copies: copies, network: session.network,
+                                   tcpEstablished: config.runtimeClient.usesRuntimeAPI)
     }
 
     /// What the snapshot's manifest records about the function.
@@ -258,6 +259,7 @@ struct InitPhase {
         function.runtimeLibraries = runtime.libraryVersions
         function.enforceMemory = config.enforceMemory
         function.layers = config.layers
+        function.runtimeClient = config.runtimeClient == .builtin ? nil : config.runtimeClient
         return function
     }
 

@@ -77,7 +77,7 @@ public final class RestoredEnvironment: @unchecked Sendable {
     public var report: CopyReport { turn.withLock { state } }
     public var credentialsToken: String? { turn.withLock { token } }
 
-    var runtimeVersion: String { "python:\(FunctionConfig.pythonVersion(of: function.python)).snapharness" }
+    var runtimeVersion: String { (function.runtimeClient ?? .builtin).runtimeVersion(python: function.python) }
 
     /// Makes what the environment needs before the snapshot can be restored into it: its network namespace (pasta
     /// takes ~60-90 ms to configure one). On Lambda the microVM and its network exist before the restore too, so

@@ -36,8 +36,38 @@ public struct FunctionConfig: Sendable {
     public var layers: [String] = []
     /// AWS_LAMBDA_INITIALIZATION_TYPE: snap-start, or on-demand for the cold path `bench` compares with.
     public var initializationType = "snap-start"
+    /// What speaks for the function inside its environment (see `RuntimeClient`).
+    public var runtimeClient: RuntimeClient = .builtin
     /// Where each user variable came from (`--env-file PATH` or `--env`), for messages about it.
     public var environmentSources: [String: String] = [:]
+
+    /// The runtime client: the built-in agent, AWS's awslambdaric, or a custom runtime's `bootstrap`; the last two
+    /// speak Lambda's Runtime API to an API server inside the environment (snapharness_api.py).
+    public enum RuntimeClient: String, Sendable, CaseIterable, Codable {
+        case builtin, awslambdaric
+        /// A custom runtime (provided.al2023): the executable `bootstrap` in the function's folder.
+        case bootstrap
+
+        public var usesRuntimeAPI: Bool { self != .builtin }
+
+        /// INIT_START's and RESTORE_START's "Runtime Version" (Lambda: python:3.13.v16, provided:al2023.v100).
+        func runtimeVersion(python: String) -> String {
+            switch self {
+            case .builtin: return "python:\(FunctionConfig.pythonVersion(of: python)).snapharness"
+            case .awslambdaric: return "python:\(FunctionConfig.pythonVersion(of: python)).awslambdaric"
+            case .bootstrap: return "provided:al2023.snapharness"
+            }
+        }
+
+        /// The script the sandbox starts as pid 1 (in the agent's folder, /var/runtime/snapharness).
+        var entryScript: String { usesRuntimeAPI ? "snapharness_api.py" : "snapharness_bootstrap.py" }
+    }
+
+    /// Where Lambda's Runtime API listens inside every environment (the same in every copy: the address is frozen
+    /// into the snapshot with the runtime).
+    public static let runtimeAPIAddress = "127.0.0.1:9001"
+    /// Lambda's custom runtimes; they all start `bootstrap`.
+    public static let customRuntimes = ["provided.al2023", "provided.al2"]
 
     public enum LogFormat: String, Sendable, CaseIterable, Codable {
         case text = "Text", json = "JSON"
@@ -97,7 +127,7 @@ public struct FunctionConfig: Sendable {
         "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
         "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
         "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-        "SNAPHARNESS_RUNTIME_LIB", "AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL",
+        "SNAPHARNESS_RUNTIME_LIB", "SNAPHARNESS_RUNTIME_CLIENT", "AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL",
     ]
 
     /// Checks what can be checked before starting anything; each error says how to fix it.
@@ -154,6 +184,16 @@ public struct FunctionConfig: Sendable {
         guard (128...10240).contains(memoryMB) else {
             throw HarnessError.input("--memory must be between 128 and 10240 MB (Lambda's range), got \(memoryMB)")
         }
+        if runtimeClient == .bootstrap {
+            let bootstrap = directory + "/bootstrap"
+            guard FileManager.default.fileExists(atPath: bootstrap) else {
+                throw HarnessError.input("a custom runtime (provided.al2023) starts the executable `bootstrap` in the "
+                                         + "function's folder, and \(directory) has none. Add one (see Examples/custom-runtime)")
+            }
+            guard access(bootstrap, X_OK) == 0 else {
+                throw HarnessError.input("\(bootstrap) is not executable: `chmod +x \(bootstrap)` (Lambda starts it as a program)")
+            }
+        }
         guard (512...10240).contains(ephemeralStorageMB) else {
             throw HarnessError.input("--ephemeral-storage must be between 512 and 10240 MB (Lambda's range), got \(ephemeralStorageMB)")
         }
@@ -184,6 +224,15 @@ public struct FunctionConfig: Sendable {
             "AWS_LAMBDA_LOG_FORMAT": logFormat.rawValue,
         ]
         if let logLevel { env["AWS_LAMBDA_LOG_LEVEL"] = logLevel }
+        if runtimeClient.usesRuntimeAPI {
+            env["AWS_LAMBDA_RUNTIME_API"] = FunctionConfig.runtimeAPIAddress
+            env["SNAPHARNESS_RUNTIME_CLIENT"] = runtimeClient.rawValue
+            // Lambda's Python runtime: PYTHONPATH=/var/runtime, and the layers' folders ahead of the runtime's.
+            env["PYTHONPATH"] = "/opt/python/lib/python\(pythonVersion)/site-packages:/opt/python:/var/runtime"
+        }
+        if runtimeClient == .bootstrap {
+            env["AWS_EXECUTION_ENV"] = nil // custom runtimes get none
+        }
         if passAWSCredentials {
             let mine = ProcessInfo.processInfo.environment
             for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] { env[key] = mine[key] }

@@ -1,5 +1,6 @@
 #if os(Linux)
 import CCriu
+import CSandbox
 import Foundation
 import Glibc
 
@@ -29,7 +30,12 @@ extension Criu {
 
         criu_local_set_images_dir_fd(opts.raw, imagesFD)
         criu_local_set_work_dir_fd(opts.raw, workFD)
-        try opts.applyCommon(logFile: "restore.log", logLevel: 2)
+        let tcpEstablished = manifest.tcpEstablished == true
+        if tcpEstablished && network == nil {
+            throw HarnessError.input("\(snapshot.path) holds established connections inside its environment: restore it "
+                                     + "with `snapharness restore`, which gives every copy a network namespace of its own")
+        }
+        try opts.applyCommon(logFile: "restore.log", logLevel: 2, tcpEstablished: tcpEstablished)
         _ = criu_local_set_root(opts.raw, "/") // the tree has its own mount namespace
         for (key, path) in externalMounts.sorted(by: { $0.key < $1.key }) {
             guard criu_local_add_external(opts.raw, "mnt[\(key)]:\(path)") == 0 else {
@@ -63,6 +69,15 @@ extension Criu {
                 throw CriuError(operation: "restore of \(snapshot.path)", timedOutAfter: timeout, logPath: log)
             }
             throw CriuError(operation: "restore of \(snapshot.path)", code: pid, logPath: log)
+        }
+        if tcpEstablished, let network, sh_tcp_destroy_orphans(network.fd) < 0 {
+            // The tree runs already (parked): it must not go on with live connections to the outside.
+            let why = String(cString: strerror(errno))
+            _ = ChildProcess(pid: pid).terminate()
+            FD.close(pipes.stdoutRead)
+            FD.close(pipes.stderrRead)
+            throw CriuError(operation: "restore of \(snapshot.path)",
+                            message: "could not cut the restored copy's connections to the outside (SOCK_DESTROY: \(why))")
         }
         let marks = OutputMarks()
         let readers = pipes.startReaders(marks: marks, onOutput)

@@ -22,6 +22,10 @@ public struct SnapshotManifest: Codable, Sendable, Equatable {
     /// CRIU's key of the network namespace the tree was dumped in, as external: every restore hands CRIU a fresh
     /// one under this key. nil: the tree shared the host's network (bare processes, older snapshots).
     public var networkKey: String?
+    /// The tree's TCP connections were dumped established (an in-tree Runtime API server with the runtime's pending
+    /// restore/next): restores keep them, and then destroy those whose peer is not in the environment. nil or false:
+    /// tcp-close, every connection comes back closed.
+    public var tcpEstablished: Bool?
 
     public init(createdAt: Date = Date(), criuVersion: String, stdio: StdioKeys, imageBytes: UInt64,
                 dumpSeconds: Double, function: FunctionManifest? = nil, images: [ImageDigest]? = nil) {
@@ -66,6 +70,8 @@ public struct FunctionManifest: Codable, Sendable, Equatable {
     public var enforceMemory: Bool?
     /// The --layer folders Init merged under /opt (a copy is in the snapshot).
     public var layers: [String]?
+    /// The runtime client Init ran (nil: the built-in one, as in snapshots of older versions).
+    public var runtimeClient: FunctionConfig.RuntimeClient?
 
     public init(handlerDirectory: String, handler: String, python: String, environment: [String: String],
                 timeoutSeconds: Double, restoreTimeoutSeconds: Double, memorySizeMB: Int, initSeconds: Double) {

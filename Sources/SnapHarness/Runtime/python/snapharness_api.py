@@ -1,0 +1,460 @@
+"""snapharness Runtime API server: Lambda's Runtime API inside the sandbox, for runtimes that speak it.
+
+It is pid 1 of the environment and part of the checkpointed tree, as Lambda's API server is part of its microVM. It
+listens on 127.0.0.1:9001 in the environment's own network namespace, starts the runtime (AWS's awslambdaric as
+`python -m awslambdaric module.function`, or a custom runtime's `bootstrap`) as its child, and relays between the
+runtime's HTTP calls and the supervisor's control channel (docs/control-protocol.md): to the supervisor it looks
+like the built-in agent.
+
+SnapStart: the runtime's `GET /runtime/restore/next` (or, for a runtime that never asks for it, its first
+`GET /runtime/invocation/next`) means "Init is done". The request stays open while the tree is checkpointed (CRIU's
+tcp-established keeps both ends, which are inside the tree) and is answered in each restored copy once its supervisor
+says the copy may run its after-restore hooks. The state machine answers calls out of order with 403, as Lambda does.
+"""
+import os
+import signal
+import sys
+
+# Blocked before anything else: the restore signal must wait for sigwait, never kill us. The runtime gets an empty mask.
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+
+import http.server
+import json
+import queue
+import socket
+import threading
+
+PROTOCOL = 1
+ADDRESS = ("127.0.0.1", 9001)
+PREFIX = "/2018-06-01/runtime"
+MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's 6 MiB for responses and errors
+ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
+BEFORE_SNAPSHOT_ERROR = "Runtime.BeforeSnapshotError"
+
+
+def read_line(fd):
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode().strip()
+
+
+class Channel:
+    """JSON lines over the supervisor's Unix socket; the address arrives on stdin (a new one after each restore)."""
+
+    def __init__(self):
+        address = read_line(0)
+        if not address:
+            raise SystemExit("snapharness API server: no control socket address on stdin")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(address)
+        self.reader = self.sock.makefile("rb")
+
+    def send(self, message):
+        self.sock.sendall(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+
+    def receive(self):
+        line = self.reader.readline()
+        return json.loads(line) if line else None
+
+    def close(self):
+        self.reader.close()
+        self.sock.close()
+
+
+class State:
+    """What the runtime may call now. Calls arrive on the HTTP server's threads, the supervisor's commands on the
+    main thread; `events` carries what the runtime did to the main thread."""
+
+    def __init__(self):
+        self.lock = threading.Condition()
+        self.phase = "init"        # init -> parked -> restoring -> idle <-> invoking; "gone" once the runtime failed
+        self.waiting = None        # "restore" or "next": the request held open (restore/next, or a /next)
+        self.release = None        # what the held request is answered with: (status, headers, body)
+        self.request_id = None     # the invocation in flight
+        self.seen_ids = set()
+        self.exit_code = None      # the runtime's, once it ended
+        self.events = queue.Queue()
+
+    def hold(self, kind):
+        """Called on an HTTP thread: holds the request until the main thread gives it an answer."""
+        with self.lock:
+            self.waiting, self.release = kind, None
+            self.lock.notify_all()
+        self.events.put(("waiting", kind))
+        with self.lock:
+            while self.release is None:
+                self.lock.wait()
+            answer, self.release, self.waiting = self.release, None, None
+            return answer
+
+    def answer(self, status, headers=None, body=b""):
+        """Main thread: answers the held request (waits until one is held; ends with the runtime if it exits)."""
+        with self.lock:
+            while self.waiting is None:
+                if self.exit_code is not None:
+                    exit_as(self.exit_code)
+                self.lock.wait()
+            self.release = (status, headers or {}, body)
+            self.lock.notify_all()
+
+
+STATE = State()
+
+
+def error_body(error_type, message):
+    return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+
+
+class RuntimeAPI(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as libcurl in awslambdaric expects
+    server_version = "snapharness"
+    sys_version = ""
+
+    def log_message(self, *args):
+        pass  # the runtime's own output is the function's; the API server's is not
+
+    def reply(self, status, headers=None, body=b""):
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        if body and "Content-Type" not in (headers or {}):
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def refuse(self, status, error_type, message):
+        self.reply(status, body=error_body(error_type, message))
+
+    def body(self):
+        """The request body, or None (answered already) when it is over Lambda's limit."""
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_PAYLOAD:
+            self.close_connection = True  # the unread body would be taken for the next request
+            return None
+        data = b""
+        while len(data) < length:
+            chunk = self.rfile.read(length - len(data))
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def do_GET(self):
+        path = self.path.split("?", 1)[0]
+        if path == PREFIX + "/restore/next":
+            with STATE.lock:
+                allowed = STATE.phase == "init" and os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start"
+                if allowed:
+                    STATE.phase = "parked"
+            if not allowed:
+                return self.refuse(403, "InvalidStateTransition",
+                                   "State transition from {} to RestoreNext failed".format(STATE.phase))
+            self.reply(*STATE.hold("restore"))
+        elif path == PREFIX + "/invocation/next":
+            with STATE.lock:
+                phase = STATE.phase
+                if phase == "init":
+                    STATE.phase = "parked"  # a runtime that never asks for restore/next is snapshotted here
+                elif phase == "restoring" or phase == "idle":
+                    STATE.phase = "idle"
+                elif phase == "invoking":
+                    pass  # Lambda: a /next while an invocation is in flight means the runtime gave up on it
+                else:
+                    return self.refuse(403, "InvalidStateTransition",
+                                       "State transition from {} to InvocationNext failed".format(phase))
+            self.reply(*STATE.hold("next"))
+        else:
+            self.refuse(404, "InvalidRequest", "Unknown Runtime API path {}".format(path))
+
+    def do_POST(self):
+        path = self.path.split("?", 1)[0]
+        parts = path[len(PREFIX):].strip("/").split("/") if path.startswith(PREFIX + "/") else []
+        if parts == ["init", "error"]:
+            data = self.body()
+            with STATE.lock:
+                allowed = STATE.phase == "init" or STATE.phase == "parked"
+                if allowed:
+                    STATE.phase = "gone"
+            if not allowed:
+                return self.refuse(403, "InvalidStateTransition",
+                                   "State transition from {} to InitError failed".format(STATE.phase))
+            self.reply(202, body=b'{"status":"OK"}')
+            STATE.events.put(("init_error", self.error_object(data)))
+        elif parts == ["restore", "error"]:
+            data = self.body()
+            with STATE.lock:
+                allowed = STATE.phase == "restoring"
+                if allowed:
+                    STATE.phase = "gone"
+            if not allowed:
+                return self.refuse(403, "InvalidStateTransition",
+                                   "State transition from {} to RestoreError failed".format(STATE.phase))
+            self.reply(202, body=b'{"status":"OK"}')
+            STATE.events.put(("restore_error", self.error_object(data)))
+        elif len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
+            request_id, kind = parts[1], parts[2]
+            with STATE.lock:
+                phase, current = STATE.phase, STATE.request_id
+                known = request_id in STATE.seen_ids
+            if phase != "invoking" or request_id != current:
+                if not known:
+                    return self.refuse(400, "InvalidRequestID", "Invalid request ID: {}".format(request_id))
+                return self.refuse(403, "InvalidStateTransition",
+                                   "State transition from {} to Invocation{} failed".format(
+                                       phase, "Response" if kind == "response" else "Error"))
+            data = self.body()
+            if data is None:
+                self.refuse(413, "RequestEntityTooLarge",
+                            "Payload size ({} bytes) exceeded maximum allowed payload size ({} bytes).".format(
+                                self.headers.get("Content-Length"), MAX_PAYLOAD))
+                STATE.events.put(("error", request_id, {
+                    "errorMessage": "Response payload size exceeded maximum allowed payload size ({} bytes).".format(
+                        MAX_PAYLOAD),
+                    "errorType": "Function.ResponseSizeTooLarge"}))
+                return
+            with STATE.lock:
+                STATE.phase, STATE.request_id = "idle", None
+            self.reply(202, body=b'{"status":"OK"}')
+            if kind == "response":
+                STATE.events.put(("result", request_id, data, self.headers.get("Content-Type") or ""))
+            else:
+                STATE.events.put(("error", request_id, self.error_object(data)))
+        else:
+            self.refuse(404, "InvalidRequest", "Unknown Runtime API path {}".format(path))
+
+    def error_object(self, data):
+        """Lambda's error object from an error call: the body when it is one, the Error-Type header otherwise."""
+        header_type = self.headers.get(ERROR_TYPE_HEADER)
+        try:
+            error = json.loads(data or b"{}")
+            if not isinstance(error, dict):
+                raise ValueError
+        except ValueError:
+            error = {"errorMessage": (data or b"").decode("utf-8", "replace")}
+        error.setdefault("errorType", header_type or "Runtime.Unknown")
+        error.setdefault("errorMessage", "")
+        error["_headerType"] = header_type
+        return error
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def start_runtime():
+    """The runtime as Lambda starts it, as a child (not pid 1), with no signal blocked and stdin on /dev/null."""
+    kind = os.environ.get("SNAPHARNESS_RUNTIME_CLIENT", "awslambdaric")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAPHARNESS_")}
+    if kind == "bootstrap":
+        argv = [os.path.join(os.environ["LAMBDA_TASK_ROOT"], "bootstrap")]
+    else:
+        argv = [sys.executable, "-m", "awslambdaric", os.environ["_HANDLER"]]
+    actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0)]
+    return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsigmask=(),
+                          setsigdef=(signal.SIGUSR1, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE))
+
+
+def reap(runtime_pid):
+    """pid 1 reaps every orphan; the runtime's own exit goes to the main thread."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+        if pid == runtime_pid:
+            code = os.waitstatus_to_exitcode(status)
+            with STATE.lock:
+                STATE.exit_code = code
+                STATE.lock.notify_all()
+            STATE.events.put(("exited", code))
+
+
+def exit_as(code):
+    """Ends the environment with the runtime's exit status (a signal as 128 + its number, as a shell reports it)."""
+    os._exit(code if code >= 0 else 128 - code)
+
+
+def max_memory_mb(runtime_pid):
+    """The runtime's high-water mark (what the built-in runtime reports of itself, so both clients compare)."""
+    try:
+        with open("/proc/%d/status" % runtime_pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 0
+
+
+def mark_end(request_id):
+    """The end-of-invocation marker (docs/control-protocol.md) on fd 1 and 2, after what the runtime wrote."""
+    marker = b"\x1esnapharness:end:" + request_id.encode("utf-8", "surrogatepass") + b"\n"
+    for fd in (1, 2):
+        data = marker
+        while data:
+            data = data[os.write(fd, data):]
+
+
+def next_event(*kinds):
+    """The runtime's next event of one of `kinds`; an exit ends this process with the runtime's code."""
+    while True:
+        event = STATE.events.get()
+        if event[0] == "exited":
+            exit_as(event[1])
+        if event[0] in kinds:
+            return event
+
+
+def exit_with_runtime():
+    next_event()  # only "exited" ends it
+
+
+def lambda_error(error):
+    error = dict(error)
+    error.pop("_headerType", None)
+    return error
+
+
+def invoke(channel, message, runtime_pid):
+    request_id = message["requestId"]
+    headers = {"Lambda-Runtime-Aws-Request-Id": request_id,
+               "Lambda-Runtime-Deadline-Ms": str(message["deadlineMs"]),
+               "Lambda-Runtime-Invoked-Function-Arn": message.get("invokedFunctionArn") or "",
+               "Content-Type": "application/json"}
+    for field, header in (("traceId", "Lambda-Runtime-Trace-Id"), ("clientContext", "Lambda-Runtime-Client-Context"),
+                          ("cognitoIdentity", "Lambda-Runtime-Cognito-Identity"),
+                          ("tenantId", "Lambda-Runtime-Aws-Tenant-Id")):
+        if message.get(field):
+            headers[header] = message[field]
+    with STATE.lock:
+        STATE.phase, STATE.request_id = "invoking", request_id
+        STATE.seen_ids.add(request_id)
+    STATE.answer(200, headers, message["event"].encode("utf-8", "surrogatepass"))
+    event = next_event("result", "error")
+    if event[0] == "result":
+        _, _, data, content_type = event
+        reply = {"type": "result", "requestId": request_id}
+        text = None
+        if content_type.startswith("application/json"):
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        if text is not None:
+            reply["payload"] = text
+        else:
+            import base64
+            reply["payloadBase64"] = base64.b64encode(data).decode()
+    else:
+        reply = {"type": "error", "requestId": request_id, "error": lambda_error(event[2])}
+        reply["error"].setdefault("requestId", request_id)
+    reply["maxMemoryMB"] = max_memory_mb(runtime_pid)
+    mark_end(request_id)
+    channel.send(reply)
+
+
+def serve(channel, runtime_pid):
+    """invoke until shutdown or the supervisor hangs up; then the environment ends (Lambda kills it, no exit hooks)."""
+    while True:
+        message = channel.receive()
+        kind = message.get("type") if message else None
+        if kind == "invoke":
+            invoke(channel, message, runtime_pid)
+        elif kind == "inspect":
+            channel.send({"type": "facts"})
+        else:
+            os.kill(runtime_pid, signal.SIGKILL)
+            os._exit(0)
+
+
+def main():
+    os.chdir(os.environ["LAMBDA_TASK_ROOT"])
+    server = Server(ADDRESS, RuntimeAPI)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 3600}, daemon=True).start()
+    channel = Channel()
+    channel.send({"type": "hello", "protocol": PROTOCOL, "phase": "init", "pid": os.getpid()})
+    try:
+        runtime_pid = start_runtime()
+    except OSError as e:
+        what = "bootstrap" if os.environ.get("SNAPHARNESS_RUNTIME_CLIENT") == "bootstrap" else "awslambdaric"
+        error = {"errorMessage": "Couldn't start the runtime ({}): {}".format(what, e),
+                 "errorType": "Runtime.InvalidEntrypoint" if what == "bootstrap" else "Runtime.ExitError",
+                 "stackTrace": []}
+        channel.send({"type": "init_error", "error": error,
+                      "hint": "a custom runtime needs an executable file named bootstrap in the function's folder "
+                              "(chmod +x bootstrap)" if what == "bootstrap" else None})
+        os._exit(1)
+    threading.Thread(target=reap, args=(runtime_pid,), daemon=True).start()
+
+    # Init: the runtime imports the function and runs its before-snapshot hooks, then asks for restore/next (or /next).
+    event = next_event("waiting", "init_error")
+    if event[0] == "init_error":
+        error = event[1]
+        if error["_headerType"] == BEFORE_SNAPSHOT_ERROR:
+            # awslambdaric posts the hook's own exception with the header Runtime.BeforeSnapshotError: to the
+            # supervisor, Init worked and the before-snapshot phase failed.
+            channel.send({"type": "init_done"})
+            command = channel.receive()
+            if command and command.get("type") == "before_snapshot":
+                channel.send({"type": "before_snapshot_error", "error": lambda_error(error)})
+        else:
+            channel.send({"type": "init_error", "error": lambda_error(error)})
+        exit_with_runtime()
+    held = event[1]
+    channel.send({"type": "init_done"})
+
+    # Before the snapshot the supervisor may invoke a runtime that waits in /next (the on-demand path).
+    while True:
+        command = channel.receive()
+        kind = command.get("type") if command else None
+        if kind == "invoke" and held == "next":
+            invoke(channel, command, runtime_pid)
+            event = next_event("waiting")
+            continue
+        if kind == "inspect":
+            channel.send({"type": "facts"})
+            continue
+        if kind != "before_snapshot":
+            os.kill(runtime_pid, signal.SIGKILL)
+            os._exit(0)
+        break
+
+    # The hooks ran already (before restore/next): park. The channel closes first (CRIU cannot dump a socket to a
+    # peer outside the tree); the runtime's request stays open across the checkpoint.
+    channel.send({"type": "snapshot_ready"})
+    channel.close()
+    signal.sigwait({signal.SIGUSR1})
+
+    channel = Channel()
+    channel.send({"type": "hello", "protocol": PROTOCOL, "phase": "restore", "pid": os.getpid()})
+    command = channel.receive()
+    if not command or command.get("type") != "after_restore":
+        os.kill(runtime_pid, signal.SIGKILL)
+        os._exit(0)
+    if held == "restore":
+        with STATE.lock:
+            STATE.phase = "restoring"
+        STATE.answer(200)
+        event = next_event("waiting", "restore_error")
+        if event[0] == "restore_error":
+            channel.send({"type": "after_restore_error", "error": lambda_error(event[1])})
+            exit_with_runtime()
+    else:
+        with STATE.lock:
+            STATE.phase = "idle"
+    channel.send({"type": "restored"})
+    serve(channel, runtime_pid)
+
+
+if __name__ == "__main__":
+    main()
