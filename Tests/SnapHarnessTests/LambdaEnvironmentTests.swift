@@ -46,11 +46,12 @@ struct LambdaEnvironmentTests {
     /// Each environment has a network of its own, as on Lambda: sockets bound during Init work in 3 concurrent copies
     /// (on a shared network the second copy's restore failed with "Address already in use"), and the host's loopback
     /// services answer on the same 127.0.0.1:PORT inside (through pasta).
-    @Test func eachEnvironmentHasItsOwnNetwork() throws {
+    @Test(arguments: RuntimeClient.allCases)
+    func eachEnvironmentHasItsOwnNetwork(client: RuntimeClient) throws {
         let server = try TCPServer()
         let hostNamespace = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
         try leavesNothingBehind {
-            let r = try CLI.run(["run", CLI.fixture("own_network"), "--restores", "3", "--env", "HOST_PORT=\(server.port)"])
+            let r = try CLI.run(["run", CLI.fixture("own_network"), "--restores", "3", "--env", "HOST_PORT=\(server.port)"] + client.flags)
             #expect(r.exitCode == 0, "\(r)")
             let results = r.jsonLines.map { object(object($0)["result"]) }
             #expect(results.count == 3, "\(r)")

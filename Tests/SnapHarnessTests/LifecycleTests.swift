@@ -9,12 +9,14 @@ struct LifecycleTests {
 
     func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
 
-    @Test func hooksRunInLambdaOrderWithTheirArguments() throws {
-        let r = try CLI.run(["run", behaviours])
+    @Test(arguments: RuntimeClient.allCases)
+    func hooksRunInLambdaOrderWithTheirArguments(client: RuntimeClient) throws {
+        let r = try CLI.run(["run", behaviours] + client.flags)
         #expect(r.exitCode == 0, "\(r)")
         let calls = object(r.json)["calls"] as? [String]
         // before-snapshot: reverse registration order; after-restore: registration order, args and kwargs passed.
         #expect(calls == ["before:second", "before:first:a!", "after:one", "after:two:7:8"], "\(r)")
+        #expect(object(r.json)["runtime_client"] as? String == client.rawValue, "the function runs under \(client)")
         for marker in ["INIT_START", "INIT_REPORT Init Duration:", "Phase: init\tStatus: success", "RESTORE_START",
                        "RESTORE_REPORT Restore Duration:", "START RequestId:", "END RequestId:", "REPORT RequestId:",
                        "Billed Restore Duration:"] {
@@ -31,13 +33,14 @@ struct LifecycleTests {
         #expect(result["initialization_type"] as? String == "snap-start")
     }
 
-    @Test func environmentAndContextMatchLambda() throws {
+    @Test(arguments: RuntimeClient.allCases)
+    func environmentAndContextMatchLambda(client: RuntimeClient) throws {
         let scratch = TestEnvironment.scratchDirectory("env")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let envFile = scratch + "/vars.env"
         try "# comment\nFROM_FILE=\"quoted value\"\nEXTRA=overridden\n".write(toFile: envFile, atomically: true, encoding: .utf8)
         let r = try CLI.run(["run", behaviours, "--env", "EXTRA=from-flag", "--env-file", envFile, "--memory", "256",
-                             "--timeout", "5", "--function-name", "orders", "--region", "eu-west-1"],
+                             "--timeout", "5", "--function-name", "orders", "--region", "eu-west-1"] + client.flags,
                             environment: ["SNAPHARNESS_TEST_LEAK": "supervisor-only"])
         #expect(r.exitCode == 0, "\(r)")
         let result = object(r.json)
@@ -81,8 +84,9 @@ struct LifecycleTests {
         #expect(bad.stderr.contains("not valid JSON"), "\(bad)")
     }
 
-    @Test func concurrentCopiesShareInitStateAndEachServe() throws {
-        let r = try CLI.run(["run", CLI.example("hello"), "--restores", "3", "--invocations", "2"])
+    @Test(arguments: RuntimeClient.allCases)
+    func concurrentCopiesShareInitStateAndEachServe(client: RuntimeClient) throws {
+        let r = try CLI.run(["run", CLI.example("hello"), "--restores", "3", "--invocations", "2"] + client.flags)
         #expect(r.exitCode == 0, "\(r)")
         let lines = r.jsonLines.map(object)
         #expect(lines.count == 6, "\(r)")

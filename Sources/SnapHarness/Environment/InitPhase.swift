@@ -151,9 +151,19 @@ struct InitPhase {
                            cgroup: cgroup, network: network)
         case .message(.initError(let m)):
             let e = m.error
-            throw failure.fail("\(e.errorType): \(e.errorMessage)", lambdaError: e, hint: m.hint, report: &report)
+            throw failure.fail("\(e.errorType): \(e.errorMessage)", lambdaError: e, hint: m.hint ?? InitPhase.hint(for: e),
+                               report: &report)
         case let other: throw failure.unexpected(other, during: "Init", timeoutLabel: "Init (module code)", report: &report)
         }
+    }
+
+    /// What to do about an Init error a runtime client reports, where snapharness knows more than the runtime says.
+    static func hint(for error: LambdaError) -> String? {
+        if error.errorType == "Runtime.ImportModuleError" && error.errorMessage.hasSuffix("No module named 'snapshot_restore'") {
+            return "the hooks package is imported as `snapshot_restore_py` (PyPI: snapshot-restore-py); "
+                + "`import snapshot_restore` fails on Lambda too"
+        }
+        return nil
     }
 
     /// Init + before-snapshot hooks + checkpoint into `snapshot`.

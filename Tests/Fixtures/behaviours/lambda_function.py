@@ -113,6 +113,7 @@ def lambda_handler(event, context):
             "remaining_ms": context.get_remaining_time_in_millis(),
         },
         "pid": os.getpid(),
+        "runtime_client": "awslambdaric" if "awslambdaric" in sys.modules else "builtin",
         "uid": os.getuid(),
         "gid": os.getgid(),
     }

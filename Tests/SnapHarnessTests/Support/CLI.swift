@@ -135,3 +135,12 @@ enum CLI {
         }
     }
 }
+
+/// The Python runtime clients. The lifecycle suites run under both with the same expectations: any difference between
+/// the built-in runtime and AWS's awslambdaric (over the in-tree Runtime API) is a failing test.
+enum RuntimeClient: String, CaseIterable, Sendable, CustomStringConvertible {
+    case builtin, awslambdaric
+
+    var flags: [String] { ["--runtime-client", rawValue] }
+    var description: String { rawValue }
+}

@@ -133,10 +133,14 @@ class RuntimeAPI(http.server.BaseHTTPRequestHandler):
         self.reply(status, body=error_body(error_type, message))
 
     def body(self):
-        """The request body, or None (answered already) when it is over Lambda's limit."""
+        """The request body, or None when it is over Lambda's limit (read and dropped: the connection stays usable)."""
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_PAYLOAD:
-            self.close_connection = True  # the unread body would be taken for the next request
+            while length > 0:
+                chunk = self.rfile.read(min(length, 1 << 20))
+                if not chunk:
+                    break
+                length -= len(chunk)
             return None
         data = b""
         while len(data) < length:

@@ -133,11 +133,7 @@ def get_handler(handler):
                         "Cannot use built-in module {} as a handler module".format(modname))
         module = importlib.import_module(modname.replace("/", "."))
     except ImportError as e:
-        hint = None
-        if getattr(e, "name", None) == "snapshot_restore" or "'snapshot_restore'" in str(e):
-            hint = ("the hooks package is imported as `snapshot_restore_py` (PyPI: snapshot-restore-py); "
-                    "`import snapshot_restore` fails on Lambda too")
-        raise Fault("Runtime.ImportModuleError", "Unable to import module '{}': {}".format(modname, e), hint=hint)
+        raise Fault("Runtime.ImportModuleError", "Unable to import module '{}': {}".format(modname, e))
     except SyntaxError as e:
         trace = ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, e.text)]
         raise Fault("Runtime.UserCodeSyntaxError", "Syntax error in module '{}': {}".format(modname, e), trace)
