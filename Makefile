@@ -48,6 +48,9 @@ swift-demo:
 	@echo
 	@echo "== snapharness run Examples/hello --restores 2 (Lambda's log on stderr, results on stdout) =="
 	$(BIN) run Examples/hello --restores 2
+	@echo
+	@echo "== the same under AWS's runtime client: awslambdaric over the Runtime API inside each environment =="
+	$(BIN) run Examples/hello --restores 2 --runtime-client awslambdaric
 
 ## bench: cold start vs restore of Examples/bench/* (release build), results and SVG charts in bench-results/
 bench: deps

@@ -57,7 +57,7 @@ struct CriuFloor {
 
         let pipes = try StdioPipes.make(stdin: control.addressLine)
         var argv = [criu.binary, "restore", "-D", snapshot.imagesPath, "-W", workDirectory, "-o", "restore.log", "-v2",
-                    "--root", "/", "--tcp-close", "--network-lock", "skip", "--file-locks", "--manage-cgroups=ignore", "-d", "-S",
+                    "--root", "/", manifest.tcpEstablished == true ? "--tcp-established" : "--tcp-close", "--network-lock", "skip", "--file-locks", "--manage-cgroups=ignore", "-d", "-S",
                     "--pidfile", pidfile]
         var fds: [(Int32, Int32)] = []
         for (i, (fd, key)) in zip(pipes.childEnds, manifest.stdio.byFD.map(\.1)).enumerated() {
