@@ -21,8 +21,9 @@ signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
 import http.server
 import json
 import queue
-import socket
 import threading
+
+from snapharness_channel import Channel
 
 PROTOCOL = 1
 ADDRESS = ("127.0.0.1", 9001)
@@ -30,39 +31,6 @@ PREFIX = "/2018-06-01/runtime"
 MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's 6 MiB for responses and errors
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
 BEFORE_SNAPSHOT_ERROR = "Runtime.BeforeSnapshotError"
-
-
-def read_line(fd):
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = os.read(fd, 1)
-        if not chunk:
-            break
-        data += chunk
-    return data.decode().strip()
-
-
-class Channel:
-    """JSON lines over the supervisor's Unix socket; the address arrives on stdin (a new one after each restore)."""
-
-    def __init__(self):
-        address = read_line(0)
-        if not address:
-            raise SystemExit("snapharness API server: no control socket address on stdin")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(address)
-        self.reader = self.sock.makefile("rb")
-
-    def send(self, message):
-        self.sock.sendall(json.dumps(message, separators=(",", ":")).encode() + b"\n")
-
-    def receive(self):
-        line = self.reader.readline()
-        return json.loads(line) if line else None
-
-    def close(self):
-        self.reader.close()
-        self.sock.close()
 
 
 class State:
@@ -181,27 +149,9 @@ class RuntimeAPI(http.server.BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         parts = path[len(PREFIX):].strip("/").split("/") if path.startswith(PREFIX + "/") else []
         if parts == ["init", "error"]:
-            data = self.body()
-            with STATE.lock:
-                allowed = STATE.phase == "init" or STATE.phase == "parked"
-                if allowed:
-                    STATE.phase = "gone"
-            if not allowed:
-                return self.refuse(403, "InvalidStateTransition",
-                                   "State transition from {} to InitError failed".format(STATE.phase))
-            self.reply(202, body=b'{"status":"OK"}')
-            STATE.events.put(("init_error", self.error_object(data)))
+            self.phase_error(("init", "parked"), "InitError", "init_error")
         elif parts == ["restore", "error"]:
-            data = self.body()
-            with STATE.lock:
-                allowed = STATE.phase == "restoring"
-                if allowed:
-                    STATE.phase = "gone"
-            if not allowed:
-                return self.refuse(403, "InvalidStateTransition",
-                                   "State transition from {} to RestoreError failed".format(STATE.phase))
-            self.reply(202, body=b'{"status":"OK"}')
-            STATE.events.put(("restore_error", self.error_object(data)))
+            self.phase_error(("restoring",), "RestoreError", "restore_error")
         elif len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
             request_id, kind = parts[1], parts[2]
             with STATE.lock:
@@ -232,6 +182,19 @@ class RuntimeAPI(http.server.BaseHTTPRequestHandler):
                 STATE.events.put(("error", request_id, self.error_object(data)))
         else:
             self.refuse(404, "InvalidRequest", "Unknown Runtime API path {}".format(path))
+
+    def phase_error(self, phases, transition, event):
+        """init/error and restore/error: 202 in their phase (which ends the environment), 403 elsewhere."""
+        data = self.body()
+        with STATE.lock:
+            phase = STATE.phase
+            if phase in phases:
+                STATE.phase = "gone"
+        if phase not in phases:
+            return self.refuse(403, "InvalidStateTransition",
+                               "State transition from {} to {} failed".format(phase, transition))
+        self.reply(202, body=b'{"status":"OK"}')
+        STATE.events.put((event, self.error_object(data)))
 
     def error_object(self, data):
         """Lambda's error object from an error call: the body when it is one, the Error-Type header otherwise."""
