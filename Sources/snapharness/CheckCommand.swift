@@ -30,11 +30,6 @@ struct CheckCommand: ParsableCommand {
         var found = 0
         try Output.run(json: false) { _ in
             let config = try function.config()
-            guard config.runtimeClient == .builtin else {
-                throw HarnessError.input("check inspects the function's state through the built-in runtime, which "
-                    + "awslambdaric and custom runtimes do not load. Run check with --runtime-client builtin (the same "
-                    + "Init, hooks and snapshot), and `run --runtime-client awslambdaric` to see AWS's client")
-            }
             let eventText = try invoke.eventText()
             let report = try credentials.withLifecycle { lifecycle in
                 try StaleStateCheck(lifecycle: lifecycle).run(config, copies: restores, invocations: invoke.invocations,

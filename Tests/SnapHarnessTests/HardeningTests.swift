@@ -164,8 +164,9 @@ struct HardeningTests {
 
     // MARK: 5. Output before END
 
-    @Test func everythingAnInvocationPrintedComesBeforeItsEnd() throws {
-        let r = try CLI.run(["run", CLI.fixture("logging_levels"), "--handler", "lambda_function.handler", "--restores", "10", "--invocations", "2"], timeout: 180)
+    @Test(arguments: RuntimeClient.allCases)
+    func everythingAnInvocationPrintedComesBeforeItsEnd(client: RuntimeClient) throws {
+        let r = try CLI.run(["run", CLI.fixture("logging_levels"), "--handler", "lambda_function.handler", "--restores", "10", "--invocations", "2"] + client.flags, timeout: 180)
         #expect(r.exitCode == 0, "\(r)")
         let lines = r.stderr.split(separator: "\n").map(String.init)
         for copy in 1...10 {
@@ -187,8 +188,9 @@ struct HardeningTests {
 
     // MARK: 6. logging
 
-    @Test func loggingRecordsReachTheLogAsOnLambda() throws {
-        let text = try CLI.run(["run", CLI.fixture("logging_levels"), "--handler", "lambda_function.handler"])
+    @Test(arguments: RuntimeClient.allCases)
+    func loggingRecordsReachTheLogAsOnLambda(client: RuntimeClient) throws {
+        let text = try CLI.run(["run", CLI.fixture("logging_levels"), "--handler", "lambda_function.handler"] + client.flags)
         #expect(text.exitCode == 0, "\(text)")
         let warning = text.stderr.split(separator: "\n").first { $0.hasPrefix("[WARNING]\t") && $0.hasSuffix("\torders warning") }
         #expect(warning != nil, "text records: [LEVEL]\\t<time>\\t<request id>\\t<message>: \(text)")
@@ -197,7 +199,7 @@ struct HardeningTests {
             #expect(fields.count == 4 && fields[1].hasSuffix("Z") && fields[2].count == 36, "\(warning)")
         }
         #expect(!text.stderr.contains("orders info"), "the root logger stays at WARNING without a log level")
-        let json = try CLI.run(["run", CLI.fixture("logging_levels"), "--handler", "lambda_function.handler", "--log-format", "JSON", "--log-level", "INFO"])
+        let json = try CLI.run(["run", CLI.fixture("logging_levels"), "--handler", "lambda_function.handler", "--log-format", "JSON", "--log-level", "INFO"] + client.flags)
         #expect(json.exitCode == 0, "\(json)")
         let records = json.stderr.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]

@@ -3,27 +3,33 @@ import Foundation
 
 /// Reads, from the host, what a (parked) function process holds: its TCP connections and its private /tmp.
 enum ProcessInventory {
-    /// Established TCP connections of `pid`, as "local -> peer".
+    /// Established TCP connections of the environment whose root is `pid` (it and its descendants), as
+    /// "local -> peer". A connection with both ends in the environment (a runtime's connection to the in-tree Runtime
+    /// API) is the environment's own: it survives the restore and is left out.
     static func establishedTCP(pid: Int32) -> [String] {
-        let fdDir = "/proc/\(pid)/fd"
         var inodes: Set<String> = []
-        for fd in (try? FileManager.default.contentsOfDirectory(atPath: fdDir)) ?? [] {
-            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: fdDir + "/" + fd),
-               target.hasPrefix("socket:[") {
-                inodes.insert(String(target.dropFirst(8).dropLast()))
+        for member in [pid] + ProcFile.descendants(of: pid) {
+            let fdDir = "/proc/\(member)/fd"
+            for fd in (try? FileManager.default.contentsOfDirectory(atPath: fdDir)) ?? [] {
+                if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: fdDir + "/" + fd),
+                   target.hasPrefix("socket:[") {
+                    inodes.insert(String(target.dropFirst(8).dropLast()))
+                }
             }
         }
-        var result: [String] = []
+        var rows: [(local: String, peer: String, v6: Bool)] = []
         for (file, v6) in [("tcp", false), ("tcp6", true)] {
             guard let table = ProcFile.read("/proc/\(pid)/net/\(file)") else { continue }
             for line in table.split(separator: "\n").dropFirst() {
                 let f = line.split(separator: " ", omittingEmptySubsequences: true)
                 // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
                 guard f.count > 9, f[3] == "01", inodes.contains(String(f[9])) else { continue }
-                result.append("\(address(String(f[1]), v6: v6)) -> \(address(String(f[2]), v6: v6))")
+                rows.append((String(f[1]), String(f[2]), v6))
             }
         }
-        return result
+        let ends = Set(rows.map { "\($0.local)>\($0.peer)" })
+        return rows.filter { !ends.contains("\($0.peer)>\($0.local)") }
+            .map { "\(address($0.local, v6: $0.v6)) -> \(address($0.peer, v6: $0.v6))" }
     }
 
     /// "0100007F:1F90" -> "127.0.0.1:8080" (IPv6 shown as hex words).

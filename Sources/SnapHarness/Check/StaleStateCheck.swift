@@ -13,6 +13,12 @@ public struct StaleStateCheck: Sendable {
     public func run(_ config: FunctionConfig, copies: Int, invocations: Int = 1, event: String = "{}",
                     restoreDelay: Double = 0) throws -> CheckReport {
         precondition(copies >= 2, "comparing copies needs at least two")
+        guard config.runtimeClient != .bootstrap else {
+            throw HarnessError.input("check inspects a Python function's state; a custom runtime's (provided.al2023) "
+                                     + "cannot be inspected. Use `run --restores 2` to compare copies by their output")
+        }
+        var config = config
+        config.loadInspector = true
         let reference = try lifecycle.referenceFacts(config)
         var report = LifecycleReport()
         let box = CheckpointBox()

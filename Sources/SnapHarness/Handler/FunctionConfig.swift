@@ -38,6 +38,8 @@ public struct FunctionConfig: Sendable {
     public var initializationType = "snap-start"
     /// What speaks for the function inside its environment (see `RuntimeClient`).
     public var runtimeClient: RuntimeClient = .builtin
+    /// Load snapharness's inspector into awslambdaric's interpreter (for `check`; the built-in runtime has it anyway).
+    public var loadInspector = false
     /// Where each user variable came from (`--env-file PATH` or `--env`), for messages about it.
     public var environmentSources: [String: String] = [:]
 
@@ -127,7 +129,7 @@ public struct FunctionConfig: Sendable {
         "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
         "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
         "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-        "SNAPHARNESS_RUNTIME_LIB", "SNAPHARNESS_RUNTIME_CLIENT", "AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL",
+        "SNAPHARNESS_RUNTIME_LIB", "SNAPHARNESS_RUNTIME_CLIENT", "SNAPHARNESS_INSPECT", "AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL",
     ]
 
     /// Checks what can be checked before starting anything; each error says how to fix it.
@@ -227,6 +229,7 @@ public struct FunctionConfig: Sendable {
         if runtimeClient.usesRuntimeAPI {
             env["AWS_LAMBDA_RUNTIME_API"] = FunctionConfig.runtimeAPIAddress
             env["SNAPHARNESS_RUNTIME_CLIENT"] = runtimeClient.rawValue
+            if loadInspector { env["SNAPHARNESS_INSPECT"] = "1" }
             // Lambda's Python runtime: PYTHONPATH=/var/runtime, and the layers' folders ahead of the runtime's.
             env["PYTHONPATH"] = "/opt/python/lib/python\(pythonVersion)/site-packages:/opt/python:/var/runtime"
         }

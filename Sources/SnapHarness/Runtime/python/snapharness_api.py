@@ -21,7 +21,9 @@ signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
 import http.server
 import json
 import queue
+import socket
 import threading
+import time
 
 from snapharness_channel import Channel
 
@@ -73,6 +75,31 @@ class State:
 STATE = State()
 
 
+# Lambda's container-credentials endpoint is served by its Runtime API server too: the runtime's environment names this
+# address (frozen into the snapshot), and the server forwards each request to the supervisor that runs the environment
+# now (its endpoint and this environment's current token arrive with `after_restore`), so restored copies get rotated
+# credentials without the runtime's environment changing.
+CREDENTIALS_PATH = "/2021-04-23/credentials"
+FUNCTION_TOKEN = os.environ.get("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+CREDENTIALS = {"uri": os.environ.get("AWS_CONTAINER_CREDENTIALS_FULL_URI"), "token": FUNCTION_TOKEN}
+
+
+def forward_credentials(authorization):
+    """(status, body) of the supervisor's endpoint for a function's request carrying `authorization`."""
+    if not CREDENTIALS["uri"] or authorization != FUNCTION_TOKEN:
+        return 403, error_body("AccessDenied", "invalid authorization token")
+    import urllib.error
+    import urllib.request
+    request = urllib.request.Request(CREDENTIALS["uri"], headers={"Authorization": CREDENTIALS["token"]})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except OSError as e:
+        return 502, error_body("CredentialsUnavailable", str(e))
+
+
 def error_body(error_type, message):
     return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
 
@@ -120,7 +147,10 @@ class RuntimeAPI(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = self.path.split("?", 1)[0]
-        if path == PREFIX + "/restore/next":
+        if path == CREDENTIALS_PATH:
+            status, body = forward_credentials(self.headers.get("Authorization"))
+            self.reply(status, body=body)
+        elif path == PREFIX + "/restore/next":
             with STATE.lock:
                 allowed = STATE.phase == "init" and os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start"
                 if allowed:
@@ -216,10 +246,40 @@ class Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
 
 
+# `snapharness check` of an awslambdaric function: the inspector (inspector/sitecustomize.py) is loaded into the
+# runtime's interpreter and answers here; otherwise nothing of snapharness is in the runtime's process.
+INSPECTING = os.environ.get("SNAPHARNESS_INSPECT") == "1"
+INSPECTOR_ADDRESS = "\0snapharness-inspect"
+INIT_END = [None]  # when the runtime said Init was done (restore/next): the end of the window check judges clocks by
+
+
+def ask_inspector(request):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(60)
+        conn.connect(INSPECTOR_ADDRESS)
+        conn.sendall(json.dumps(request).encode() + b"\n")
+        reply = json.loads(conn.makefile("rb").readline() or b"{}")
+    if "inspectorError" in reply:
+        raise RuntimeError(reply["inspectorError"])
+    return reply
+
+
+def send_facts(channel):
+    """`inspect`: the inspector's facts, as the built-in agent reports them."""
+    facts = ask_inspector({"op": "facts", "initEnd": INIT_END[0]}) if INSPECTING else {}
+    facts["type"] = "facts"
+    channel.send(facts)
+
+
 def start_runtime():
     """The runtime as Lambda starts it, as a child (not pid 1), with no signal blocked and stdin on /dev/null."""
     kind = os.environ.get("SNAPHARNESS_RUNTIME_CLIENT", "awslambdaric")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SNAPHARNESS_")}
+    if env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+        env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = "http://%s:%d%s" % (ADDRESS[0], ADDRESS[1], CREDENTIALS_PATH)
+    if INSPECTING and kind == "awslambdaric":
+        inspector = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inspector")
+        env["PYTHONPATH"] = inspector + ":" + env.get("PYTHONPATH", "")
     if kind == "bootstrap":
         argv = [os.path.join(os.environ["LAMBDA_TASK_ROOT"], "bootstrap")]
     else:
@@ -338,7 +398,7 @@ def serve(channel, runtime_pid):
         if kind == "invoke":
             invoke(channel, message, runtime_pid)
         elif kind == "inspect":
-            channel.send({"type": "facts"})
+            send_facts(channel)
         else:
             os.kill(runtime_pid, signal.SIGKILL)
             os._exit(0)
@@ -378,7 +438,13 @@ def main():
             channel.send({"type": "init_error", "error": lambda_error(error)})
         exit_with_runtime()
     held = event[1]
-    channel.send({"type": "init_done"})
+    INIT_END[0] = time.time()
+    if INSPECTING:
+        # awslambdaric ran (and emptied) the before-snapshot hooks already; the after-restore ones are still there.
+        hooks = ask_inspector({"op": "hooks"})
+        channel.send({"type": "init_done", "afterRestoreHooks": hooks["afterRestore"]})
+    else:
+        channel.send({"type": "init_done"})
 
     # Before the snapshot the supervisor may invoke a runtime that waits in /next (the on-demand path).
     while True:
@@ -389,7 +455,7 @@ def main():
             event = next_event("waiting")
             continue
         if kind == "inspect":
-            channel.send({"type": "facts"})
+            send_facts(channel)
             continue
         if kind != "before_snapshot":
             os.kill(runtime_pid, signal.SIGKILL)
@@ -408,6 +474,10 @@ def main():
     if not command or command.get("type") != "after_restore":
         os.kill(runtime_pid, signal.SIGKILL)
         os._exit(0)
+    rotated = command.get("environment") or {}
+    if rotated.get("AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+        CREDENTIALS["uri"] = rotated["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+        CREDENTIALS["token"] = rotated.get("AWS_CONTAINER_AUTHORIZATION_TOKEN")
     if held == "restore":
         with STATE.lock:
             STATE.phase = "restoring"
