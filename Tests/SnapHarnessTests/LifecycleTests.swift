@@ -98,11 +98,12 @@ struct LifecycleTests {
         for n in 1...3 { #expect(r.stderr.contains("[copy \(n)] RESTORE_REPORT Restore Duration:")) }
     }
 
-    @Test func snapshotThenRestoreFromSeparateProcesses() throws {
+    @Test(arguments: RuntimeClient.allCases)
+    func snapshotThenRestoreFromSeparateProcesses(client: RuntimeClient) throws {
         let dir = TestEnvironment.scratchDirectory("snap")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let snap = dir + "/hello-snap"
-        let s = try CLI.run(["snapshot", CLI.example("hello"), "-o", snap])
+        let s = try CLI.run(["snapshot", CLI.example("hello"), "-o", snap] + client.flags)
         #expect(s.exitCode == 0, "\(s)")
         #expect(s.stderr.contains("INIT_REPORT"))
         #expect(!s.stderr.contains("RESTORE_START"))
@@ -111,6 +112,8 @@ struct LifecycleTests {
         #expect(function["handler"] as? String == "lambda_function.lambda_handler")
         #expect((manifest["imageBytes"] as? Int ?? 0) > 0)
         #expect(manifest["criuVersion"] as? String != nil)
+        #expect(function["runtimeClient"] as? String == (client == .builtin ? nil : client.rawValue), "\(function)")
+        #expect(manifest["tcpEstablished"] as? Bool == (client == .builtin ? nil : true), "\(manifest)")
         var st = stat()
         #expect(stat(snap + "/manifest.json", &st) == 0 && st.st_mode & 0o777 == 0o600)
 
