@@ -109,10 +109,12 @@ struct HardeningTests {
 
     // MARK: 3. A process forked during Init
 
-    @Test func aDaemonForkedAtImportDoesNotHoldTheControlChannel() throws {
+    @Test(arguments: RuntimeClient.allCases)
+    func aDaemonForkedAtImportDoesNotHoldTheControlChannel(client: RuntimeClient) throws {
         try leavesNothingBehind {
             let started = Clock.now
-            let r = try CLI.run(["run", CLI.fixture("daemon_at_init"), "--handler", "lambda_function.handler", "--restores", "2"], timeout: 120)
+            let r = try CLI.run(["run", CLI.fixture("daemon_at_init"), "--handler", "lambda_function.handler", "--restores", "2"]
+                                + client.flags, timeout: 120)
             #expect(r.exitCode == 0, "\(r)")
             #expect(Clock.now - started < 30, "no wait for an EOF that never comes")
             #expect(r.jsonLines.count == 2, "both copies answered: \(r)")
@@ -134,12 +136,14 @@ struct HardeningTests {
 
     // MARK: 4. Events and results byte for byte
 
-    @Test func eventsAndResultsPassThroughByteForByte() throws {
+    @Test(arguments: RuntimeClient.allCases)
+    func eventsAndResultsPassThroughByteForByte(client: RuntimeClient) throws {
         let dir = TestEnvironment.scratchDirectory("exact")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         func run(_ event: String, _ extra: [String] = []) throws -> CLIResult {
             try event.write(toFile: dir + "/event.json", atomically: true, encoding: .utf8)
-            return try CLI.run(["run", exact, "--handler", "lambda_function.handler", "--event", dir + "/event.json"] + extra)
+            return try CLI.run(["run", exact, "--handler", "lambda_function.handler", "--event", dir + "/event.json"] + extra
+                               + client.flags)
         }
         let echoed = try run(#"{"id": 12345678901234567, "f": 1.0, "s": "x"}"#)
         #expect(echoed.exitCode == 0, "\(echoed)")
