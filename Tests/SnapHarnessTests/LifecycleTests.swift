@@ -84,6 +84,29 @@ struct LifecycleTests {
         #expect(bad.stderr.contains("not valid JSON"), "\(bad)")
     }
 
+    /// What a function can observe of the client that runs it, row by row of the table in the shared notes
+    /// (built-in runtime vs awslambdaric 4.2.2): the same under both, as on Lambda.
+    @Test(arguments: RuntimeClient.allCases)
+    func theFunctionSeesWhatLambdasRuntimeShowsIt(client: RuntimeClient) throws {
+        let r = try CLI.run(["run", CLI.fixture("parity")] + client.flags)
+        #expect(r.exitCode == 0, "\(r)")
+        let seen = object(r.json)
+        #expect(seen["pid_is_1"] as? Bool == false, "the runtime is not pid 1: \(seen)")
+        #expect(seen["blocked_signals"] as? [String] == [] && seen["thread_blocked_signals"] as? [String] == [],
+                "no signal blocked in the handler or its threads: \(seen)")
+        #expect(seen["usr1"] as? String == "0" && seen["term"] as? String == "0", "default dispositions: \(seen)")
+        #expect(seen["stdout_write_returns"] as? String == "None", "stdout wrapped unbuffered: \(seen)")
+        #expect(seen["identity"] as? String == "CognitoIdentity" && seen["client_context"] as? String == "None", "\(seen)")
+        #expect(seen["has"] as? [String] == ["log", "tenant_id", "w3c"], "\(seen)")
+        #expect(seen["memory_limit_type"] as? String == "str", "\(seen)")
+        #expect(seen["trace_id_set"] as? Bool == true, "_X_AMZN_TRACE_ID from Lambda-Runtime-Trace-Id: \(seen)")
+        let opt = seen["opt_on_path"] as? [String] ?? []
+        #expect(opt.count == 2 && opt.last == "/opt/python" && opt.first?.hasSuffix("/site-packages") == true,
+                "the layers' folders on sys.path: \(seen)")
+        #expect(seen["task_root_first"] as? Bool == true && seen["cwd"] as? String == "/var/task", "\(seen)")
+        #expect(!r.stderr.contains("atexit handler ran"), "the environment is killed, no exit handlers: \(r)")
+    }
+
     @Test(arguments: RuntimeClient.allCases)
     func concurrentCopiesShareInitStateAndEachServe(client: RuntimeClient) throws {
         let r = try CLI.run(["run", CLI.example("hello"), "--restores", "3", "--invocations", "2"] + client.flags)

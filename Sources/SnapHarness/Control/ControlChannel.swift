@@ -74,8 +74,11 @@ public final class ControlListener: @unchecked Sendable {
             guard Glibc.poll(&p, 1, wait) > 0 else { continue }
             let conn = sh_accept_cloexec(fd)
             if conn < 0 { if errno == EINTR || errno == EAGAIN { continue }; throw SystemError("accept") }
-            if sh_peer_pid(conn) == process.pid {
-                return ControlConnection(fd: conn)
+            // The runtime: the launched or restored process itself (a Runtime API server), or its child (the built-in
+            // agent under snapharness-init).
+            let peer = sh_peer_pid(conn)
+            if peer == process.pid || (peer > 0 && ProcFile.parent(of: peer) == process.pid) {
+                return ControlConnection(fd: conn, peer: peer)
             }
             Glibc.close(conn) // not the process we launched or restored
         }
@@ -94,9 +97,12 @@ extension ControlListener {
 final class ControlConnection {
     private let fd: Int32
     private var framer = LineFramer()
+    /// The runtime's pid as the supervisor sees it (SO_PEERCRED), 0 when unknown.
+    let peer: pid_t
 
-    init(fd: Int32) {
+    init(fd: Int32, peer: pid_t = 0) {
         self.fd = fd
+        self.peer = peer
         Interrupts.ignoreBrokenPipes()
     }
     deinit { Glibc.close(fd) }

@@ -113,8 +113,8 @@ struct InitPhase {
         var env = baseEnvironment
         let token = credentials?.issueToken(label: "init")
         if let credentials, let token { env.merge(credentials.environment(token: token)) { _, new in new } }
-        var spec = SandboxSpec(executable: LambdaFilesystem.installation(of: config.python).executable,
-                               arguments: ["-u", LambdaFilesystem.agentDirectory + "/" + config.runtimeClient.entryScript],
+        let (executable, arguments) = config.runtimeClient.command(python: LambdaFilesystem.installation(of: config.python).executable)
+        var spec = SandboxSpec(executable: executable, arguments: arguments,
                                environment: env, workingDirectory: LambdaFilesystem.taskRoot,
                                tmpBytes: UInt64(config.ephemeralStorageMB) << 20)
         spec.binds = layout.binds
@@ -199,7 +199,8 @@ struct InitPhase {
         switch try conn.receive(deadline: min(deadline, Clock.now + InitPhase.channelCloseSeconds)) {
         case .closed: break
         case .timedOut:
-            let others = ProcFile.descendants(of: process.pid).map { "pid \($0) (\(ProcFile.commandLine($0)))" }
+            let others = ProcFile.descendants(of: process.pid).filter { $0 != conn.peer }
+                .map { "pid \($0) (\(ProcFile.commandLine($0)))" }
             let initFailure = Failure(phase: .`init`, process: process, start: start, config: config, log: log,
                                       cgroup: session.cgroup)
             throw initFailure.fail(

@@ -61,8 +61,14 @@ public struct FunctionConfig: Sendable {
             }
         }
 
-        /// The script the sandbox starts as pid 1 (in the agent's folder, /var/runtime/snapharness).
-        var entryScript: String { usesRuntimeAPI ? "snapharness_api.py" : "snapharness_bootstrap.py" }
+        /// What the sandbox starts as pid 1: the Runtime API server, which starts the runtime as its child; or, for the
+        /// built-in runtime, snapharness-init with the agent as its child (the function is never pid 1, as on Lambda).
+        func command(python: String) -> (executable: String, arguments: [String]) {
+            let agents = LambdaFilesystem.agentDirectory
+            if usesRuntimeAPI { return (python, ["-u", agents + "/snapharness_api.py"]) }
+            return (LambdaFilesystem.runtimeDirectory + "/" + Installation.initFile,
+                    [python, "-u", agents + "/snapharness_bootstrap.py"])
+        }
     }
 
     /// Where Lambda's Runtime API listens inside every environment (the same in every copy: the address is frozen

@@ -16,6 +16,8 @@ public struct Installation: Sendable, Equatable {
     public let criuPrefix: String
 
     static let agentFile = "snapharness_bootstrap.py"
+    /// pid 1 of a built-in runtime's environment, built by `make deps` into the runtime library folder.
+    static let initFile = "snapharness-init"
 
     public static func checkout(_ root: String) -> Installation {
         Installation(root: root, agentDirectory: root + "/Sources/SnapHarness/Runtime/python",

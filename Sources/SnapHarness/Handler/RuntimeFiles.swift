@@ -21,6 +21,9 @@ public struct RuntimeFiles: Sendable {
         guard FileManager.default.fileExists(atPath: files.library + "/snapshot_restore_py.py") else {
             throw HarnessError.input("snapshot-restore-py is not installed in \(files.library). Run `make deps`")
         }
+        guard access(files.library + "/" + Installation.initFile, X_OK) == 0 else {
+            throw HarnessError.input("\(files.library)/\(Installation.initFile) is missing. Run `make deps`")
+        }
         // The agent is bound at /var/runtime/snapharness, inside the library folder bound at /var/runtime.
         if mkdir(files.library + "/snapharness", 0o755) != 0 && errno != EEXIST {
             throw SystemError("mkdir \(files.library)/snapharness (the agent's mount point; run `make deps`)")

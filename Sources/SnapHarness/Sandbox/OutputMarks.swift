@@ -8,13 +8,21 @@ import Synchronization
 /// its END/REPORT lines (the pipes and the control socket are read by different threads).
 public final class OutputMarks: Sendable {
     static let prefix = "\u{1E}snapharness:end:"
+    /// snapharness-init's last word when a signal killed the runtime (pid 1 cannot die of it itself).
+    static let exitSignalPrefix = "\u{1E}snapharness:exit:signal:"
     private let seen = Mutex<[String: Int]>([:])
+    private let runtimeSignal = Mutex<Int32?>(nil)
     private let condition = NSCondition()
 
     public init() {}
 
     /// Splits a mark off an output line: the text before it (nil when there was no mark, or only the mark).
     func filter(_ line: String) -> (text: String?, hadMark: Bool) {
+        if let range = line.range(of: OutputMarks.exitSignalPrefix), let sig = Int32(line[range.upperBound...]) {
+            runtimeSignal.withLock { $0 = sig }
+            let before = String(line[..<range.lowerBound])
+            return (before.isEmpty ? nil : before, true)
+        }
         guard let range = line.range(of: OutputMarks.prefix) else { return (line, false) }
         let id = String(line[range.upperBound...])
         condition.lock()
@@ -23,6 +31,12 @@ public final class OutputMarks: Sendable {
         condition.unlock()
         let before = String(line[..<range.lowerBound])
         return (before.isEmpty ? nil : before, true)
+    }
+
+    /// The runtime's own end when snapharness-init reported a signal, for the init's `exited(128 + signal)`.
+    func runtimeStatus(for status: ExitStatus) -> ExitStatus {
+        guard case .exited(let code) = status, let sig = runtimeSignal.withLock({ $0 }), code == 128 + sig else { return status }
+        return .signaled(sig)
     }
 
     /// Waits until `count` marks of `requestId` arrived (one per stream), at most `timeout` seconds; forgets them.

@@ -25,7 +25,7 @@ public final class SandboxedProcess: Sendable {
     public func waitForExit(timeout: Double? = nil) -> ExitStatus? {
         guard let status = process.wait(timeout: timeout) else { return nil }
         for r in readers { r.waitForEOF(timeout: 5) }
-        return status
+        return marks.runtimeStatus(for: status)
     }
 
     /// Kills and reaps; safe to call more than once.
@@ -33,7 +33,7 @@ public final class SandboxedProcess: Sendable {
     public func terminate() -> ExitStatus? {
         let status = process.terminate()
         for r in readers { r.waitForEOF(timeout: 5) }
-        return status
+        return status.map(marks.runtimeStatus(for:))
     }
 
     /// Starts `spec` in a new sandbox; `onOutput` receives each line the function prints.

@@ -15,11 +15,14 @@ public enum ProcFile {
     /// Live children of `parent` (default: this process), from each /proc/PID/stat's ppid field.
     public static func children(of parent: Int32 = getpid()) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap { Int32($0) }.filter { pid in
-            guard let stat = read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return false }
-            let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
-            return fields.count > 1 && Int32(fields[1]) == parent
-        }.sorted()
+        return entries.compactMap { Int32($0) }.filter { self.parent(of: $0) == parent }.sorted()
+    }
+
+    /// The parent of `pid` (from /proc/PID/stat), nil when it has ended.
+    public static func parent(of pid: Int32) -> Int32? {
+        guard let stat = read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+        return fields.count > 1 ? Int32(fields[1]) : nil
     }
 
     /// Every descendant of `root`, breadth first, from the kernel's per-thread children lists (one small read per

@@ -11,9 +11,6 @@ import os
 import signal
 import sys
 
-# Blocked before anything else: the restore signal must wait for sigwait, never kill us.
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
-
 import base64
 import importlib
 import logging
@@ -187,6 +184,36 @@ def fail(channel, kind, error, exit_code, **extra):
 MARSHALLER = None
 
 
+class RestoreSignal:
+    """The supervisor's SIGUSR1 after a restore. Armed only to park for the checkpoint, and disarmed once it came: the
+    function never sees the signal blocked or handled (as under awslambdaric, which blocks nothing). The handler does
+    nothing itself; Python's wakeup fd turns the signal into a byte the parked agent reads."""
+
+    def __init__(self):
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.write_fd, False)
+        self.previous_wakeup = signal.set_wakeup_fd(self.write_fd)
+        signal.signal(signal.SIGUSR1, lambda *_: None)
+
+    def wait(self):
+        while signal.SIGUSR1 not in os.read(self.read_fd, 64):
+            pass
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+        signal.set_wakeup_fd(self.previous_wakeup)
+        os.close(self.read_fd)
+        os.close(self.write_fd)
+
+
+def end_environment():
+    """The supervisor shut the environment down: Lambda kills it, so no exit handlers run (atexit, thread joins)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(0)
+
+
 def main():
     global MARSHALLER
     task_root = os.environ["LAMBDA_TASK_ROOT"]
@@ -237,7 +264,7 @@ def main():
     # Before the snapshot the supervisor may also inspect the fresh process or invoke it on demand (no snapshot:
     # Lambda's cold path), which `check` and `bench` use as references.
     if serve(channel, handler, task_root, until="before_snapshot") is None:
-        sys.exit(0)
+        end_environment()
 
     # Before-snapshot hooks: reverse registration order.
     try:
@@ -247,16 +274,17 @@ def main():
              EXIT_BEFORE_SNAPSHOT_ERROR)
 
     # Park: close the channel (CRIU cannot dump a socket to a peer outside the tree) and wait for the restore signal.
+    wake = RestoreSignal()
     channel.send({"type": "snapshot_ready"})
     channel.close()
-    signal.sigwait({signal.SIGUSR1})
+    wake.wait()
 
     # Restored (possibly one of many copies). Reconnect to whichever supervisor restored us.
     channel = Channel()
     channel.send({"type": "hello", "protocol": PROTOCOL, "phase": "restore", "pid": os.getpid()})
     command = channel.receive()
     if not command or command.get("type") != "after_restore":
-        sys.exit(0)
+        end_environment()
     # What Lambda changes in a restored environment before the hooks run (e.g. rotated container credentials).
     os.environ.update(command.get("environment") or {})
     try:
@@ -266,6 +294,7 @@ def main():
              EXIT_AFTER_RESTORE_ERROR)
     channel.send({"type": "restored"})
     serve(channel, handler, task_root)
+    end_environment()
 
 
 if __name__ == "__main__":
