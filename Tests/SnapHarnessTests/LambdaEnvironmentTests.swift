@@ -24,7 +24,10 @@ struct LambdaEnvironmentTests {
         #expect(seen["uid"] as? Int == 65534, "runs unprivileged")
         #expect(seen["layer"] as? String == "two", "later layers win: \(seen)")
         let path = seen["path"] as? [String] ?? []
-        #expect(path.first == "/var/task" && path.contains("/opt/python") && path.last == "/var/runtime", "\(path)")
+        // Lambda's order: the function, the layers, the runtime (PYTHONPATH=/var/runtime), then the standard library.
+        let opt = path.firstIndex(of: "/opt/python") ?? -1, runtime = path.firstIndex(of: "/var/runtime") ?? -1
+        let stdlib = path.firstIndex { $0.hasPrefix("/var/lang/lib/python") } ?? -1
+        #expect(path.first == "/var/task" && 0 < opt && opt < runtime && runtime < stdlib, "\(path)")
         let env = object(seen["env"])
         #expect(env["LAMBDA_TASK_ROOT"] as? String == "/var/task" && env["LAMBDA_RUNTIME_DIR"] as? String == "/var/runtime")
         #expect(env["PATH"] as? String == "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin")

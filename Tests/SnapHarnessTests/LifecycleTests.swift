@@ -104,6 +104,8 @@ struct LifecycleTests {
         #expect(opt.count == 2 && opt.last == "/opt/python" && opt.first?.hasSuffix("/site-packages") == true,
                 "the layers' folders on sys.path: \(seen)")
         #expect(seen["task_root_first"] as? Bool == true && seen["cwd"] as? String == "/var/task", "\(seen)")
+        #expect(seen["pth_processed"] as? Bool == true, "the folder's .pth files are processed: \(seen)")
+        #expect(seen["pythonpath"] as? String == "/var/runtime" && seen["main_module"] as? String == "__main__", "\(seen)")
         #expect(!r.stderr.contains("atexit handler ran"), "the environment is killed, no exit handlers: \(r)")
     }
 

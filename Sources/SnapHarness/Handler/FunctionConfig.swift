@@ -228,6 +228,8 @@ public struct FunctionConfig: Sendable {
             "LD_LIBRARY_PATH": "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
             "TZ": ":/etc/localtime",
             "PYTHONDONTWRITEBYTECODE": "1",
+            // As Lambda's Python runtime sets it: the runtime's libraries after the function's and the layers' folders.
+            "PYTHONPATH": LambdaFilesystem.runtimeDirectory,
             "SNAPHARNESS_RUNTIME_LIB": LambdaFilesystem.runtimeDirectory,
             "AWS_LAMBDA_LOG_FORMAT": logFormat.rawValue,
         ]
@@ -236,8 +238,6 @@ public struct FunctionConfig: Sendable {
             env["AWS_LAMBDA_RUNTIME_API"] = FunctionConfig.runtimeAPIAddress
             env["SNAPHARNESS_RUNTIME_CLIENT"] = runtimeClient.rawValue
             if loadInspector { env["SNAPHARNESS_INSPECT"] = "1" }
-            // Lambda's Python runtime: PYTHONPATH=/var/runtime, and the layers' folders ahead of the runtime's.
-            env["PYTHONPATH"] = "/opt/python/lib/python\(pythonVersion)/site-packages:/opt/python:/var/runtime"
         }
         if runtimeClient == .bootstrap {
             env["AWS_EXECUTION_ENV"] = nil // custom runtimes get none

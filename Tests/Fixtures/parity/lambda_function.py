@@ -32,5 +32,8 @@ def lambda_handler(event, context):
         "trace_id_set": "_X_AMZN_TRACE_ID" in os.environ,
         "opt_on_path": [p for p in sys.path if p.startswith("/opt")],
         "task_root_first": sys.path[0] in ("/var/task", ""),
+        "pth_processed": "/var/task/vendored" in sys.path,
+        "pythonpath": os.environ.get("PYTHONPATH"),
+        "main_module": getattr(sys.modules.get("__main__"), "__name__", None),
         "cwd": os.getcwd(),
     }

@@ -283,7 +283,8 @@ def start_runtime():
     if kind == "bootstrap":
         argv = [os.path.join(os.environ["LAMBDA_TASK_ROOT"], "bootstrap")]
     else:
-        argv = [sys.executable, "-m", "awslambdaric", os.environ["_HANDLER"]]
+        launcher = os.path.join(os.path.dirname(os.path.abspath(__file__)), "snapharness_launch.py")
+        argv = [sys.executable, launcher, os.environ["_HANDLER"]]
     actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0)]
     return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsigmask=(),
                           setsigdef=(signal.SIGUSR1, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE))

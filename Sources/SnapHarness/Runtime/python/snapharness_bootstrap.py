@@ -223,8 +223,10 @@ def main():
     version = "python%d.%d" % sys.version_info[:2]
     sys.path[1:1] = ["/opt/python/lib/%s/site-packages" % version, "/opt/python"]
     runtime_lib = os.environ.get("SNAPHARNESS_RUNTIME_LIB")
-    if runtime_lib:
+    if runtime_lib and runtime_lib not in sys.path:
         sys.path.append(runtime_lib)
+    import site
+    site.addsitedir(task_root)  # the folder's .pth files, as Lambda's launcher processes them
     os.chdir(task_root)
 
     channel = Channel()
