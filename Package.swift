@@ -11,6 +11,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(name: "CCriu", pkgConfig: "criu", providers: [.apt(["libprotobuf-c-dev"])]),
@@ -18,11 +21,17 @@ let package = Package(
         .target(name: "CSandbox", cSettings: [.unsafeFlags(["-O2"])]),
         // Runtime/python is the agent the function process runs; it is read from the checkout, not compiled.
         .target(name: "SnapHarness", dependencies: ["CCriu", "CSandbox"], exclude: ["Runtime"]),
+        // `serve`: Lambda's Invoke API over HTTP (Hummingbird), kept out of the core library.
+        .target(name: "SnapHarnessServe", dependencies: [
+            "SnapHarness", .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .executableTarget(
             name: "snapharness",
-            dependencies: ["SnapHarness", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["SnapHarness", "SnapHarnessServe",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "SnapHarnessTests", dependencies: ["SnapHarness", "CSandbox"]),
+        .testTarget(name: "SnapHarnessTests", dependencies: ["SnapHarness", "SnapHarnessServe", "CSandbox"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -109,7 +109,7 @@ public struct SnapshotDirectory: Sendable {
     }
 
     /// True if the directory carries a manifest (a good or damaged snapshot, not someone's other data).
-    var looksLikeSnapshot: Bool { FileManager.default.fileExists(atPath: manifestPath) }
+    public var looksLikeSnapshot: Bool { FileManager.default.fileExists(atPath: manifestPath) }
 
     /// Total bytes of CRIU images.
     func imageBytes() -> UInt64 {

@@ -5,13 +5,13 @@ import Synchronization
 
 /// Temporary folders named `<prefix>-<pid>-XXXXXX`: the pid lets a later snapharness remove what a killed one
 /// (SIGKILL, a crash) could not, the first time it makes a folder of the same kind.
-enum ScratchFolder {
+public enum ScratchFolder {
     private static let swept = Mutex<Set<String>>([])
 
     /// Makes a fresh folder (mode `mode`) and, once per prefix and process, removes those of dead processes.
     /// `release` undoes what such a folder still holds outside itself (a mount on a file in it, a process named in
     /// it) before it is removed.
-    static func make(_ prefix: String, mode: mode_t = 0o700, release: ((String) -> Void)? = nil) throws -> String {
+    public static func make(_ prefix: String, mode: mode_t = 0o700, release: ((String) -> Void)? = nil) throws -> String {
         let first = swept.withLock { $0.insert(prefix).inserted }
         if first { sweep(prefix, release: release) }
         var template = Array("\(prefix)-\(getpid())-XXXXXX".utf8CString)

@@ -1,0 +1,155 @@
+#if os(Linux)
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SnapHarness
+
+/// Lambda's Invoke API (`POST /2015-03-31/functions/{FunctionName}/invocations`, as boto3's `lambda` client and
+/// `aws lambda invoke --endpoint-url` send it; RIE's fixed `function` name for curl users) over an `EnvironmentFleet`,
+/// plus `GET /snapharness/environments` for humans and tests.
+public struct InvokeAPI: Sendable {
+    public let functionName: String
+    public let region: String
+    public let fleet: EnvironmentFleet
+    /// Where `Event` invocations and their failures are reported.
+    let note: @Sendable (String) -> Void
+
+    public init(functionName: String, region: String, fleet: EnvironmentFleet, note: @escaping @Sendable (String) -> Void) {
+        self.functionName = functionName
+        self.region = region
+        self.fleet = fleet
+        self.note = note
+    }
+
+    static let executedVersion = "$LATEST"
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/2015-03-31/functions/:name/invocations") { request, context in
+            let name = context.parameters.get("name") ?? ""
+            return try await self.invoke(name: name, request: request)
+        }
+        router.get("/snapharness/environments") { _, _ in
+            Self.json(.ok, try JSONEncoder.sorted.encode(self.fleet.status))
+        }
+        return router
+    }
+
+    func invoke(name: String, request: Request) async throws -> Response {
+        let decoded = name.removingPercentEncoding ?? name
+        guard accepts(decoded) else {
+            return Self.error(.notFound, type: "ResourceNotFoundException",
+                              message: "Function not found: arn:aws:lambda:\(region):000000000000:function:\(decoded)")
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: PayloadLimits.requestBytes)
+        } catch {
+            return Self.error(.contentTooLarge, type: "RequestTooLargeException",
+                              message: "Request must be smaller than \(PayloadLimits.requestBytes) bytes for the Invoke operation")
+        }
+        let bytes = Array(body.readableBytesView)
+        let event = bytes.isEmpty ? "{}" : String(decoding: bytes, as: UTF8.self)
+        if (try? JSONSyntax.validate(Array(event.utf8))) == nil {
+            return Self.error(.badRequest, type: "InvalidRequestContentException",
+                              message: "Could not parse request body into json: the payload is not valid JSON")
+        }
+        let invocationType = request.headers[HTTPField.Name("X-Amz-Invocation-Type")!] ?? "RequestResponse"
+        switch invocationType {
+        case "DryRun":
+            return Response(status: .noContent, headers: [HTTPField.Name("X-Amz-Executed-Version")!: Self.executedVersion])
+        case "Event":
+            let fleet = self.fleet, note = self.note
+            Thread.detachNewThread {
+                do {
+                    let member = try fleet.acquire(wait: true)
+                    let (report, _) = fleet.invoke(member, event: event)
+                    if let error = report.error { note("snapharness: Event invocation \(report.requestId) failed: \(error.errorType): \(error.errorMessage)") }
+                } catch {
+                    note("snapharness: an Event invocation was dropped: \(error)")
+                }
+            }
+            return Response(status: .accepted, headers: [HTTPField.Name("X-Amz-Executed-Version")!: Self.executedVersion])
+        case "RequestResponse":
+            break
+        default:
+            return Self.error(.badRequest, type: "InvalidParameterValueException",
+                              message: "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun, got \(invocationType)")
+        }
+        let tail = request.headers[HTTPField.Name("X-Amz-Log-Type")!] == "Tail"
+        let outcome = await Self.offLoop { () -> Result<(InvocationReport, String), any Error> in
+            do {
+                let member = try self.fleet.acquire()
+                return .success(self.fleet.invoke(member, event: event))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch outcome {
+        case .failure(EnvironmentFleet.Refusal.throttled):
+            return Self.error(.tooManyRequests, type: "TooManyRequestsException", message: "Rate Exceeded.",
+                              extra: ["Reason": "ConcurrentInvocationLimitExceeded"])
+        case .failure(EnvironmentFleet.Refusal.stopping):
+            return Self.error(.serviceUnavailable, type: "ServiceException", message: "snapharness serve is shutting down")
+        case .failure(let error as LifecycleError):
+            // The restore or its after-restore hooks failed: Lambda's SnapStart errors.
+            let timedOut = error.lambdaError?.errorType == "SnapStartTimeoutException"
+            return Self.error(timedOut ? .requestTimeout : .badRequest,
+                              type: timedOut ? "SnapStartTimeoutException" : "SnapStartException",
+                              message: error.lambdaError.map { "\($0.errorType): \($0.errorMessage)" } ?? error.message)
+        case .failure(let error):
+            return Self.error(.internalServerError, type: "ServiceException", message: "\(error)")
+        case .success(let (report, log)):
+            var headers: HTTPFields = [HTTPField.Name("X-Amz-Executed-Version")!: Self.executedVersion,
+                                       .contentType: "application/json"]
+            if tail { headers[HTTPField.Name("X-Amz-Log-Result")!] = Data(log.utf8).base64EncodedString() }
+            if let error = report.error {
+                headers[HTTPField.Name("X-Amz-Function-Error")!] = "Unhandled"
+                var object = error
+                if object.requestId == nil { object.requestId = report.requestId }
+                return Response(status: .ok, headers: headers,
+                                body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder.sorted.encode(object))))
+            }
+            let text = report.result?.text ?? "null"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+    }
+
+    /// The function's name, its ARN (any region or account, as a local endpoint has none), or RIE's `function`.
+    func accepts(_ name: String) -> Bool {
+        if name == functionName || name == "function" { return true }
+        if name.hasPrefix("arn:aws:lambda:"), let last = name.split(separator: ":").last { return last == functionName }
+        return false
+    }
+
+    /// Blocking work (restores, invocations) on a thread of its own, never on the event loop.
+    static func offLoop<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: work()) }
+        }
+    }
+
+    /// An error as the Invoke API sends it: the type in `X-Amzn-ErrorType` (where botocore reads the code) and in the
+    /// body.
+    static func error(_ status: HTTPResponse.Status, type: String, message: String, extra: [String: String] = [:]) -> Response {
+        var object = ["Type": "User", "message": message, "__type": type]
+        object.merge(extra) { _, new in new }
+        let data = (try? JSONEncoder.sorted.encode(object)) ?? Data()
+        return Response(status: status, headers: [HTTPField.Name("X-Amzn-ErrorType")!: type, .contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ data: Data) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+extension JSONEncoder {
+    static var sorted: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }
+}
+#endif
