@@ -118,6 +118,11 @@ enum CLI {
                 done.signal()
             }.start()
         }
+        /// What was read so far, without waiting for the end.
+        var snapshot: String {
+            lock.lock(); defer { lock.unlock() }
+            return String(decoding: data, as: UTF8.self)
+        }
         func contains(_ s: String) -> Bool {
             lock.lock(); defer { lock.unlock() }
             return String(decoding: data, as: UTF8.self).contains(s)

@@ -1,0 +1,143 @@
+import Foundation
+import Glibc
+import Testing
+
+/// `snapharness serve` with real clients: boto3's `lambda` client (from the runtime's library folder), curl, and a load
+/// of plain HTTP requests. Every server is stopped with SIGINT and must exit 130 leaving nothing behind.
+@Suite(.serialized, .enabled(if: TestEnvironment.canCheckpoint && CLI.available, TestEnvironment.skipReason))
+struct ServeTests {
+    func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
+    let function = CLI.fixture("serve_function")
+
+    /// A running `snapharness serve`, stopped by `stop()`.
+    final class Server {
+        let process = Process()
+        let out = Pipe(), err = Pipe()
+        let stdout: CLI.PipeReader, stderr: CLI.PipeReader
+        var base = ""
+
+        init(_ arguments: [String]) throws {
+            process.executableURL = URL(fileURLWithPath: CLI.binary)
+            process.arguments = ["serve"] + arguments + ["--port", "0"]
+            process.standardOutput = out
+            process.standardError = err
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            stdout = CLI.PipeReader(out.fileHandleForReading)
+            stderr = CLI.PipeReader(err.fileHandleForReading)
+            let deadline = Date().addingTimeInterval(120)
+            while Date() < deadline && process.isRunning {
+                if let range = stdout.snapshot.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) {
+                    base = String(stdout.snapshot[range])
+                    return
+                }
+                usleep(20_000)
+            }
+            throw ServeError.notReady(stderr.snapshot)
+        }
+
+        /// SIGINT, then the exit code (nil if it did not stop within 30 s).
+        func stop() -> Int32? {
+            kill(process.processIdentifier, SIGINT)
+            let deadline = Date().addingTimeInterval(30)
+            while process.isRunning && Date() < deadline { usleep(20_000) }
+            return CLI.stopIfHung(process, ["serve"], 30)
+        }
+
+        var status: [String: Any] {
+            let r = HostFootprint.shell("curl -s \(base)/snapharness/environments")
+            return (try? JSONSerialization.jsonObject(with: Data(r.utf8))) as? [String: Any] ?? [:]
+        }
+    }
+
+    enum ServeError: Error { case notReady(String) }
+
+    func client(_ base: String, _ name: String, _ scenario: String) throws -> [String: Any] {
+        let r = HostFootprint.shell("PYTHONPATH='\(TestEnvironment.repoRoot)/.deps/python' python3 "
+                                    + "'\(CLI.fixture("serve_client/invoke.py"))' \(base) \(name) \(scenario) 2>&1")
+        return try #require(try JSONSerialization.jsonObject(with: Data(r.utf8)) as? [String: Any], "client said: \(r)")
+    }
+
+    @Test func boto3SeesLambdasInvokeAPIAndScaling() throws {
+        try leavesNothingBehind {
+            let server = try Server([function])
+            let seen = try client(server.base, "serve_function", "lifecycle")
+            let plain = object(seen["plain"])
+            #expect(plain["status"] as? Int == 200 && plain["version"] as? String == "$LATEST", "\(seen)")
+            let concurrent = (seen["concurrent"] as? [Any] ?? []).map { object(object($0)["payload"]) }
+            #expect(concurrent.count == 4, "\(seen)")
+            #expect(Set(concurrent.compactMap { $0["init_id"] as? String }).count == 1, "one snapshot's Init state")
+            #expect(Set(concurrent.compactMap { $0["restore_id"] as? String }).count == 4,
+                    "4 concurrent requests, 4 environments restored: \(concurrent)")
+            let sequential = (seen["sequential"] as? [Any] ?? []).map { object(object($0)["payload"]) }
+            #expect(Set(sequential.compactMap { $0["restore_id"] as? String }).count == 1, "an idle environment is reused")
+            let error = object(seen["error"])
+            #expect(error["status"] as? Int == 200 && error["functionError"] as? String == "Unhandled", "\(error)")
+            #expect(object(error["payload"])["errorType"] as? String == "ValueError", "\(error)")
+            let log = object(seen["tail"])["log"] as? String ?? ""
+            #expect(log.hasPrefix("START RequestId:") && log.contains("handling") && log.contains("REPORT RequestId:"), "\(log)")
+            #expect(seen["event"] as? Int == 202 && seen["dryrun"] as? Int == 204, "\(seen)")
+            #expect(seen["missing"] as? String == "ResourceNotFoundException", "\(seen)")
+            #expect(seen["tooLarge"] as? String == "RequestTooLargeException", "\(seen)")
+            let status = server.status
+            #expect(status["restores"] as? Int == 4, "\(status)")
+            #expect(server.stop() == 130, "SIGINT: exit 130 once every environment is down: \(server.stderr.snapshot)")
+            #expect(server.stderr.snapshot.contains("Restore Duration:"), "the environments' log on stderr")
+        }
+    }
+
+    @Test func pastMaxConcurrencyARequestIsThrottled() throws {
+        try leavesNothingBehind {
+            let server = try Server([function, "--max-concurrency", "2"])
+            let calls = (try client(server.base, "serve_function", "throttle")["calls"] as? [Any] ?? []).map(object)
+            #expect(calls.filter { $0["throttled"] as? Bool == true }.count == 1, "\(calls)")
+            #expect(calls.filter { $0["status"] as? Int == 200 }.count == 2, "\(calls)")
+            #expect(server.stop() == 130)
+        }
+    }
+
+    @Test func curlOnRIEsPathAndFreshEnvironments() throws {
+        try leavesNothingBehind {
+            let server = try Server([function, "--fresh"])
+            let url = server.base + "/2015-03-31/functions/function/invocations"
+            let first = HostFootprint.shell("curl -s -X POST \(url) -d '{\"n\": 1}'")
+            let second = HostFootprint.shell("curl -s -X POST \(url) -d '{\"n\": 2}'")
+            let ids = [first, second].map { object(try? JSONSerialization.jsonObject(with: Data($0.utf8)))["restore_id"] as? String }
+            #expect(ids.allSatisfy { $0 != nil } && ids[0] != ids[1], "--fresh: every request a new environment: \(first) \(second)")
+            let status = server.status
+            #expect(status["restores"] as? Int == 2 && (status["environments"] as? [Any])?.isEmpty == true, "\(status)")
+            let bad = HostFootprint.shell("curl -s -o /dev/null -w '%{http_code}' -X POST \(url) -d '{not json'")
+            #expect(bad == "400", "invalid JSON is refused: \(bad)")
+            #expect(server.stop() == 130)
+        }
+    }
+
+    /// 1,000 invocations at concurrency 8; latencies are printed (performance is judged by `make bench`, not here).
+    @Test func underLoadNothingLeaks() throws {
+        try leavesNothingBehind {
+            let server = try Server([function, "--max-concurrency", "8"])
+            let script = """
+            import http.client, json, sys, time
+            from concurrent.futures import ThreadPoolExecutor
+            host, port = sys.argv[1].split("//")[1].split(":")
+            def one(i):
+                c = http.client.HTTPConnection(host, int(port), timeout=60)
+                t = time.monotonic()
+                c.request("POST", "/2015-03-31/functions/function/invocations", body=json.dumps({"i": i}))
+                r = c.getresponse(); r.read(); c.close()
+                return r.status, (time.monotonic() - t) * 1000
+            with ThreadPoolExecutor(8) as pool:
+                results = list(pool.map(one, range(1000)))
+            ms = sorted(m for _, m in results)
+            print(json.dumps({"ok": sum(1 for s, _ in results if s == 200), "p50": ms[500], "p99": ms[990]}))
+            """
+            let out = HostFootprint.shell("python3 -c '\(script)' \(server.base) 2>&1")
+            let r = object(try? JSONSerialization.jsonObject(with: Data(out.utf8)))
+            #expect(r["ok"] as? Int == 1000, "\(out)")
+            print("serve under load: 1000 invocations at concurrency 8: p50 \(r["p50"] ?? "?") ms, p99 \(r["p99"] ?? "?") ms")
+            let environments = (server.status["environments"] as? [Any])?.count ?? 0
+            #expect((1...8).contains(environments), "at most --max-concurrency environments: \(environments)")
+            #expect(server.stop() == 130)
+        }
+    }
+}
