@@ -112,6 +112,27 @@ struct ServeTests {
         }
     }
 
+    /// A timeout is Lambda's error, never an empty 200; an idle environment goes after --idle-timeout; SIGTERM
+    /// stops the server with 143.
+    @Test func timeoutsIdleEnvironmentsAndSIGTERM() throws {
+        try leavesNothingBehind {
+            let server = try Server([function, "--timeout", "1", "--idle-timeout", "1s"])
+            let url = server.base + "/2015-03-31/functions/serve_function/invocations"
+            let slow = HostFootprint.shell("curl -s -D - -X POST \(url) -d '{\"sleep\": 5}'")
+            #expect(slow.hasPrefix("HTTP/1.1 200") && slow.lowercased().contains("x-amz-function-error: unhandled"), "\(slow)")
+            #expect(slow.contains("Task timed out after 1.00 seconds"), "\(slow)")
+            _ = HostFootprint.shell("curl -s -X POST \(url) -d '{}'")
+            #expect((server.status["environments"] as? [Any])?.count == 1, "\(server.status)")
+            let deadline = Date().addingTimeInterval(10)
+            while (server.status["environments"] as? [Any])?.isEmpty != true && Date() < deadline { usleep(200_000) }
+            #expect((server.status["environments"] as? [Any])?.isEmpty == true, "idle past --idle-timeout: \(server.status)")
+            kill(server.process.processIdentifier, SIGTERM)
+            let stopped = Date().addingTimeInterval(30)
+            while server.process.isRunning && Date() < stopped { usleep(20_000) }
+            #expect(CLI.stopIfHung(server.process, ["serve"], 30) == 143)
+        }
+    }
+
     /// 1,000 invocations at concurrency 8; latencies are printed (performance is judged by `make bench`, not here).
     @Test func underLoadNothingLeaks() throws {
         try leavesNothingBehind {
