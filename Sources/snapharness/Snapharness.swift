@@ -27,7 +27,7 @@ struct Snapharness: ParsableCommand {
         commandName: "snapharness",
         abstract: "Run AWS Lambda SnapStart's lifecycle locally: real checkpoints and restores with CRIU.",
         version: SnapHarnessVersion.current,
-        subcommands: [RunCommand.self, SnapshotCommand.self, RestoreCommand.self, ServeCommand.self, CheckCommand.self, SoakCommand.self, DoctorCommand.self,
+        subcommands: [RunCommand.self, SnapshotCommand.self, RestoreCommand.self, ServeCommand.self, InspectCommand.self, CheckCommand.self, SoakCommand.self, DoctorCommand.self,
                       BenchCommand.self]
     )
 }

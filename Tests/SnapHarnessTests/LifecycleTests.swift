@@ -155,6 +155,38 @@ struct LifecycleTests {
         #expect((report["copies"] as? [Any])?.count == 2, "\(json)")
     }
 
+    /// `inspect` shows what a snapshot holds (variable names, never values) and whether it can be restored here.
+    @Test func inspectShowsWhatASnapshotHolds() throws {
+        let dir = TestEnvironment.scratchDirectory("inspect")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let snap = dir + "/snap"
+        let made = try CLI.run(["snapshot", behaviours, "-o", snap, "--env", "API_KEY=s3cr3t-value", "--memory", "256"])
+        #expect(made.exitCode == 0, "\(made)")
+        let r = try CLI.run(["inspect", snap, "--json"])
+        #expect(r.exitCode == 0, "\(r)")
+        let summary = object(r.json)
+        #expect(summary["function"] as? String == "behaviours" && summary["memorySizeMB"] as? Int == 256, "\(summary)")
+        #expect(summary["handler"] as? String == "lambda_function.lambda_handler" && summary["restorableHere"] as? Bool == true)
+        #expect((summary["beforeSnapshotHooks"] as? [String])?.count == 2 && (summary["afterRestoreHooks"] as? [String])?.count == 2)
+        #expect((summary["environmentVariables"] as? [String])?.contains("API_KEY") == true, "\(summary)")
+        #expect(!r.stdout.contains("s3cr3t-value"), "values never shown: they may be secrets")
+        let text = try CLI.run(["inspect", snap])
+        #expect(text.exitCode == 0 && text.stdout.contains("restorable   yes"), "\(text)")
+        #expect(!text.stdout.contains("s3cr3t-value"))
+        // A snapshot whose interpreter is gone cannot be restored here: inspect says so, with exit 1.
+        let manifestPath = snap + "/manifest.json"
+        var manifest = object(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: manifestPath))))
+        var function = object(manifest["function"]), filesystem = object(function["filesystem"])
+        try #require(filesystem["language"] is String, "the manifest names the interpreter's installation")
+        filesystem["language"] = "/nonexistent/python"
+        function["filesystem"] = filesystem
+        manifest["function"] = function
+        try JSONSerialization.data(withJSONObject: manifest).write(to: URL(fileURLWithPath: manifestPath))
+        chmod(manifestPath, 0o600)
+        let gone = try CLI.run(["inspect", snap])
+        #expect(gone.exitCode == 1 && gone.stdout.contains("restorable   no:") && gone.stdout.contains("missing"), "\(gone)")
+    }
+
     @Test func manifestRecordsTheEnvironmentTheFunctionGot() throws {
         let dir = TestEnvironment.scratchDirectory("env-manifest")
         defer { try? FileManager.default.removeItem(atPath: dir) }
