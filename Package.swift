@@ -14,13 +14,15 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CCriu", pkgConfig: "criu", providers: [.apt(["libprotobuf-c-dev"])]),
         // -O2 even in debug builds: the image digest runs over every snapshot's images.
         .target(name: "CSandbox", cSettings: [.unsafeFlags(["-O2"])]),
         // Runtime/python is the agent the function process runs; it is read from the checkout, not compiled.
-        .target(name: "SnapHarness", dependencies: ["CCriu", "CSandbox"], exclude: ["Runtime"]),
+        .target(name: "SnapHarness", dependencies: ["CCriu", "CSandbox", .product(name: "Yams", package: "Yams")],
+                exclude: ["Runtime"]),
         // `serve`: Lambda's Invoke API over HTTP (Hummingbird), kept out of the core library.
         .target(name: "SnapHarnessServe", dependencies: [
             "SnapHarness", .product(name: "Hummingbird", package: "hummingbird"),

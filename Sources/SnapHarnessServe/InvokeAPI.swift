@@ -9,18 +9,19 @@ import SnapHarness
 /// `aws lambda invoke --endpoint-url` send it; RIE's fixed `function` name for curl users) over an `EnvironmentFleet`,
 /// plus `GET /snapharness/environments` for humans and tests.
 public struct InvokeAPI: Sendable {
-    public let functionName: String
+    /// The functions served, by name (a template's are served under their logical ids).
+    public let functions: [String: EnvironmentFleet]
     public let region: String
-    public let fleet: EnvironmentFleet
     /// Where `Event` invocations and their failures are reported.
     let note: @Sendable (String) -> Void
 
-    public init(functionName: String, region: String, fleet: EnvironmentFleet, note: @escaping @Sendable (String) -> Void) {
-        self.functionName = functionName
+    public init(functions: [String: EnvironmentFleet], region: String, note: @escaping @Sendable (String) -> Void) {
+        self.functions = functions
         self.region = region
-        self.fleet = fleet
         self.note = note
     }
+
+    public var fleets: [EnvironmentFleet] { functions.keys.sorted().compactMap { functions[$0] } }
 
     static let executedVersion = "$LATEST"
 
@@ -31,14 +32,17 @@ public struct InvokeAPI: Sendable {
             return try await self.invoke(name: name, request: request)
         }
         router.get("/snapharness/environments") { _, _ in
-            Self.json(.ok, try JSONEncoder.sorted.encode(self.fleet.status))
+            if self.functions.count == 1, let only = self.fleets.first {
+                return Self.json(.ok, try JSONEncoder.sorted.encode(only.status))
+            }
+            return Self.json(.ok, try JSONEncoder.sorted.encode(["functions": self.functions.mapValues(\.status)]))
         }
         return router
     }
 
     func invoke(name: String, request: Request) async throws -> Response {
         let decoded = name.removingPercentEncoding ?? name
-        guard accepts(decoded) else {
+        guard let fleet = fleet(named: decoded) else {
             return Self.error(.notFound, type: "ResourceNotFoundException",
                               message: "Function not found: arn:aws:lambda:\(region):000000000000:function:\(decoded)")
         }
@@ -60,7 +64,7 @@ public struct InvokeAPI: Sendable {
         case "DryRun":
             return Response(status: .noContent, headers: [HTTPField.Name("X-Amz-Executed-Version")!: Self.executedVersion])
         case "Event":
-            let fleet = self.fleet, note = self.note
+            let note = self.note
             Thread.detachNewThread {
                 do {
                     let member = try fleet.acquire(wait: true)
@@ -80,8 +84,8 @@ public struct InvokeAPI: Sendable {
         let tail = request.headers[HTTPField.Name("X-Amz-Log-Type")!] == "Tail"
         let outcome = await Self.offLoop { () -> Result<(InvocationReport, String), any Error> in
             do {
-                let member = try self.fleet.acquire()
-                return .success(self.fleet.invoke(member, event: event))
+                let member = try fleet.acquire()
+                return .success(fleet.invoke(member, event: event))
             } catch {
                 return .failure(error)
             }
@@ -116,11 +120,13 @@ public struct InvokeAPI: Sendable {
         }
     }
 
-    /// The function's name, its ARN (any region or account, as a local endpoint has none), or RIE's `function`.
-    func accepts(_ name: String) -> Bool {
-        if name == functionName || name == "function" { return true }
-        if name.hasPrefix("arn:aws:lambda:"), let last = name.split(separator: ":").last { return last == functionName }
-        return false
+    /// By the function's name, its ARN (any region or account, as a local endpoint has none), or RIE's `function`
+    /// when one function is served.
+    func fleet(named name: String) -> EnvironmentFleet? {
+        if let fleet = functions[name] { return fleet }
+        if name == "function", functions.count == 1 { return fleets.first }
+        if name.hasPrefix("arn:aws:lambda:"), let last = name.split(separator: ":").last { return functions[String(last)] }
+        return nil
     }
 
     /// Blocking work (restores, invocations) on a thread of its own, never on the event loop.

@@ -25,10 +25,10 @@ public enum InvokeServer {
         var signal: Int32?
         while done.wait(timeout: .now() + .milliseconds(200)) == .timedOut {
             if let sig = Interrupts.received { signal = sig; break }
-            api.fleet.reapIdle()
+            for fleet in api.fleets { fleet.reapIdle() }
         }
         task.cancel()
-        api.fleet.shutdownAll()
+        for fleet in api.fleets { fleet.shutdownAll() }
         _ = done.wait(timeout: .now() + 10)
         if let error = failure.error {
             throw HarnessError.input("the Invoke API could not serve on \(host):\(port): \(error)")

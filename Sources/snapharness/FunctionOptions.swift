@@ -4,11 +4,17 @@ import SnapHarness
 
 /// Flags that describe the function: shared by `run`, `snapshot` and `check`.
 struct FunctionOptions: ParsableArguments {
-    @Argument(help: "Folder holding the handler module (Lambda's task root).", completion: .directory)
-    var directory: String
+    @Argument(help: "Folder holding the handler module (Lambda's task root); with --template, the function's logical id (optional when the template has one function).",
+              completion: .directory)
+    var directory: String?
 
-    @Option(name: .long, help: "Handler as module.function.")
-    var handler: String = FunctionConfig.defaultHandler
+    @Option(name: [.customShort("t"), .customLong("template")], help: ArgumentHelp(
+        "An AWS SAM template (template.yaml): the function's CodeUri, Handler, Runtime, MemorySize, Timeout, Environment, Layers, EphemeralStorage and SnapStart come from it, with Globals.Function applied; flags win over it.",
+        valueName: "template.yaml"), completion: .file())
+    var template: String?
+
+    @Option(name: .long, help: "Handler as module.function (default: lambda_function.lambda_handler).")
+    var handler: String?
 
     @Option(name: .long, help: ArgumentHelp(
         "Lambda's runtime: python3.12, python3.13 or python3.14 (default: the newest one installed here: pyenv versions, /usr/local/bin, /usr/bin), or provided.al2023 / provided.al2: a custom runtime, the executable `bootstrap` in the folder, speaking the Runtime API.",
@@ -28,11 +34,11 @@ struct FunctionOptions: ParsableArguments {
 
     // Numbers parse unconditionally, so `--timeout -1` reaches validation ("must be positive") instead of being
     // taken for a flag ("Missing value").
-    @Option(name: .long, parsing: .unconditional, help: "Memory size in MB (128-10240, AWS_LAMBDA_FUNCTION_MEMORY_SIZE), enforced per environment with a cgroup: over it, Runtime.OutOfMemory.")
-    var memory: Int = 128
+    @Option(name: .long, parsing: .unconditional, help: "Memory size in MB (128-10240, AWS_LAMBDA_FUNCTION_MEMORY_SIZE; default 128), enforced per environment with a cgroup: over it, Runtime.OutOfMemory.")
+    var memory: Int?
 
-    @Option(name: .long, parsing: .unconditional, help: "Invocation timeout in seconds, as Lambda's function timeout (at most 900).")
-    var timeout: Double = 3
+    @Option(name: .long, parsing: .unconditional, help: "Invocation timeout in seconds, as Lambda's function timeout (at most 900; default 3).")
+    var timeout: Double?
 
     @Option(name: .customLong("init-timeout"), parsing: .unconditional,
             help: "Init limit in seconds for module code + before-snapshot hooks (default: max(130, --timeout), Lambda's).")
@@ -43,7 +49,7 @@ struct FunctionOptions: ParsableArguments {
     var restoreTimeout: Double = 10
 
     @Option(name: .customLong("ephemeral-storage"), parsing: .unconditional, help: "Size of /tmp in MB (512-10240, Lambda's default 512).")
-    var ephemeralStorage: Int = 512
+    var ephemeralStorage: Int?
 
     @Option(name: .long, help: "AWS_REGION / AWS_DEFAULT_REGION for the function.")
     var region: String = "us-east-1"
@@ -103,9 +109,34 @@ struct FunctionOptions: ParsableArguments {
         }
     }
 
+    /// The template's functions (all of them), or nil without --template.
+    func templateFunctions() throws -> [SAMTemplate.Function]? {
+        try template.map { try SAMTemplate.load($0, region: region).functions }
+    }
+
     func config() throws -> FunctionConfig {
-        var environment: [String: String] = [:]
+        let sam = try template.map { try SAMTemplate.load($0, region: region).function(directory) }
+        return try config(sam)
+    }
+
+    /// The function's configuration: flags first, then the template's function (if any), then Lambda's defaults.
+    func config(_ sam: SAMTemplate.Function?) throws -> FunctionConfig {
+        guard let directory = sam?.codeUri ?? directory else {
+            throw HarnessError.input("pass the function's folder (the one holding its handler module), or a SAM template "
+                                     + "with -t template.yaml")
+        }
+        if let sam {
+            if !sam.snapStart {
+                Output.note("note: \(sam.logicalId) has no `SnapStart: ApplyOn: PublishedVersions`: on Lambda it would not be "
+                            + "snapshotted; snapharness snapshots it anyway")
+            }
+            if sam.architectures.contains("arm64") {
+                Output.note("note: \(sam.logicalId) is arm64 on Lambda; it runs on this machine's x86_64 here")
+            }
+        }
+        var environment: [String: String] = sam?.environment ?? [:]
         var sources: [String: String] = [:]
+        for key in environment.keys { sources[key] = "the template \(template ?? "")" }
         if let envFile {
             guard let text = try? String(contentsOfFile: envFile, encoding: .utf8) else {
                 throw HarnessError.input("cannot read --env-file \(envFile)")
@@ -124,21 +155,24 @@ struct FunctionOptions: ParsableArguments {
                         + "Lambda runs functions unprivileged")
         }
         // A custom runtime still gets an interpreter: the environment's Runtime API server is Python.
+        let runtime = self.runtime ?? sam?.runtime
         let custom = runtime.map(FunctionConfig.customRuntimes.contains) ?? false
         let interpreter = try PythonInterpreter.choose(runtime: custom ? nil : runtime, python: python) { Output.note($0) }.path
-        var config = FunctionConfig(directory: directory, handler: handler, python: interpreter,
-                              functionName: functionName, memoryMB: memory, timeout: timeout,
+        var config = FunctionConfig(directory: directory, handler: handler ?? sam?.handler ?? FunctionConfig.defaultHandler,
+                              python: interpreter, functionName: functionName ?? sam?.functionName ?? sam?.logicalId,
+                              memoryMB: memory ?? sam?.memorySize ?? 128, timeout: timeout ?? sam?.timeout ?? 3,
                               initTimeout: initTimeout, restoreTimeout: restoreTimeout, region: region,
-                              userEnvironment: environment, ephemeralStorageMB: ephemeralStorage)
+                              userEnvironment: environment,
+                              ephemeralStorageMB: ephemeralStorage ?? sam?.ephemeralStorageMB ?? 512)
         config.passAWSCredentials = passAWSCredentials
         config.runtimeClient = custom ? .bootstrap : FunctionConfig.RuntimeClient(rawValue: runtimeClient) ?? .builtin
         config.user = functionUser
         config.environmentSources = sources
-        config.layers = layers.map { SnapshotDirectory.absolute($0) }
+        config.layers = layers.isEmpty ? (sam?.layers ?? []) : layers.map { SnapshotDirectory.absolute($0) }
         config.lambdaCPU = cpu == "lambda"
         if !EnvironmentCgroup.available {
             config.enforceMemory = false
-            Output.note("warning: no cgroup memory controller here: --memory \(memory) is reported but not enforced")
+            Output.note("warning: no cgroup memory controller here: --memory \(config.memoryMB) is reported but not enforced")
         }
         config.logFormat = FunctionConfig.LogFormat.allCases.first { $0.rawValue.lowercased() == logFormat.lowercased() } ?? .text
         config.logLevel = logLevel?.uppercased()

@@ -8,9 +8,9 @@ struct ServeCommand: ParsableCommand {
         commandName: "serve",
         abstract: "Serve Lambda's Invoke API on a local port: one restored environment per concurrent request.",
         discussion: """
-        Takes a function folder (snapshotted first, with the flags below) or a snapshot folder, and answers POST /2015-03-31/functions/{FunctionName}/invocations as Lambda does (boto3's lambda client or `aws lambda invoke` with --endpoint-url; RIE's /2015-03-31/functions/function/invocations for curl). A request goes to an idle environment; with none idle a new one is restored from the snapshot (its REPORT carries Restore Duration), up to --max-concurrency; past it, 429 TooManyRequestsException. GET /snapharness/environments lists the environments.
+        Takes a function folder (snapshotted first, with the flags below), a snapshot folder, or a SAM template (-t template.yaml: every function of it, each under its logical id, unless one is named), and answers POST /2015-03-31/functions/{FunctionName}/invocations as Lambda does (boto3's lambda client or `aws lambda invoke` with --endpoint-url; RIE's /2015-03-31/functions/function/invocations for curl). A request goes to an idle environment; with none idle a new one is restored from the snapshot (its REPORT carries Restore Duration), up to --max-concurrency; past it, 429 TooManyRequestsException. GET /snapharness/environments lists the environments.
 
-        Exit codes: 0 never (it serves until stopped), 1 bad input, 3-5 the snapshot could not be taken, 130/143 stopped by SIGINT/SIGTERM (after tearing every environment down).
+        Exit codes: 1 bad input, 3-5 a snapshot could not be taken, 130/143 stopped by SIGINT/SIGTERM (after tearing every environment down).
         """
     )
 
@@ -23,7 +23,7 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: "Port to listen on (0: any free port; the URL is printed once ready).")
     var port = 9000
 
-    @Option(name: .customLong("max-concurrency"), help: "Environments at most; past it requests get 429.")
+    @Option(name: .customLong("max-concurrency"), help: "Environments at most, per function; past it requests get 429.")
     var maxConcurrency = 10
 
     @Option(name: .customLong("idle-timeout"), help: "Shut an idle environment down after this long (e.g. 5m, 30s).")
@@ -39,41 +39,55 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
-        var signal: Int32 = 0
         try Output.run(json: false) { report in
             try credentials.withLifecycle(labelCopies: true) { lifecycle in
                 let scratch = try ScratchFolder.make("/tmp/snapharness-serve")
                 defer { try? FileManager.default.removeItem(atPath: scratch) }
-                let given = SnapshotDirectory(path: function.directory)
-                let snapshot: SnapshotDirectory
-                let name: String, region: String
-                if given.looksLikeSnapshot {
-                    snapshot = given
+                // name -> snapshot to serve it from
+                var snapshots: [(name: String, snapshot: SnapshotDirectory)] = []
+                var region = function.region
+                if let given = function.directory.map({ SnapshotDirectory(path: SnapshotDirectory.absolute($0)) }),
+                   function.template == nil, given.looksLikeSnapshot {
                     let manifest = try given.loadManifest()
-                    name = manifest.function?.environment["AWS_LAMBDA_FUNCTION_NAME"] ?? "function"
-                    region = manifest.function?.environment["AWS_REGION"] ?? "us-east-1"
+                    region = manifest.function?.environment["AWS_REGION"] ?? region
+                    snapshots.append((manifest.function?.environment["AWS_LAMBDA_FUNCTION_NAME"] ?? "function", given))
                 } else {
-                    let config = try function.config()
-                    snapshot = SnapshotDirectory(path: scratch + "/snapshot")
-                    try lifecycle.snapshot(config, to: snapshot, report: &report)
-                    (name, region) = (config.functionName, config.region)
+                    let samFunctions: [SAMTemplate.Function?]
+                    if let all = try function.templateFunctions(), function.directory == nil {
+                        samFunctions = all // a template's functions, each under its logical id
+                    } else {
+                        samFunctions = [try function.template.map { try SAMTemplate.load($0, region: region).function(function.directory) }]
+                    }
+                    for sam in samFunctions {
+                        var config = try function.config(sam)
+                        if let sam { config.functionName = sam.logicalId }
+                        let snapshot = SnapshotDirectory(path: scratch + "/" + config.functionName)
+                        try lifecycle.snapshot(config, to: snapshot, report: &report)
+                        snapshots.append((config.functionName, snapshot))
+                    }
                 }
-                let source = try RestoreSource.open(snapshot, criu: lifecycle.criu)
-                let fleet = EnvironmentFleet(
-                    source: source, criu: lifecycle.criu, credentials: lifecycle.credentials,
-                    options: .init(maxConcurrency: maxConcurrency, idleTimeout: try DurationText.parse(idleTimeout), fresh: fresh),
-                    log: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) })
-                let api = InvokeAPI(functionName: name, region: region, fleet: fleet) { Output.note($0) }
-                signal = try InvokeServer.run(api, host: host, port: port) { url in
-                    let line = "snapharness serve: \(name) at \(url)/2015-03-31/functions/\(name)/invocations "
-                        + "(max \(maxConcurrency) environments\(fresh ? ", fresh" : ""); Ctrl-C stops)\n"
-                    FileHandle.standardOutput.write(Data(line.utf8))
+                var fleets: [String: EnvironmentFleet] = [:]
+                let options = EnvironmentFleet.Options(maxConcurrency: maxConcurrency,
+                                                       idleTimeout: try DurationText.parse(idleTimeout), fresh: fresh)
+                for (name, snapshot) in snapshots {
+                    let labelled = snapshots.count > 1
+                    fleets[name] = EnvironmentFleet(
+                        source: try RestoreSource.open(snapshot, criu: lifecycle.criu), criu: lifecycle.criu,
+                        credentials: lifecycle.credentials, options: options,
+                        log: { line in FileHandle.standardError.write(Data(((labelled ? "[\(name)] " : "") + line + "\n").utf8)) })
+                }
+                let api = InvokeAPI(functions: fleets, region: region) { Output.note($0) }
+                let names = snapshots.map(\.name)
+                _ = try InvokeServer.run(api, host: host, port: port) { url in
+                    var text = ""
+                    for name in names {
+                        text += "snapharness serve: \(name) at \(url)/2015-03-31/functions/\(name)/invocations\n"
+                    }
+                    text += "snapharness serve: ready (max \(maxConcurrency) environments per function"
+                        + "\(fresh ? ", fresh" : ""); Ctrl-C stops)\n"
+                    FileHandle.standardOutput.write(Data(text.utf8))
                 }
             }
-        }
-        if signal != 0 {
-            Output.note("stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM"): every environment was shut down")
-            throw ExitCode(128 + signal)
         }
     }
 }
