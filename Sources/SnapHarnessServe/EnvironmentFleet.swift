@@ -53,6 +53,8 @@ public final class EnvironmentFleet: @unchecked Sendable {
     private var nextIndex = 1
     private var stopping = false
     private var restores = 0
+    /// Networks made ahead of the restores that need them (only for snapshots taken in a network of their own).
+    private let networks: NetworkPool?
 
     public init(source: RestoreSource, criu: Criu, credentials: ContainerCredentialsServer?, options: Options,
                 log: @escaping @Sendable (String) -> Void) {
@@ -61,6 +63,8 @@ public final class EnvironmentFleet: @unchecked Sendable {
         self.credentials = credentials
         self.options = options
         self.log = log
+        // Up to 8 ready (a burst of requests restores that many at once); each idle network is one pasta process.
+        networks = source.manifest.networkKey != nil ? NetworkPool(size: min(8, options.maxConcurrency)) : nil
     }
 
     /// An environment to invoke: an idle one, else a newly restored one. `wait`: wait for capacity instead of
@@ -88,6 +92,7 @@ public final class EnvironmentFleet: @unchecked Sendable {
         restores += 1
         lock.unlock()
         do {
+            if let network = networks?.take() { member.environment.prepare(network: network) }
             try member.environment.restore()
             let restoreMs = member.environment.report.restoreMs
             lock.lock()
@@ -112,7 +117,12 @@ public final class EnvironmentFleet: @unchecked Sendable {
         member.invocations += 1
         member.lastUsed = Clock.now
         lock.unlock()
-        release(member)
+        if options.fresh || !member.environment.isRunning {
+            // Torn down after the answer, not before: the caller does not wait for it.
+            Thread.detachNewThread { self.release(member) }
+        } else {
+            release(member)
+        }
         return (report, tail)
     }
 
@@ -151,12 +161,14 @@ public final class EnvironmentFleet: @unchecked Sendable {
     }
 
     /// Refuses new requests and shuts every environment down (in-flight invocations fail as their process goes).
+    /// An environment being torn down in the background is waited for: its shutdown holds the environment's turn.
     public func shutdownAll() {
         lock.lock()
         stopping = true
         let all = members
         lock.broadcast()
         lock.unlock()
+        networks?.stop()
         for m in all { m.environment.shutdown() }
         lock.lock()
         members.removeAll()

@@ -84,6 +84,13 @@ public final class RestoredEnvironment: @unchecked Sendable {
     /// this is not part of the Restore Duration; `restore` does it first if it was not done.
     public func prepare() throws { try turn.withLock { try prepareInTurn() } }
 
+    /// Prepares the environment with a network made beforehand (a pool's); it is this environment's from now on.
+    public func prepare(network made: EnvironmentNetwork) {
+        turn.withLock {
+            if network == nil, manifest.networkKey != nil { network = made; state.networkMs = 0 } else { made.remove() }
+        }
+    }
+
     private func prepareInTurn() throws {
         guard network == nil, manifest.networkKey != nil else { return }
         let start = Clock.now
