@@ -108,10 +108,10 @@ public final class EnvironmentFleet: @unchecked Sendable {
 
     /// Runs one invocation on `member` and hands it back: idle again, or shut down (`fresh`, or the environment
     /// ended: a timeout or crash resets it on Lambda).
-    public func invoke(_ member: Member, event: String) -> (report: InvocationReport, log: String) {
+    public func invoke(_ member: Member, event: String, clientContext: String? = nil) -> (report: InvocationReport, log: String) {
         member.logs.begin()
         let first = member.invocations == 0
-        let report = member.environment.invoke(event: event, first: first)
+        let report = member.environment.invoke(event: event, first: first, clientContext: clientContext)
         let tail = member.logs.end()
         lock.lock()
         member.invocations += 1

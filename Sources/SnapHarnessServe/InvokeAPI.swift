@@ -60,6 +60,15 @@ public struct InvokeAPI: Sendable {
                               message: "Could not parse request body into json: the payload is not valid JSON")
         }
         let invocationType = request.headers[HTTPField.Name("X-Amz-Invocation-Type")!] ?? "RequestResponse"
+        // X-Amz-Client-Context: base64 of a JSON object (what boto3's ClientContext= sends).
+        var clientContext: String?
+        if let encoded = request.headers[HTTPField.Name("X-Amz-Client-Context")!], !encoded.isEmpty {
+            guard let data = Data(base64Encoded: encoded), (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
+                return Self.error(.badRequest, type: "InvalidRequestContentException",
+                                  message: "X-Amz-Client-Context must be a base64-encoded JSON object")
+            }
+            clientContext = String(decoding: data, as: UTF8.self)
+        }
         switch invocationType {
         case "DryRun":
             return Response(status: .noContent, headers: [HTTPField.Name("X-Amz-Executed-Version")!: Self.executedVersion])
@@ -68,7 +77,7 @@ public struct InvokeAPI: Sendable {
             Thread.detachNewThread {
                 do {
                     let member = try fleet.acquire(wait: true)
-                    let (report, _) = fleet.invoke(member, event: event)
+                    let (report, _) = fleet.invoke(member, event: event, clientContext: clientContext)
                     if let error = report.error { note("snapharness: Event invocation \(report.requestId) failed: \(error.errorType): \(error.errorMessage)") }
                 } catch {
                     note("snapharness: an Event invocation was dropped: \(error)")
@@ -85,7 +94,7 @@ public struct InvokeAPI: Sendable {
         let outcome = await Self.offLoop { () -> Result<(InvocationReport, String), any Error> in
             do {
                 let member = try fleet.acquire()
-                return .success(fleet.invoke(member, event: event))
+                return .success(fleet.invoke(member, event: event, clientContext: clientContext))
             } catch {
                 return .failure(error)
             }

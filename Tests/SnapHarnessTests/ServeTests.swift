@@ -76,6 +76,8 @@ struct ServeTests {
             #expect(object(error["payload"])["errorType"] as? String == "ValueError", "\(error)")
             let log = object(seen["tail"])["log"] as? String ?? ""
             #expect(log.hasPrefix("START RequestId:") && log.contains("handling") && log.contains("REPORT RequestId:"), "\(log)")
+            #expect(object(object(object(seen["clientContext"])["payload"])["custom"])["tenant"] as? String == "t1",
+                    "ClientContext reaches context.client_context: \(seen)")
             #expect(seen["event"] as? Int == 202 && seen["dryrun"] as? Int == 204, "\(seen)")
             #expect(seen["missing"] as? String == "ResourceNotFoundException", "\(seen)")
             #expect(seen["tooLarge"] as? String == "RequestTooLargeException", "\(seen)")

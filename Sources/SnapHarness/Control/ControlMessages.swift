@@ -201,6 +201,9 @@ enum SupervisorMessage: Encodable, Sendable {
         var invokedFunctionArn: String
         /// X-Ray's trace header for the invocation (the runtime sets `_X_AMZN_TRACE_ID` from it).
         var traceId: String?
+        /// The caller's client context as JSON text (the Invoke API's `X-Amz-Client-Context`, base64-decoded), which
+        /// the runtime gets as `Lambda-Runtime-Client-Context` and the handler as `context.client_context`.
+        var clientContext: String?
     }
 
     private enum CodingKeys: String, CodingKey { case type, environment }

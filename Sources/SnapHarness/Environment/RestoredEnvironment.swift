@@ -211,9 +211,11 @@ public final class RestoredEnvironment: @unchecked Sendable {
     }
 
     /// Runs one invocation; a timeout or crash ends the environment (Lambda resets it), a handler error does not.
-    public func invoke(event: String, first: Bool) -> InvocationReport { turn.withLock { invokeInTurn(event: event, first: first) } }
+    public func invoke(event: String, first: Bool, clientContext: String? = nil) -> InvocationReport {
+        turn.withLock { invokeInTurn(event: event, first: first, clientContext: clientContext) }
+    }
 
-    private func invokeInTurn(event: String, first: Bool) -> InvocationReport {
+    private func invokeInTurn(event: String, first: Bool, clientContext: String?) -> InvocationReport {
         let requestId = UUID().uuidString.lowercased()
         log.start(requestId: requestId, copy: index)
         let start = Clock.now
@@ -225,7 +227,7 @@ public final class RestoredEnvironment: @unchecked Sendable {
         let message = SupervisorMessage.invoke(.init(
             requestId: requestId, event: event, deadlineMs: deadlineMs,
             invokedFunctionArn: "arn:aws:lambda:\(function.environment["AWS_REGION"] ?? "us-east-1"):000000000000:function:\(function.environment["AWS_LAMBDA_FUNCTION_NAME"] ?? "function")",
-            traceId: TraceHeader.make()))
+            traceId: TraceHeader.make(), clientContext: clientContext))
         do {
             guard let conn = connection else { throw HarnessError.input("copy \(index) is not running") }
             try conn.send(message)

@@ -36,6 +36,8 @@ if scenario == "lifecycle":
     results["sequential"] = [call({"i": i}) for i in range(3)]
     results["error"] = call({"raise": "boom"})
     results["tail"] = call({}, LogType="Tail")
+    context = base64.b64encode(json.dumps({"custom": {"tenant": "t1"}}).encode()).decode()
+    results["clientContext"] = call({}, ClientContext=context)
     results["event"] = client.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")["StatusCode"]
     results["dryrun"] = client.invoke(FunctionName=name, InvocationType="DryRun", Payload=b"{}")["StatusCode"]
     try:

@@ -20,4 +20,5 @@ def lambda_handler(event, context):
     time.sleep(event.get("sleep", 0))
     if event.get("raise"):
         raise ValueError("asked to fail: %s" % event["raise"])
-    return {"init_id": INIT_ID, "restore_id": RESTORE_ID, "event": event}
+    custom = context.client_context.custom if context.client_context else None
+    return {"init_id": INIT_ID, "restore_id": RESTORE_ID, "event": event, "custom": custom}
