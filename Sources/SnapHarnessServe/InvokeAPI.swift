@@ -61,14 +61,15 @@ public struct InvokeAPI: Sendable {
         }
         let invocationType = request.headers[HTTPField.Name("X-Amz-Invocation-Type")!] ?? "RequestResponse"
         // X-Amz-Client-Context: base64 of a JSON object (what boto3's ClientContext= sends).
-        var clientContext: String?
+        var decodedContext: String?
         if let encoded = request.headers[HTTPField.Name("X-Amz-Client-Context")!], !encoded.isEmpty {
             guard let data = Data(base64Encoded: encoded), (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
                 return Self.error(.badRequest, type: "InvalidRequestContentException",
                                   message: "X-Amz-Client-Context must be a base64-encoded JSON object")
             }
-            clientContext = String(decoding: data, as: UTF8.self)
+            decodedContext = String(decoding: data, as: UTF8.self)
         }
+        let clientContext = decodedContext
         switch invocationType {
         case "DryRun":
             return Response(status: .noContent, headers: [HTTPField.Name("X-Amz-Executed-Version")!: Self.executedVersion])
