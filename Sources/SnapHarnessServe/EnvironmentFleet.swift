@@ -76,6 +76,7 @@ public final class EnvironmentFleet: @unchecked Sendable {
             if !options.fresh, let idle = members.first(where: { !$0.busy }) {
                 idle.busy = true
                 lock.unlock()
+                idle.environment.thaw()
                 return idle
             }
             if members.count < options.maxConcurrency { break }
@@ -131,6 +132,7 @@ public final class EnvironmentFleet: @unchecked Sendable {
         if options.fresh || !member.environment.isRunning || isStopping {
             remove(member)
         } else {
+            member.environment.freeze() // as Lambda freezes an environment between invocations
             lock.lock()
             member.busy = false
             lock.broadcast()

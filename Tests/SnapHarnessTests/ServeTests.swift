@@ -135,6 +135,23 @@ struct ServeTests {
         }
     }
 
+    /// Between invocations an environment is frozen, as on Lambda: a background thread started at Init makes no
+    /// progress while the environment is idle (a thread ticking every 10 ms would tick ~100 times in the second).
+    @Test func idleEnvironmentsAreFrozen() throws {
+        try leavesNothingBehind {
+            let server = try Server([function])
+            let url = server.base + "/2015-03-31/functions/serve_function/invocations"
+            func ticks() -> Int {
+                object(try? JSONSerialization.jsonObject(with: Data(HostFootprint.shell("curl -s -X POST \(url) -d '{}'").utf8)))["ticks"] as? Int ?? -1
+            }
+            let before = ticks()
+            usleep(1_000_000)
+            let after = ticks()
+            #expect(before >= 0 && after - before < 30, "ticks while idle: \(before) -> \(after)")
+            #expect(server.stop() == 130)
+        }
+    }
+
     /// 1,000 invocations at concurrency 8; latencies are printed (performance is judged by `make bench`, not here).
     @Test func underLoadNothingLeaks() throws {
         try leavesNothingBehind {

@@ -336,10 +336,28 @@ public final class RestoredEnvironment: @unchecked Sendable {
 
     public var isRunning: Bool { turn.withLock { connection != nil && process?.process.poll() == nil } }
 
+    /// Freezes the environment between invocations, as Lambda does: every process of it is stopped, so background
+    /// threads and timers make no progress until the next invocation (`thaw`). Idempotent.
+    public func freeze() { turn.withLock { signalTree(SIGSTOP, frozen: true) } }
+
+    /// Lets a frozen environment run again. Idempotent.
+    public func thaw() { turn.withLock { signalTree(SIGCONT, frozen: false) } }
+
+    private var frozen = false
+
+    private func signalTree(_ sig: Int32, frozen wanted: Bool) {
+        guard frozen != wanted, let root = process?.pid, process?.process.poll() == nil else { return }
+        // Children first when stopping (nothing new is forked meanwhile), the root first when resuming.
+        let tree = [root] + ProcFile.descendants(of: root)
+        for pid in (wanted ? tree.reversed() : tree) { kill(pid, sig) }
+        frozen = wanted
+    }
+
     /// Asks the runtime to exit, then makes sure: nothing of an environment outlives the run.
     public func shutdown() { turn.withLock { shutdownInTurn() } }
 
     private func shutdownInTurn() {
+        signalTree(SIGCONT, frozen: false) // a frozen runtime cannot answer
         if let conn = connection, process?.process.poll() == nil {
             try? conn.send(.shutdown)
             if process?.waitForExit(timeout: 2) == nil { process?.terminate() }
