@@ -36,6 +36,30 @@ struct StaleStateTests {
         #expect(Set(fixed.compactMap { $0["idempotency_key"] as? String }).count == 2)
     }
 
+    /// A generator object made at Init (`random.Random()`): found by its path with a fix that reseeds that object;
+    /// the module's global generator, which the function never draws from, is not reported.
+    @Test(arguments: RuntimeClient.allCases)
+    func generatorObjects(client: RuntimeClient) throws {
+        let (copies, r) = try results([example("generators", "buggy")], client)
+        #expect(copies.count == 2 && Set(copies.compactMap { $0["order_id"] as? String }).count == 1, "\(r)")
+        let found = try CLI.run(["check", example("generators", "buggy"), "--restores", "2", "--json"] + client.flags)
+        #expect(found.exitCode == 2, "\(found)")
+        let findings = (object(found.json)["findings"] as? [Any] ?? []).map(object)
+        #expect(findings.count == 1, "only the object, not the random module it never draws from: \(findings)")
+        #expect((findings.first?["title"] as? String)?.hasPrefix("lambda_function._rng (random.Random)") == true, "\(findings)")
+        #expect((findings.first?["fix"] as? String)?.contains("lambda_function._rng.seed(os.urandom(32))") == true, "\(findings)")
+        #expect(try check([example("generators", "fixed")], client, expectFindings: false).isEmpty)
+        let (fixed, _) = try results([example("generators", "fixed")], client)
+        #expect(Set(fixed.compactMap { $0["order_id"] as? String }).count == 2)
+    }
+
+    /// No false alarms: a list ordered by the hash seed, the X-Ray SDK's marker in /tmp.
+    @Test func hashOrderAndHarmlessMarkersAreNotFindings() throws {
+        for _ in 0..<2 { // the hash seed differs per process: twice, so a lucky order cannot hide the alarm
+            #expect(try check([CLI.fixture("check_quiet")], expectFindings: false).isEmpty)
+        }
+    }
+
     /// numpy's global generator, when the function's Python has numpy (run as root: the interpreter with numpy may
     /// live where the unprivileged user cannot reach it).
     @Test(.enabled(if: StaleStateTests.numpyAvailable, "numpy is not importable by \(TestEnvironment.python)"))

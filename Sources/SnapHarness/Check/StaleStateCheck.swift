@@ -81,6 +81,12 @@ public struct StaleStateCheck: Sendable {
             let all = perCopy.compactMap { $0[value.path] }
             guard all.count == facts.count, all.allSatisfy({ $0.digest == value.digest }),
                   let ref = refValues[value.path], ref.digest != value.digest else { continue }
+            // An item of a list or tuple that the reference holds at another index moved, it was not made: a
+            // container built from a set or dict is ordered by the hash seed, which differs between processes.
+            if let container = StaleStateCheck.containerPath(value.path),
+               reference.values.contains(where: { $0.digest == value.digest && StaleStateCheck.containerPath($0.path) == container }) {
+                continue
+            }
             found.append(StaleStateCheck.valueFinding(value, copies: facts.count))
         }
 
@@ -95,11 +101,14 @@ public struct StaleStateCheck: Sendable {
                     + "in the handler and reconnect on error)"))
         }
 
-        // 4. /tmp written during Init.
-        if !checkpoint.tmpFiles.isEmpty {
+        // 4. /tmp written during Init (minus markers known to be harmless in every copy).
+        let tmpFiles = checkpoint.tmpFiles.filter { entry in
+            !StaleStateCheck.harmlessTmpMarkers.contains { entry.hasPrefix($0 + " ") }
+        }
+        if !tmpFiles.isEmpty {
             found.append(Finding(
                 category: "disk", title: "files written to /tmp during Init are copied into every restored environment",
-                evidence: checkpoint.tmpFiles.map { "\($0) at checkpoint" },
+                evidence: tmpFiles.map { "\($0) at checkpoint" },
                 why: "/tmp is part of the snapshot: each copy starts with the same files (lock files, caches keyed to "
                     + "one environment, temporary credentials), and none sees what another writes later",
                 fix: "create per-environment files in the handler or an after-restore hook, and delete Init-time "
@@ -153,8 +162,34 @@ public struct StaleStateCheck: Sendable {
         return found
     }
 
+    /// Files SDKs leave in /tmp during Init that mean the same thing in every copy (the X-Ray SDK's marker).
+    static let harmlessTmpMarkers = ["/tmp/.aws-xray/initialized"]
+
+    /// "mod.LIST" for "mod.LIST[3]": the list or tuple an indexed value sits in; nil for other paths.
+    static func containerPath(_ path: String) -> String? {
+        guard path.hasSuffix("]"), let open = path.lastIndex(of: "["),
+              Int(path[path.index(after: open)..<path.index(before: path.endIndex)]) != nil else { return nil }
+        return String(path[..<open])
+    }
+
     static func valueFinding(_ value: ValueFact, copies: Int) -> Finding {
         switch value.kind {
+        case "generator":
+            let numpyGenerator = value.preview == "numpy.random.Generator"
+            return Finding(
+                category: "uniqueness", title: "\(value.path) (\(value.preview)) has the same generator state in every restored copy",
+                evidence: ["state digest \(value.digest) in all \(copies) copies; an independent Init's \(value.path) differs"],
+                why: "the generator object was seeded during Init and its state is part of the snapshot: every "
+                    + "environment restored from it draws the same sequence. Reseeding the `random` module does not "
+                    + "touch it",
+                fix: numpyGenerator
+                    ? "replace that object in an after-restore hook: `@register_after_restore` def reseed(): "
+                      + "\(value.path) = numpy.random.default_rng() (assign it in its module)"
+                    : value.preview == "numpy.random.RandomState"
+                    ? "reseed that object in an after-restore hook: `@register_after_restore` def reseed(): "
+                      + "\(value.path).seed(int.from_bytes(os.urandom(4), 'little'))"
+                    : "reseed that object in an after-restore hook: `@register_after_restore` def reseed(): "
+                      + "\(value.path).seed(os.urandom(32))")
         case "timestamp":
             return Finding(
                 category: "time", title: "\(value.path) was computed from the clock during Init",

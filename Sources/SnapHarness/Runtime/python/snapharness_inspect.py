@@ -40,12 +40,36 @@ def looks_like_token(s):
 WEEK = 7 * 86400
 
 
+def generator_state(value):
+    """(type name, state digest) of an object holding PRNG state (random.Random, numpy's Generator and RandomState),
+    else None. random.SystemRandom draws from the OS and holds no state."""
+    cls = type(value)
+    module = getattr(cls, "__module__", "") or ""
+    try:
+        if module == "random" and hasattr(value, "getstate") and hasattr(value, "seed"):
+            if cls.__name__ == "SystemRandom":
+                return None
+            return "random.Random", digest(value.getstate())
+        if module.startswith("numpy.random") and cls.__name__ == "Generator":
+            return "numpy.random.Generator", digest(sorted(value.bit_generator.state.items(), key=lambda kv: kv[0]))
+        if module.startswith("numpy.random") and cls.__name__ == "RandomState":
+            state = value.get_state()
+            return "numpy.random.RandomState", hashlib.sha256(
+                repr(state[0]).encode() + state[1].tobytes() + repr(state[2:]).encode()).hexdigest()[:16]
+    except Exception:
+        return None
+    return None
+
+
 def classify(value, window):
     """(kind, digest, preview) for values that may have been produced at Init, else None. Timestamps are numbers
     within a week of Init (deadlines such as time.time() + ttl included), in seconds or milliseconds."""
     start, end = window[0] - WEEK, (window[1] or window[0]) + WEEK
     if isinstance(value, bool):
         return None
+    generator = generator_state(value)
+    if generator:
+        return "generator", generator[1], generator[0]
     if isinstance(value, uuid.UUID):
         return "uuid", digest(value), preview(value)
     if isinstance(value, (bytes, bytearray)) and len(value) >= 8:
@@ -114,12 +138,40 @@ def walk(path, value, window, out, credentials, depth, seen):
                     walk("%s.%s" % (path, k), v, window, out, credentials, depth + 1, seen)
 
 
+# Module-level functions that draw from the library's global generator (what `check` reports for `random` / numpy).
+GLOBAL_DRAWS = {
+    "random": r"(random|randint|randrange|choice|choices|shuffle|sample|uniform|getrandbits|randbytes|gauss|"
+              r"normalvariate|lognormvariate|expovariate|vonmisesvariate|gammavariate|triangular|betavariate|"
+              r"paretovariate|weibullvariate|binomialvariate)",
+    "numpy": r"random\.(?!default_rng\b|Generator\b|RandomState\b|SeedSequence\b|PCG64|MT19937|Philox|SFC64|"
+             r"BitGenerator\b)\w+",
+}
+
+
+def draws_through(module, alias, library):
+    """True if the module's source calls a global-generator function through `alias` (e.g. `random.choice(`).
+    A module that imports `random` only for `random.Random` or `random.SystemRandom` does not use the global
+    generator."""
+    try:
+        with open(module.__file__, encoding="utf-8", errors="replace") as f:
+            source = f.read(500000)
+    except (OSError, TypeError):
+        return True  # cannot tell: assume it does
+    return re.search(r"\b%s\.%s\s*\(" % (re.escape(alias), GLOBAL_DRAWS[library.__name__]), source) is not None
+
+
 def used_by(modules, library):
-    """True if a module of the function refers to `library` (the module or something from it): a generator some
-    stdlib module imported but the function never touches is not the function's problem."""
+    """True if a module of the function uses `library`'s global generator (calls one of its functions, or imported
+    one): a generator some stdlib module imported, or a module imported only for its generator classes, is not the
+    function's problem."""
     for _, module in modules:
-        for value in list(vars(module).values()):
-            if value is library or getattr(value, "__module__", None) in (library.__name__,) or \
+        for alias, value in list(vars(module).items()):
+            if value is library:
+                if draws_through(module, alias, library):
+                    return True
+                continue
+            function = isinstance(value, (types.FunctionType, types.BuiltinFunctionType, types.MethodType))
+            if function and getattr(value, "__module__", None) == library.__name__ or \
                     (isinstance(value, types.ModuleType) and value.__name__.startswith(library.__name__ + ".")):
                 return True
             owner = getattr(value, "__self__", None)  # bound methods such as `from random import random`
