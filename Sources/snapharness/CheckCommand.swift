@@ -9,7 +9,9 @@ struct CheckCommand: ParsableCommand {
         discussion: """
         Runs an independent Init of the handler for reference, then the whole lifecycle with --restores copies, each invoked and inspected. Each finding gives the evidence, why it breaks on Lambda, and the fix.
 
-        Exit codes: 0 no findings, 2 findings, otherwise the lifecycle's codes (see `snapharness run --help`).
+        Findings are bugs (state the copies share and the function uses) or risks (state that would repeat once used, e.g. a global random generator a library loaded but the function never draws from).
+
+        Exit codes: 0 no bugs (risks are reported), 2 bugs (or risks with --strict), otherwise the lifecycle's codes (see `snapharness run --help`).
         """
     )
 
@@ -21,6 +23,9 @@ struct CheckCommand: ParsableCommand {
 
     @OptionGroup var invoke: InvokeOptions
     @OptionGroup var delay: RestoreDelayOption
+
+    @Flag(name: .long, help: "Fail (exit 2) on risks too, not only on bugs.")
+    var strict = false
 
     func validate() throws {
         guard restores >= 2 else { throw ValidationError("--restores must be at least 2: check compares copies") }
@@ -35,7 +40,7 @@ struct CheckCommand: ParsableCommand {
                 try StaleStateCheck(lifecycle: lifecycle).run(config, copies: restores, invocations: invoke.invocations,
                                                               event: eventText, restoreDelay: try delay.seconds)
             }
-            found = report.findings.count
+            found = strict ? report.findings.count : report.bugs
             if invoke.json {
                 print(JSONValue.prettyText(report)) // findings, the checkpoint facts and the run's report
                 return
@@ -44,7 +49,10 @@ struct CheckCommand: ParsableCommand {
             if report.findings.isEmpty {
                 print("No stale-state problems found across \(restores) restored copies.")
             } else {
-                print("\(report.findings.count) stale-state problem(s) found across \(restores) restored copies:\n")
+                let risks = report.findings.count - report.bugs
+                print("\(report.findings.count) stale-state problem(s) found across \(restores) restored copies"
+                      + (risks > 0 ? " (\(report.bugs) bug(s), \(risks) risk(s)\(strict ? "" : "; risks fail only with --strict"))" : "")
+                      + ":\n")
                 print(report.findings.map(\.text).joined(separator: "\n\n"))
             }
         }

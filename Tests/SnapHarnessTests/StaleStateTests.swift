@@ -16,12 +16,12 @@ struct StaleStateTests {
         return (lines.map { object($0["result"] ?? $0["error"]) }, r)
     }
 
-    /// `check` with JSON output: the categories found (exit 2) or none (exit 0).
+    /// `check` with JSON output: the categories of the bugs found (exit 2), or none (exit 0; risks may be reported).
     func check(_ args: [String], _ client: RuntimeClient = .builtin, expectFindings: Bool) throws -> [String] {
         let r = try CLI.run(["check"] + args + ["--restores", "2", "--json"] + client.flags)
         #expect(r.exitCode == (expectFindings ? 2 : 0), "\(r)")
         let findings = (object(r.json)["findings"] as? [Any])?.map(object) ?? []
-        return findings.compactMap { $0["category"] as? String }
+        return findings.filter { $0["severity"] as? String == "bug" }.compactMap { $0["category"] as? String }
     }
 
     @Test(arguments: RuntimeClient.allCases)
@@ -51,6 +51,18 @@ struct StaleStateTests {
         #expect(try check([example("generators", "fixed")], client, expectFindings: false).isEmpty)
         let (fixed, _) = try results([example("generators", "fixed")], client)
         #expect(Set(fixed.compactMap { $0["order_id"] as? String }).count == 2)
+    }
+
+    /// A global generator that only a library loaded is a risk: reported, exit 0; exit 2 with --strict.
+    @Test func aGeneratorNobodyDrawsFromIsARisk() throws {
+        let r = try CLI.run(["check", CLI.fixture("check_risk"), "--restores", "2", "--json"])
+        #expect(r.exitCode == 0, "\(r)")
+        let findings = (object(r.json)["findings"] as? [Any] ?? []).map(object)
+        #expect(findings.contains { ($0["title"] as? String)?.hasPrefix("Python's `random` module") == true
+                                    && $0["severity"] as? String == "risk" }, "\(findings)")
+        #expect(!findings.contains { $0["severity"] as? String == "bug" }, "\(findings)")
+        let strict = try CLI.run(["check", CLI.fixture("check_risk"), "--restores", "2", "--strict"])
+        #expect(strict.exitCode == 2 && strict.stdout.contains("[uniqueness, risk]"), "\(strict)")
     }
 
     /// No false alarms: a list ordered by the hash seed, the X-Ray SDK's marker in /tmp.

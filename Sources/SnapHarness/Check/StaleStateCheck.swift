@@ -54,22 +54,26 @@ public struct StaleStateCheck: Sendable {
         guard facts.count >= 2 else { return [] }
         var found: [Finding] = []
 
-        // 1. PRNG state shared by every copy.
-        for (name, state, refState, fix) in [
-            ("Python's `random` module", facts.map(\.randomState), reference.randomState,
+        // 1. PRNG state shared by every copy: a bug when the function draws from the generator, a risk otherwise
+        // (a library loaded it; it repeats the moment the handler draws from it).
+        for (name, state, refState, used, fix) in [
+            ("Python's `random` module", facts.map(\.randomState), reference.randomState, facts.contains(where: \.randomUsed),
              "reseed in an after-restore hook: `@register_after_restore` def reseed(): random.seed(os.urandom(32))"),
-            ("numpy's global random generator", facts.map(\.numpyState), reference.numpyState,
+            ("numpy's global random generator", facts.map(\.numpyState), reference.numpyState, facts.contains(where: \.numpyUsed),
              "reseed in an after-restore hook: numpy.random.seed(int.from_bytes(os.urandom(4), 'little')), or create "
              + "generators after restore with numpy.random.default_rng()"),
         ] {
             guard let first = state.first ?? nil, state.allSatisfy({ $0 == first }), refState != first else { continue }
             found.append(Finding(
                 category: "uniqueness", title: "\(name) has the same state in all \(facts.count) restored copies",
-                evidence: ["state digest \(first) in every copy; an independent Init had \(refState ?? "none")"],
+                evidence: ["state digest \(first) in every copy; an independent Init had \(refState ?? "none")"]
+                    + (used ? [] : ["the function's own modules never draw from it (a library loaded it)"]),
                 why: "the generator was seeded once, during Init, and its state is part of the snapshot: every "
                     + "environment restored from it draws the same \"random\" numbers (CPython reseeds after fork(), "
-                    + "but nothing reseeds after a restore)",
-                fix: fix))
+                    + "but nothing reseeds after a restore)"
+                    + (used ? "" : ". Nothing draws from it yet, so nothing repeats today: it is a risk, a bug the "
+                       + "moment the handler (or a library on its behalf) draws a number"),
+                fix: fix, severity: used ? .bug : .risk))
         }
 
         // 2. Values made at Init that every copy shares.
@@ -95,8 +99,10 @@ public struct StaleStateCheck: Sendable {
             found.append(Finding(
                 category: "network", title: "TCP connections were open when the snapshot was taken",
                 evidence: checkpoint.tcpConnections.map { "connection \($0) at checkpoint" },
-                why: "a restored environment gets the connection object but not the connection: the first use fails "
-                    + "(BrokenPipeError / ECONNRESET), and every copy holds the same dead socket",
+                why: "a restored environment gets the connection object but not the connection, and every copy holds "
+                    + "the same dead socket. What happens next depends on the client: a raw socket or a database "
+                    + "driver (psycopg, pymysql) fails on its next use (BrokenPipeError / ECONNRESET); urllib3's pools "
+                    + "(requests, botocore) check a pooled connection before reusing it and reconnect by themselves",
                 fix: "close it in a before-snapshot hook and reconnect in an after-restore hook (or connect lazily "
                     + "in the handler and reconnect on error)"))
         }

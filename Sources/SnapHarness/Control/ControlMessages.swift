@@ -134,14 +134,17 @@ enum AgentMessage: Decodable, Sendable {
     /// `facts` as sent: every field may be missing (an older inspector, a module without hooks).
     private struct FactsWire: Decodable {
         var randomState: String?
+        var randomUsed: Bool?
         var numpyState: String?
+        var numpyUsed: Bool?
         var values: [ValueFact]?
         var cachedCredentials: [String]?
         var environmentCredentials: [String]?
         var hooks: HookFacts?
 
         var facts: FunctionFacts {
-            FunctionFacts(randomState: randomState, numpyState: numpyState, values: values ?? [],
+            FunctionFacts(randomState: randomState, randomUsed: randomUsed ?? true, numpyState: numpyState,
+                          numpyUsed: numpyUsed ?? true, values: values ?? [],
                           cachedCredentials: cachedCredentials ?? [], environmentCredentials: environmentCredentials ?? [],
                           hooks: hooks ?? HookFacts(pendingBeforeSnapshot: [], afterRestore: [], unimported: []))
         }
@@ -156,7 +159,10 @@ enum AgentMessage: Decodable, Sendable {
 /// What the agent's inspector reports about a function process (see snapharness_inspect.py).
 public struct FunctionFacts: Codable, Sendable {
     public var randomState: String?
+    /// Whether the function's own modules draw from the global generator (older inspectors: assumed).
+    public var randomUsed: Bool = true
     public var numpyState: String?
+    public var numpyUsed: Bool = true
     public var values: [ValueFact]
     public var cachedCredentials: [String]
     public var environmentCredentials: [String]

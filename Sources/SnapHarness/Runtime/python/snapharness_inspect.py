@@ -181,19 +181,21 @@ def used_by(modules, library):
 
 
 def random_state(modules):
+    """(digest of the global generator's state, whether the function draws from it), or None when not loaded."""
     module = sys.modules.get("random")
-    if module is None or not used_by(modules, module):
+    if module is None:
         return None
-    return digest(module.getstate())
+    return digest(module.getstate()), used_by(modules, module)
 
 
 def numpy_state(modules):
     numpy = sys.modules.get("numpy")
-    if numpy is None or not used_by(modules, numpy):
+    if numpy is None:
         return None
     try:
         state = numpy.random.get_state()
-        return hashlib.sha256(repr(state[0]).encode() + state[1].tobytes() + repr(state[2:]).encode()).hexdigest()[:16]
+        return (hashlib.sha256(repr(state[0]).encode() + state[1].tobytes() + repr(state[2:]).encode()).hexdigest()[:16],
+                used_by(modules, numpy))
     except Exception:
         return None
 
@@ -237,9 +239,12 @@ def gather(task_root, window):
             if attr.startswith("__") or isinstance(value, (types.ModuleType, types.FunctionType, type)):
                 continue
             walk("%s.%s" % (name, attr), value, window, values, credentials, 0, seen)
+    rand, nump = random_state(modules), numpy_state(modules)
     return {
-        "randomState": random_state(modules),
-        "numpyState": numpy_state(modules),
+        "randomState": rand and rand[0],
+        "randomUsed": bool(rand and rand[1]),
+        "numpyState": nump and nump[0],
+        "numpyUsed": bool(nump and nump[1]),
         "values": values,
         "cachedCredentials": sorted(set(credentials)),
         "environmentCredentials": [k for k in CREDENTIAL_ENV if os.environ.get(k)],
