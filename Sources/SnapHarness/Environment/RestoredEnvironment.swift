@@ -338,26 +338,30 @@ public final class RestoredEnvironment: @unchecked Sendable {
 
     /// Freezes the environment between invocations, as Lambda does: every process of it is stopped, so background
     /// threads and timers make no progress until the next invocation (`thaw`). Idempotent.
-    public func freeze() { turn.withLock { signalTree(SIGSTOP, frozen: true) } }
+    public func freeze() { turn.withLock { freezeInTurn() } }
 
-    /// Lets a frozen environment run again. Idempotent.
-    public func thaw() { turn.withLock { signalTree(SIGCONT, frozen: false) } }
+    /// Lets a frozen environment run again (on the request path: no /proc walk, the frozen list is kept). Idempotent.
+    public func thaw() { turn.withLock { thawInTurn() } }
 
-    private var frozen = false
+    /// The processes `freeze` stopped, root first; a stopped tree cannot fork, so the list stays complete.
+    private var frozen: [pid_t] = []
 
-    private func signalTree(_ sig: Int32, frozen wanted: Bool) {
-        guard frozen != wanted, let root = process?.pid, process?.process.poll() == nil else { return }
-        // Children first when stopping (nothing new is forked meanwhile), the root first when resuming.
-        let tree = [root] + ProcFile.descendants(of: root)
-        for pid in (wanted ? tree.reversed() : tree) { kill(pid, sig) }
-        frozen = wanted
+    private func freezeInTurn() {
+        guard frozen.isEmpty, let root = process?.pid, process?.process.poll() == nil else { return }
+        frozen = [root] + ProcFile.descendants(of: root)
+        for pid in frozen.reversed() { kill(pid, SIGSTOP) } // children first
+    }
+
+    private func thawInTurn() {
+        for pid in frozen { kill(pid, SIGCONT) }
+        frozen = []
     }
 
     /// Asks the runtime to exit, then makes sure: nothing of an environment outlives the run.
     public func shutdown() { turn.withLock { shutdownInTurn() } }
 
     private func shutdownInTurn() {
-        signalTree(SIGCONT, frozen: false) // a frozen runtime cannot answer
+        thawInTurn() // a frozen runtime cannot answer
         if let conn = connection, process?.process.poll() == nil {
             try? conn.send(.shutdown)
             if process?.waitForExit(timeout: 2) == nil { process?.terminate() }
