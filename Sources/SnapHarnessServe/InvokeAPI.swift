@@ -25,6 +25,17 @@ public struct InvokeAPI: Sendable {
 
     static let executedVersion = "$LATEST"
 
+    /// The Invoke API's own headers.
+    enum Header {
+        static let invocationType = HTTPField.Name("X-Amz-Invocation-Type")!
+        static let clientContext = HTTPField.Name("X-Amz-Client-Context")!
+        static let logType = HTTPField.Name("X-Amz-Log-Type")!
+        static let logResult = HTTPField.Name("X-Amz-Log-Result")!
+        static let executedVersion = HTTPField.Name("X-Amz-Executed-Version")!
+        static let functionError = HTTPField.Name("X-Amz-Function-Error")!
+        static let errorType = HTTPField.Name("X-Amzn-ErrorType")!
+    }
+
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.post("/2015-03-31/functions/:name/invocations") { request, context in
@@ -59,10 +70,10 @@ public struct InvokeAPI: Sendable {
             return Self.error(.badRequest, type: "InvalidRequestContentException",
                               message: "Could not parse request body into json: the payload is not valid JSON")
         }
-        let invocationType = request.headers[HTTPField.Name("X-Amz-Invocation-Type")!] ?? "RequestResponse"
+        let invocationType = request.headers[Header.invocationType] ?? "RequestResponse"
         // X-Amz-Client-Context: base64 of a JSON object (what boto3's ClientContext= sends).
         var decodedContext: String?
-        if let encoded = request.headers[HTTPField.Name("X-Amz-Client-Context")!], !encoded.isEmpty {
+        if let encoded = request.headers[Header.clientContext], !encoded.isEmpty {
             guard let data = Data(base64Encoded: encoded), (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
                 return Self.error(.badRequest, type: "InvalidRequestContentException",
                                   message: "X-Amz-Client-Context must be a base64-encoded JSON object")
@@ -72,7 +83,7 @@ public struct InvokeAPI: Sendable {
         let clientContext = decodedContext
         switch invocationType {
         case "DryRun":
-            return Response(status: .noContent, headers: [HTTPField.Name("X-Amz-Executed-Version")!: Self.executedVersion])
+            return Response(status: .noContent, headers: [Header.executedVersion: Self.executedVersion])
         case "Event":
             let note = self.note
             Thread.detachNewThread {
@@ -84,14 +95,14 @@ public struct InvokeAPI: Sendable {
                     note("snapharness: an Event invocation was dropped: \(error)")
                 }
             }
-            return Response(status: .accepted, headers: [HTTPField.Name("X-Amz-Executed-Version")!: Self.executedVersion])
+            return Response(status: .accepted, headers: [Header.executedVersion: Self.executedVersion])
         case "RequestResponse":
             break
         default:
             return Self.error(.badRequest, type: "InvalidParameterValueException",
                               message: "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun, got \(invocationType)")
         }
-        let tail = request.headers[HTTPField.Name("X-Amz-Log-Type")!] == "Tail"
+        let tail = request.headers[Header.logType] == "Tail"
         let outcome = await Self.offLoop { () -> Result<(InvocationReport, String), any Error> in
             do {
                 let member = try fleet.acquire()
@@ -115,11 +126,11 @@ public struct InvokeAPI: Sendable {
         case .failure(let error):
             return Self.error(.internalServerError, type: "ServiceException", message: "\(error)")
         case .success(let (report, log)):
-            var headers: HTTPFields = [HTTPField.Name("X-Amz-Executed-Version")!: Self.executedVersion,
+            var headers: HTTPFields = [Header.executedVersion: Self.executedVersion,
                                        .contentType: "application/json"]
-            if tail { headers[HTTPField.Name("X-Amz-Log-Result")!] = Data(log.utf8).base64EncodedString() }
+            if tail { headers[Header.logResult] = Data(log.utf8).base64EncodedString() }
             if let error = report.error {
-                headers[HTTPField.Name("X-Amz-Function-Error")!] = "Unhandled"
+                headers[Header.functionError] = "Unhandled"
                 var object = error
                 if object.requestId == nil { object.requestId = report.requestId }
                 return Response(status: .ok, headers: headers,
@@ -152,7 +163,7 @@ public struct InvokeAPI: Sendable {
         var object = ["Type": "User", "message": message, "__type": type]
         object.merge(extra) { _, new in new }
         let data = (try? JSONEncoder.sorted.encode(object)) ?? Data()
-        return Response(status: status, headers: [HTTPField.Name("X-Amzn-ErrorType")!: type, .contentType: "application/json"],
+        return Response(status: status, headers: [Header.errorType: type, .contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 

@@ -5,10 +5,10 @@ import Logging
 import NIOCore
 import SnapHarness
 
-/// Runs the Invoke API until SIGINT/SIGTERM (`Interrupts`), reaping idle environments meanwhile; then stops
-/// accepting, tears every environment down and returns the signal.
+/// Runs the Invoke API until SIGINT/SIGTERM (`Interrupts`, which the caller reports), reaping idle environments
+/// meanwhile; then stops accepting and tears every environment down.
 public enum InvokeServer {
-    public static func run(_ api: InvokeAPI, host: String, port: Int, onReady: @escaping @Sendable (String) -> Void) throws -> Int32 {
+    public static func run(_ api: InvokeAPI, host: String, port: Int, onReady: @escaping @Sendable (String) -> Void) throws {
         var logger = Logger(label: "snapharness-serve")
         logger.logLevel = .critical // the function's log is what users read here
         let app = Application(router: api.router(), configuration: .init(address: .hostname(host, port: port)),
@@ -22,18 +22,17 @@ public enum InvokeServer {
             do { try await app.run() } catch is CancellationError {} catch { failure.set(error) }
             done.signal()
         }
-        var signal: Int32?
         while done.wait(timeout: .now() + .milliseconds(200)) == .timedOut {
-            if let sig = Interrupts.received { signal = sig; break }
+            if Interrupts.received != nil { break }
             for fleet in api.fleets { fleet.reapIdle() }
         }
         task.cancel()
         for fleet in api.fleets { fleet.shutdownAll() }
         _ = done.wait(timeout: .now() + 10)
         if let error = failure.error {
-            throw HarnessError.input("the Invoke API could not serve on \(host):\(port): \(error)")
+            throw HarnessError.input("the Invoke API could not listen on \(host):\(port) (\(error)): another program may "
+                                     + "use that port; pick another with --port, or --port 0 for any free one")
         }
-        return signal ?? 0
     }
 
     private final class Failure: @unchecked Sendable {

@@ -78,7 +78,7 @@ struct ServeCommand: ParsableCommand {
                 }
                 let api = InvokeAPI(functions: fleets, region: region) { Output.note($0) }
                 let names = snapshots.map(\.name)
-                _ = try InvokeServer.run(api, host: host, port: port) { url in
+                try InvokeServer.run(api, host: host, port: port) { url in
                     var text = ""
                     for name in names {
                         text += "snapharness serve: \(name) at \(url)/2015-03-31/functions/\(name)/invocations\n"
