@@ -99,6 +99,7 @@ struct InitPhase {
             }
         }
         try config.validate()
+        if config.runtimeClient == .awslambdaric { try runtime.checkAWSRuntimeClient(python: config.python) }
         try LambdaFilesystem.prepareSkeleton()
         let merged = config.layers.isEmpty ? nil : try LambdaFilesystem.mergeLayers(config.layers)
         made.layers = merged

@@ -31,6 +31,21 @@ public struct RuntimeFiles: Sendable {
         return files
     }
 
+    /// awslambdaric and its libcurl extension for `python`'s CPython, which `make deps` installs for 3.10-3.14.
+    func checkAWSRuntimeClient(python: String) throws {
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: library + "/awslambdaric/__init__.py") else {
+            throw HarnessError.input("awslambdaric is not installed in \(library). Run `make deps`")
+        }
+        let abi = FunctionConfig.pythonVersion(of: python).replacingOccurrences(of: ".", with: "")
+        let names = (try? fm.contentsOfDirectory(atPath: library)) ?? []
+        guard names.contains(where: { $0.hasPrefix("runtime_client.cpython-\(abi)-") }) else {
+            throw HarnessError.input("awslambdaric has no build for Python \(FunctionConfig.pythonVersion(of: python)) in "
+                                     + "\(library) (its wheels cover CPython 3.10-3.14). Run `make deps`, or pick another "
+                                     + "--runtime / --python")
+        }
+    }
+
     /// Versions of the runtime's Python libraries (from their .dist-info folders), recorded in snapshots.
     public var libraryVersions: [String: String] {
         var versions: [String: String] = [:]
