@@ -109,20 +109,26 @@ public struct SAMTemplate: Sendable {
             return own
         }
 
-        func isIntrinsic(_ node: Node) -> Bool {
-            if node.tag.description.hasPrefix("!") { return true }
-            if let m = node.mapping, m.count == 1, let key = m.first?.key.string { return key == "Ref" || key.hasPrefix("Fn::") }
-            return false
+        /// An intrinsic function in either spelling, `!Sub x` or `{Fn::Sub: x}` (`!Ref x` or `{Ref: x}`): its name
+        /// without the prefix ("Ref", "Sub", "GetAtt", ...) and its argument.
+        func intrinsic(_ node: Node) -> (name: String, argument: Node)? {
+            let tag = node.tag.description
+            if tag.hasPrefix("!") { return (String(tag.dropFirst()), node) }
+            guard let m = node.mapping, m.count == 1, let first = m.first, let key = first.key.string else { return nil }
+            if key == "Ref" { return ("Ref", first.value) }
+            return key.hasPrefix("Fn::") ? (String(key.dropFirst(4)), first.value) : nil
         }
+
+        func isIntrinsic(_ node: Node) -> Bool { intrinsic(node) != nil }
 
         func function(_ id: String, _ p: Node) throws -> Function {
             let at = "Resources.\(id).Properties"
             let codeNode = child(p, "CodeUri")
+            if let codeNode, codeNode.mapping != nil, !isIntrinsic(codeNode) {
+                throw HarnessError.input("\(file): \(at).CodeUri is an S3 location; snapharness needs a local folder")
+            }
             guard let code = try codeNode.map({ try string($0, at: at + ".CodeUri") }) ?? (child(p, "InlineCode") == nil ? "." : nil) else {
                 throw HarnessError.input("\(file): \(id) uses InlineCode; snapharness runs a code folder (CodeUri)")
-            }
-            if codeNode?.mapping != nil && !isIntrinsic(codeNode!) {
-                throw HarnessError.input("\(file): \(at).CodeUri is an S3 location; snapharness needs a local folder")
             }
             var f = Function(logicalId: id, codeUri: absolute(code))
             f.functionName = try child(p, "FunctionName").map { try string($0, at: at + ".FunctionName") }
@@ -171,9 +177,8 @@ public struct SAMTemplate: Sendable {
 
         /// The logical id of a `!Ref X` / `{Ref: X}`, if the node is one.
         func reference(_ node: Node) -> String? {
-            if node.tag.description == "!Ref" { return node.scalar?.string }
-            if let m = node.mapping, m.count == 1, m.first?.key.string == "Ref" { return m.first?.value.scalar?.string }
-            return nil
+            guard let (name, argument) = intrinsic(node), name == "Ref" else { return nil }
+            return argument.scalar?.string
         }
 
         func int(_ node: Node, at property: String) throws -> Int {
@@ -184,10 +189,17 @@ public struct SAMTemplate: Sendable {
 
         /// A scalar property with CloudFormation's intrinsic functions resolved.
         func string(_ node: Node, at property: String) throws -> String {
-            let tag = node.tag.description
-            if let name = reference(node) { return try resolveRef(name, at: property) }
-            if tag == "!Sub" || (node.mapping?.count == 1 && node.mapping?.first?.key.string == "Fn::Sub") {
-                let argument = tag == "!Sub" ? node : node.mapping!.first!.value
+            guard let (name, argument) = intrinsic(node) else {
+                if let scalar = node.scalar { return scalar.string }
+                throw HarnessError.input("\(file): \(property) must be a single value")
+            }
+            switch name {
+            case "Ref":
+                guard let target = argument.scalar?.string else {
+                    throw HarnessError.input("\(file): \(property) has a !Ref without a name")
+                }
+                return try resolveRef(target, at: property)
+            case "Sub":
                 if let template = argument.scalar?.string { return try substitute(template, [:], at: property) }
                 if let parts = argument.sequence, let template = parts.first?.scalar?.string, let vars = parts.dropFirst().first?.mapping {
                     var values: [String: String] = [:]
@@ -195,22 +207,16 @@ public struct SAMTemplate: Sendable {
                     return try substitute(template, values, at: property)
                 }
                 throw HarnessError.input("\(file): \(property) has a !Sub snapharness cannot read")
-            }
-            if tag == "!Join" || (node.mapping?.count == 1 && node.mapping?.first?.key.string == "Fn::Join") {
-                let argument = tag == "!Join" ? node : node.mapping!.first!.value
+            case "Join":
                 guard let parts = argument.sequence, parts.count == 2, let delimiter = parts.first?.scalar?.string,
                       let items = parts.dropFirst().first?.sequence else {
                     throw HarnessError.input("\(file): \(property) has a !Join snapharness cannot read")
                 }
                 return try items.map { try string($0, at: property) }.joined(separator: delimiter)
-            }
-            if tag.hasPrefix("!") || isIntrinsic(node) {
-                let name = tag.hasPrefix("!") ? tag : (node.mapping?.first?.key.string ?? "?")
-                throw HarnessError.input("\(file): \(property) uses \(name), which has no value outside a deployed stack; "
+            default:
+                throw HarnessError.input("\(file): \(property) uses !\(name), which has no value outside a deployed stack; "
                     + "give the property a literal value (or override it with a flag, e.g. --env KEY=VALUE)")
             }
-            if let scalar = node.scalar { return scalar.string }
-            throw HarnessError.input("\(file): \(property) must be a single value")
         }
 
         func resolveRef(_ name: String, at property: String) throws -> String {
