@@ -181,21 +181,19 @@ public struct StaleStateCheck: Sendable {
     static func valueFinding(_ value: ValueFact, copies: Int) -> Finding {
         switch value.kind {
         case "generator":
-            let numpyGenerator = value.preview == "numpy.random.Generator"
+            let reseed: String // what gives that object a state of its own in each copy
+            switch value.preview {
+            case "numpy.random.Generator": reseed = "\(value.path) = numpy.random.default_rng() (assign it in its module)"
+            case "numpy.random.RandomState": reseed = "\(value.path).seed(int.from_bytes(os.urandom(4), 'little'))"
+            default: reseed = "\(value.path).seed(os.urandom(32))"
+            }
             return Finding(
                 category: "uniqueness", title: "\(value.path) (\(value.preview)) has the same generator state in every restored copy",
                 evidence: ["state digest \(value.digest) in all \(copies) copies; an independent Init's \(value.path) differs"],
                 why: "the generator object was seeded during Init and its state is part of the snapshot: every "
                     + "environment restored from it draws the same sequence. Reseeding the `random` module does not "
                     + "touch it",
-                fix: numpyGenerator
-                    ? "replace that object in an after-restore hook: `@register_after_restore` def reseed(): "
-                      + "\(value.path) = numpy.random.default_rng() (assign it in its module)"
-                    : value.preview == "numpy.random.RandomState"
-                    ? "reseed that object in an after-restore hook: `@register_after_restore` def reseed(): "
-                      + "\(value.path).seed(int.from_bytes(os.urandom(4), 'little'))"
-                    : "reseed that object in an after-restore hook: `@register_after_restore` def reseed(): "
-                      + "\(value.path).seed(os.urandom(32))")
+                fix: "reseed that object in an after-restore hook: `@register_after_restore` def reseed(): \(reseed)")
         case "timestamp":
             return Finding(
                 category: "time", title: "\(value.path) was computed from the clock during Init",
