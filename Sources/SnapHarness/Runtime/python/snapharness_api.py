@@ -224,7 +224,7 @@ class RuntimeAPI(http.server.BaseHTTPRequestHandler):
             return self.refuse(403, "InvalidStateTransition",
                                "State transition from {} to {} failed".format(phase, transition))
         self.reply(202, body=b'{"status":"OK"}')
-        STATE.events.put((event, self.error_object(data)))
+        STATE.events.put((event, self.error_object(data), self.headers.get(ERROR_TYPE_HEADER)))
 
     def error_object(self, data):
         """Lambda's error object from an error call: the body when it is one, the Error-Type header otherwise."""
@@ -237,7 +237,6 @@ class RuntimeAPI(http.server.BaseHTTPRequestHandler):
             error = {"errorMessage": (data or b"").decode("utf-8", "replace")}
         error.setdefault("errorType", header_type or "Runtime.Unknown")
         error.setdefault("errorMessage", "")
-        error["_headerType"] = header_type
         return error
 
 
@@ -347,12 +346,6 @@ def exit_with_runtime():
     next_event()  # only "exited" ends it
 
 
-def lambda_error(error):
-    error = dict(error)
-    error.pop("_headerType", None)
-    return error
-
-
 def invoke(channel, message, runtime_pid):
     request_id = message["requestId"]
     headers = {"Lambda-Runtime-Aws-Request-Id": request_id,
@@ -384,7 +377,7 @@ def invoke(channel, message, runtime_pid):
             import base64
             reply["payloadBase64"] = base64.b64encode(data).decode()
     else:
-        reply = {"type": "error", "requestId": request_id, "error": lambda_error(event[2])}
+        reply = {"type": "error", "requestId": request_id, "error": event[2]}
         reply["error"].setdefault("requestId", request_id)
     reply["maxMemoryMB"] = max_memory_mb(runtime_pid)
     mark_end(request_id)
@@ -427,16 +420,16 @@ def main():
     # Init: the runtime imports the function and runs its before-snapshot hooks, then asks for restore/next (or /next).
     event = next_event("waiting", "init_error")
     if event[0] == "init_error":
-        error = event[1]
-        if error["_headerType"] == BEFORE_SNAPSHOT_ERROR:
+        _, error, header_type = event
+        if header_type == BEFORE_SNAPSHOT_ERROR:
             # awslambdaric posts the hook's own exception with the header Runtime.BeforeSnapshotError: to the
             # supervisor, Init worked and the before-snapshot phase failed.
             channel.send({"type": "init_done"})
             command = channel.receive()
             if command and command.get("type") == "before_snapshot":
-                channel.send({"type": "before_snapshot_error", "error": lambda_error(error)})
+                channel.send({"type": "before_snapshot_error", "error": error})
         else:
-            channel.send({"type": "init_error", "error": lambda_error(error)})
+            channel.send({"type": "init_error", "error": error})
         exit_with_runtime()
     held = event[1]
     INIT_END[0] = time.time()
@@ -485,7 +478,7 @@ def main():
         STATE.answer(200)
         event = next_event("waiting", "restore_error")
         if event[0] == "restore_error":
-            channel.send({"type": "after_restore_error", "error": lambda_error(event[1])})
+            channel.send({"type": "after_restore_error", "error": event[1]})
             exit_with_runtime()
     else:
         with STATE.lock:
