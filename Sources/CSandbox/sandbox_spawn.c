@@ -248,7 +248,12 @@ static void child(const struct sh_spawn_config *cfg, int status_fd) {
         size_t at = strlen(data);
         while (n) data[at++] = digits[--n];
         data[at] = 0;
-        if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, data) < 0) child_fail(status_fd, SH_STAGE_MOUNT_TMP);
+        if (cfg->tmp_mount_fd > 0) { /* the environment's own disk (EphemeralStorage), mounted by the supervisor */
+            if (syscall(SYS_move_mount, cfg->tmp_mount_fd, "", AT_FDCWD, "/tmp", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                child_fail(status_fd, SH_STAGE_MOUNT_TMP);
+        } else if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, data) < 0) {
+            child_fail(status_fd, SH_STAGE_MOUNT_TMP);
+        }
         if (old_tmp >= 0) {
             if (expose_paths(cfg->expose, old_tmp) < 0) child_fail(status_fd, SH_STAGE_EXPOSE);
             close(old_tmp);

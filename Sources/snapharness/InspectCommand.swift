@@ -49,7 +49,7 @@ struct InspectCommand: ParsableCommand {
         } else {
             lines.append("function     none (a bare process)")
         }
-        lines.append("sizes        images \(mib(s.imageBytes)), /tmp archive \(mib(s.tmpArchiveBytes)); Init "
+        lines.append("sizes        images \(mib(s.imageBytes)), /tmp \(mib(s.tmpBytes)); Init "
                      + "\(s.initSeconds.map { String(format: "%.0f ms", $0 * 1000) } ?? "?"), checkpoint \(String(format: "%.0f ms", s.checkpointSeconds * 1000))")
         lines.append("restorable   " + (s.restorableHere ? "yes, on this machine" : "no: \(s.problem ?? "unknown")"))
         return lines.joined(separator: "\n")

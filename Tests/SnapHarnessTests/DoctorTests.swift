@@ -14,7 +14,7 @@ struct DoctorTests {
     }
 
     static let knownIDs = ["criu", "libcriu", "kernel", "root", "capabilities", "pid-namespace", "mount-namespace",
-                           "time-namespace", "nft", "pasta", "network-lock", "userfaultfd", "soft-dirty", "kdat-cache", "runtimes", "runtime-files",
+                           "time-namespace", "nft", "pasta", "tmp-disk", "network-lock", "userfaultfd", "soft-dirty", "kdat-cache", "runtimes", "runtime-files",
                            "probe"]
 
     @Test func versionsBelow42AreRejected() {

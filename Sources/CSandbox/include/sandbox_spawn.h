@@ -59,6 +59,7 @@ struct sh_spawn_config {
     int join_fds[2];           /* cgroup.procs files opened for writing (-1: none): the child writes "0" to each
                                   before anything else, so everything the function allocates is charged there */
     int netns_fd;              /* > 0: a network namespace (nsfs descriptor) the child joins; 0: the caller's */
+    int tmp_mount_fd;          /* > 0: a detached mount (fsmount) moved to /tmp instead of a fresh tmpfs */
 };
 
 struct sh_spawn_result {
@@ -104,6 +105,19 @@ int sh_spawn_actions_closefrom(void *actions, int from);
 /* Destroys (SOCK_DESTROY) every connected TCP socket of a network namespace whose other end is not a socket of the
  * same namespace: the connections a restored environment had to the outside. Returns how many, or -1 with errno. */
 int sh_tcp_destroy_orphans(int netns_fd);
+
+/* Attaches `image` to a free loop device (auto-cleared once nothing holds it, read-only if asked) and names it in
+ * `dev`; returns the open device (close it once it is mounted) or -1 with errno. */
+int sh_loop_attach(const char *image, int read_only, char *dev, unsigned long devlen);
+
+/* Mounts the ext4 on `dev` nowhere yet (fsmount; nosuid, nodev): a close-on-exec mount descriptor or -1 with errno. */
+int sh_mount_ext4_detached(const char *dev);
+
+/* Copies a file's data extents (holes stay holes) and its size; 0 or -1 with errno. */
+int sh_copy_sparse(int from, int to);
+
+/* The digest of a sparse file's contents: blocks of zeros (its holes) count for nothing and are not read. */
+int sh_digest_sparse_fd(int fd, unsigned long long *digest, unsigned long long *length);
 
 /* Marks every descriptor from `first` on close-on-exec (close_range with CLOSE_RANGE_CLOEXEC); 0 or -1. */
 int sh_cloexec_from(int first);

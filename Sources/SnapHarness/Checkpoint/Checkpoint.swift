@@ -11,11 +11,12 @@ extension Criu {
     /// (an existing good snapshot there is untouched), CRIU thaws the tree, and the caller decides its fate.
     @discardableResult
     /// `externalMounts`: mount point -> key of the mounts a restore provides itself (CRIU records only the key);
-    /// `copies`: name -> host folder copied into the snapshot (the function's code, its layers) before it is sealed.
+    /// `copies`: name -> host folder copied into the snapshot (the function's code, its layers) before it is sealed;
+    /// `storage`: the tree's /tmp disk, moved into the snapshot once the tree is gone.
     public func checkpoint(_ process: SandboxedProcess, to snapshot: SnapshotDirectory,
                            function: FunctionManifest? = nil, externalMounts: [String: String] = [:],
                            copies: [String: String] = [:], network: EnvironmentNetwork? = nil,
-                           tcpEstablished: Bool = false) throws -> SnapshotManifest {
+                           tcpEstablished: Bool = false, storage: EphemeralStorage? = nil) throws -> SnapshotManifest {
         let fm = FileManager.default
         if fm.fileExists(atPath: snapshot.path) && !snapshot.looksLikeSnapshot {
             throw SnapshotError.outputExists(snapshot.path)
@@ -31,10 +32,13 @@ extension Criu {
         guard mkdir(staging.imagesPath, 0o700) == 0 else { throw SystemError("mkdir \(staging.imagesPath)") }
 
         let start = Clock.now
-        try dump(pid: process.pid, imagesDir: staging.imagesPath, externalMounts: externalMounts, network: network,
+        var external = externalMounts
+        if storage != nil { external["/tmp"] = EphemeralStorage.criuKey }
+        try dump(pid: process.pid, imagesDir: staging.imagesPath, externalMounts: external, network: network,
                  tcpEstablished: tcpEstablished)
-        let seconds = Clock.now - start
         process.waitForExit(timeout: 10) // CRIU killed the tree; reap it
+        let tmpDisk = try storage?.seal(into: staging.path + "/" + EphemeralStorage.fileName)
+        let seconds = Clock.now - start
         for (name, source) in copies.sorted(by: { $0.key < $1.key }) {
             try SnapshotDirectory.copyTree(source, to: staging.path + "/" + name)
         }
@@ -46,8 +50,9 @@ extension Criu {
                                         dumpSeconds: seconds, function: function, images: images)
         manifest.networkKey = network.map { _ in EnvironmentNetwork.criuKey }
         manifest.tcpEstablished = tcpEstablished ? true : nil
+        manifest.tmpDisk = tmpDisk
         try staging.writeManifest(manifest)
-        staging.writeVerified(images.map(\.name))
+        staging.writeVerified(manifest)
         try SnapshotDirectory.replace(snapshot, with: staging)
         keep = true
         return manifest

@@ -182,6 +182,19 @@ public struct Doctor: Sendable {
 
     // MARK: kernel features, through `criu check --feature` (libcriu's criu_local_check crashed in 4.1.1)
 
+    /// Each environment's /tmp is an ext4 image on a loop device, shown to restored copies through overlayfs.
+    static func tmpDiskCheck() -> DoctorCheck {
+        let filesystems = (try? String(contentsOfFile: "/proc/filesystems", encoding: .utf8)) ?? ""
+        let known = Set(filesystems.split(separator: "\n").compactMap { $0.split(separator: "\t").last.map(String.init) })
+        var absent = ["ext4", "overlay", "tmpfs"].filter { !known.contains($0) }.map { "the \($0) file system" }
+        if access("/dev/loop-control", R_OK | W_OK) != 0 { absent.append("/dev/loop-control (the loop driver)") }
+        if EphemeralStorage.mke2fs == nil { absent.append("mke2fs") }
+        return DoctorCheck(id: "tmp-disk", title: "/tmp disks", status: absent.isEmpty ? .ok : .missing,
+                           detail: absent.isEmpty ? "ext4 images on loop devices, overlayfs for restored copies"
+                               : "missing: \(absent.joined(separator: ", ")); no function can start",
+                           fix: "`modprobe loop overlay` and `apt-get install e2fsprogs`")
+    }
+
     static func featureChecks(criu: Criu?) -> [DoctorCheck] {
         let nft = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map { $0 + "/nft" }.first { access($0, X_OK) == 0 }
         var checks = [DoctorCheck(id: "nft", title: "nft binary", status: nft == nil ? .warn : .ok,
@@ -195,6 +208,7 @@ public struct Doctor: Sendable {
                                       + "host's 127.0.0.1 services" : "\($0) is there, but /dev/net/tun is not (pasta's tap device)" }
                 ?? "not installed: no environment can get its own network",
             fix: pasta == nil ? "`make deps` (installs Debian's passt package)" : "`modprobe tun` (a kernel with CONFIG_TUN)"))
+        checks.append(tmpDiskCheck())
         let features: [(feature: String, id: String, title: String, works: String, absent: String, status: DoctorStatus, fix: String)] = [
             ("network_lock_nftables", "network-lock", "network lock",
              "nftables network lock available (informational: snapharness needs no lock: each environment has a "

@@ -47,10 +47,14 @@ struct InitPhase {
         let cgroup: EnvironmentCgroup?
         /// The Init environment's network namespace (dumped as external, removed with the session).
         let network: EnvironmentNetwork
+        /// The Init environment's /tmp disk (moved into the snapshot by a checkpoint, else removed with the session).
+        let storage: EphemeralStorage
 
         init(process: SandboxedProcess, connection: ControlConnection, listener: ControlListener, start: Double,
              deadline: Double, initDone: AgentMessage.InitDone, token: String?, environment: [String: String],
-             layout: LambdaFilesystem, mergedLayers: String?, cgroup: EnvironmentCgroup?, network: EnvironmentNetwork) {
+             layout: LambdaFilesystem, mergedLayers: String?, cgroup: EnvironmentCgroup?, network: EnvironmentNetwork,
+             storage: EphemeralStorage) {
+            self.storage = storage
             self.cgroup = cgroup
             self.network = network
             self.layout = layout
@@ -78,6 +82,7 @@ struct InitPhase {
             if let mergedLayers { try? FileManager.default.removeItem(atPath: mergedLayers) }
             cgroup?.remove()
             network.remove()
+            storage.discard()
         }
     }
 
@@ -86,7 +91,7 @@ struct InitPhase {
         // Everything made here goes again if Init does not get as far as a session that owns it (a network made
         // beforehand included: it is this Init's from here on).
         var made: (layers: String?, listener: ControlListener?, cgroup: EnvironmentCgroup?, process: SandboxedProcess?,
-                   network: EnvironmentNetwork?)
+                   network: EnvironmentNetwork?, storage: EphemeralStorage?)
         made.network = network
         var ok = false
         defer {
@@ -95,6 +100,7 @@ struct InitPhase {
                 made.listener?.close()
                 made.cgroup?.remove()
                 made.network?.remove()
+                made.storage?.discard()
                 if let layers = made.layers { try? FileManager.default.removeItem(atPath: layers) }
             }
         }
@@ -120,6 +126,9 @@ struct InitPhase {
                                tmpBytes: UInt64(config.ephemeralStorageMB) << 20)
         spec.binds = layout.binds
         spec.network = network
+        let storage = try EphemeralStorage.create(bytes: UInt64(config.ephemeralStorageMB) << 20)
+        made.storage = storage
+        spec.tmpMount = storage.mountDescriptor
         spec.maxFiles = FunctionConfig.maxFiles
         spec.maxProcesses = FunctionConfig.maxProcesses
         spec.cgroup = cgroup
@@ -129,6 +138,7 @@ struct InitPhase {
         let deadline = start + config.initTimeout
         let log = self.log
         let process = try SandboxedProcess.spawn(spec, stdin: listener.addressLine) { _, line in log.line(line) }
+        storage.handedOver()
         made.process = process
         let failure = Failure(phase: .`init`, process: process, start: start, config: config, log: log, cgroup: cgroup)
 
@@ -149,7 +159,7 @@ struct InitPhase {
             ok = true
             return Session(process: process, connection: conn, listener: listener, start: start, deadline: deadline,
                            initDone: m, token: token, environment: baseEnvironment, layout: layout, mergedLayers: merged,
-                           cgroup: cgroup, network: network)
+                           cgroup: cgroup, network: network, storage: storage)
         case .message(.initError(let m)):
             let e = m.error
             throw failure.fail("\(e.errorType): \(e.errorMessage)", lambdaError: e, hint: m.hint ?? InitPhase.hint(for: e),
@@ -252,7 +262,7 @@ struct InitPhase {
         return try criu.checkpoint(session.process, to: snapshot, function: function,
                                    externalMounts: Dictionary(uniqueKeysWithValues: layout.mounts.map { ($0.target, $0.key) }),
                                    copies: copies, network: session.network,
-                                   tcpEstablished: config.runtimeClient.usesRuntimeAPI)
+                                   tcpEstablished: config.runtimeClient.usesRuntimeAPI, storage: session.storage)
     }
 
     /// What the snapshot's manifest records about the function.

@@ -29,6 +29,8 @@ public struct SandboxSpec: Sendable {
     public var cgroup: EnvironmentCgroup?
     /// The environment's network namespace, joined before exec (nil: the host's network).
     public var network: EnvironmentNetwork?
+    /// A detached mount (`EphemeralStorage`) that becomes /tmp instead of a fresh tmpfs of `tmpBytes`; -1: none.
+    public var tmpMount: Int32 = -1
 
     public init(executable: String, arguments: [String] = [], environment: [String: String] = [:],
                 workingDirectory: String? = nil, tmpBytes: UInt64 = 512 << 20,

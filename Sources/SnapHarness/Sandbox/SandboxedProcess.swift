@@ -10,12 +10,15 @@ public final class SandboxedProcess: Sendable {
     let readers: [LineReader]
     /// End-of-invocation marks seen in the output.
     let marks: OutputMarks
+    /// The page server of a lazy restore, until every page is in or the process ends.
+    public let lazyPages: LazyPages?
 
-    init(process: ChildProcess, stdio: StdioKeys, readers: [LineReader], marks: OutputMarks) {
+    init(process: ChildProcess, stdio: StdioKeys, readers: [LineReader], marks: OutputMarks, lazyPages: LazyPages? = nil) {
         self.process = process
         self.stdio = stdio
         self.readers = readers
         self.marks = marks
+        self.lazyPages = lazyPages
     }
 
     public var pid: pid_t { process.pid }
@@ -24,6 +27,7 @@ public final class SandboxedProcess: Sendable {
     @discardableResult
     public func waitForExit(timeout: Double? = nil) -> ExitStatus? {
         guard let status = process.wait(timeout: timeout) else { return nil }
+        lazyPages?.stop()
         for r in readers { r.waitForEOF(timeout: 5) }
         return marks.runtimeStatus(for: status)
     }
@@ -32,6 +36,7 @@ public final class SandboxedProcess: Sendable {
     @discardableResult
     public func terminate() -> ExitStatus? {
         let status = process.terminate()
+        lazyPages?.stop()
         for r in readers { r.waitForEOF(timeout: 5) }
         return status.map(marks.runtimeStatus(for:))
     }
@@ -83,6 +88,7 @@ public final class SandboxedProcess: Sendable {
                 config.max_processes = spec.maxProcesses
                 config.join_fds = (joins.count > 0 ? joins[0] : -1, joins.count > 1 ? joins[1] : -1)
                 config.netns_fd = spec.network?.fd ?? 0
+                config.tmp_mount_fd = max(spec.tmpMount, 0)
                 return sh_spawn(&config)
             } } } }
         }

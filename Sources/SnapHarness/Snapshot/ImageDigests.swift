@@ -26,12 +26,14 @@ extension SnapshotDirectory {
         }
     }
 
-    static func digest(_ path: String) throws -> (String, UInt64) {
+    /// `sparse`: only the data extents count (a 10 GB /tmp disk that holds 1 MB is read as 1 MB).
+    static func digest(_ path: String, sparse: Bool = false) throws -> (String, UInt64) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemError("open \(path)") }
         defer { Glibc.close(fd) }
         var digest: UInt64 = 0, length: UInt64 = 0
-        guard sh_digest_fd(fd, &digest, &length) == 0 else { throw SystemError("read \(path)") }
+        let rc = sparse ? sh_digest_sparse_fd(fd, &digest, &length) : sh_digest_fd(fd, &digest, &length)
+        guard rc == 0 else { throw SystemError("read \(path)") }
         return (String(format: "%016llx", digest), length)
     }
 
@@ -46,8 +48,17 @@ extension SnapshotDirectory {
         return "\(st.st_ino):\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec):\(st.st_size)"
     }
 
-    func writeVerified(_ names: [String]) {
-        let lines = names.compactMap { name in SnapshotDirectory.identity(imagesPath + "/" + name).map { "\(name) \($0)" } }
+    /// The files a manifest vouches for: its CRIU images and its /tmp disk, as (name, path, recorded, sparse).
+    func recordedFiles(_ manifest: SnapshotManifest) -> [(name: String, path: String, recorded: ImageDigest, sparse: Bool)] {
+        var files = (manifest.images ?? []).map { (name: $0.name, path: imagesPath + "/" + $0.name, recorded: $0, sparse: false) }
+        if let disk = manifest.tmpDisk {
+            files.append((name: "../" + disk.name, path: path + "/" + disk.name, recorded: disk, sparse: true))
+        }
+        return files
+    }
+
+    func writeVerified(_ manifest: SnapshotManifest) {
+        let lines = recordedFiles(manifest).compactMap { file in SnapshotDirectory.identity(file.path).map { "\(file.name) \($0)" } }
         let tmp = verifiedPath + ".tmp-\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return } // a read-only snapshot is verified again next time
@@ -56,9 +67,10 @@ extension SnapshotDirectory {
               rename(tmp, verifiedPath) == 0 else { unlink(tmp); return }
     }
 
-    /// Checks every image against the manifest: present, same size, and (unless provably untouched) same digest.
+    /// Checks every image (and the /tmp disk) against the manifest: present, same size, and (unless provably
+    /// untouched) same digest.
     public func verifyImages(_ manifest: SnapshotManifest) throws {
-        guard let images = manifest.images else { return } // written before digests existed
+        guard manifest.images != nil else { return } // written before digests existed
         var known: [String: String] = [:]
         if let text = try? String(contentsOfFile: verifiedPath, encoding: .utf8) {
             for line in text.split(separator: "\n") {
@@ -67,30 +79,28 @@ extension SnapshotDirectory {
             }
         }
         var rehashed = false
-        for image in images {
-            let file = imagesPath + "/" + image.name
+        for file in recordedFiles(manifest) {
+            let shown = file.sparse ? file.recorded.name : "images/" + file.name
             var st = stat()
-            guard stat(file, &st) == 0 else {
-                throw SnapshotError.damaged(path, reason: "images/\(image.name) is missing")
+            guard stat(file.path, &st) == 0 else { throw SnapshotError.damaged(path, reason: "\(shown) is missing") }
+            guard UInt64(st.st_size) == file.recorded.bytes else {
+                throw SnapshotError.damaged(path, reason: "\(shown) holds \(st.st_size) bytes, the manifest "
+                                            + "recorded \(file.recorded.bytes)")
             }
-            guard UInt64(st.st_size) == image.bytes else {
-                throw SnapshotError.damaged(path, reason: "images/\(image.name) holds \(st.st_size) bytes, the manifest "
-                                            + "recorded \(image.bytes)")
-            }
-            if let id = SnapshotDirectory.identity(file), known[image.name] == id { continue }
-            let (digest, _) = try SnapshotDirectory.digest(file)
-            guard digest == image.digest else {
-                throw SnapshotError.damaged(path, reason: "the contents of images/\(image.name) differ from what was "
-                                            + "written (digest \(digest), recorded \(image.digest))")
+            if let id = SnapshotDirectory.identity(file.path), known[file.name] == id { continue }
+            let (digest, _) = try SnapshotDirectory.digest(file.path, sparse: file.sparse)
+            guard digest == file.recorded.digest else {
+                throw SnapshotError.damaged(path, reason: "the contents of \(shown) differ from what was "
+                                            + "written (digest \(digest), recorded \(file.recorded.digest))")
             }
             rehashed = true
         }
-        let extra = Set(imageNames()).subtracting(images.map(\.name))
+        let extra = Set(imageNames()).subtracting((manifest.images ?? []).map(\.name))
         if !extra.isEmpty {
             throw SnapshotError.damaged(path, reason: "images/ holds files the snapshot did not write: "
                                         + extra.sorted().joined(separator: ", "))
         }
-        if rehashed { writeVerified(images.map(\.name)) }
+        if rehashed { writeVerified(manifest) }
     }
 }
 #endif

@@ -7,6 +7,8 @@ import Glibc
 ///     SNAP/                 0700
 ///       manifest.json       0600, written last
 ///       images/             0700: CRIU's images and dump.log (0600)
+///       tmp.ext4            0600: the function's /tmp as Init left it (sparse; see EphemeralStorage)
+///       code/, layers/      the function's code and merged layers as Init saw them
 ///
 /// Snapshots hold process memory (secrets, tokens), hence the modes. A snapshot is built under a temporary
 /// sibling name and renamed into place only when complete, so an interrupted dump is never mistaken for one.

@@ -26,6 +26,9 @@ public struct SnapshotManifest: Codable, Sendable, Equatable {
     /// restore/next): restores keep them, and then destroy those whose peer is not in the environment. nil or false:
     /// tcp-close, every connection comes back closed.
     public var tcpEstablished: Bool?
+    /// The environment's /tmp as Init left it: an ext4 image (`tmp.ext4`, sparse) that each restore shows its copy
+    /// through a copy-on-write view (`EphemeralStorage`). nil: /tmp is a tmpfs inside CRIU's images (older snapshots).
+    public var tmpDisk: ImageDigest?
 
     public init(createdAt: Date = Date(), criuVersion: String, stdio: StdioKeys, imageBytes: UInt64,
                 dumpSeconds: Double, function: FunctionManifest? = nil, images: [ImageDigest]? = nil) {

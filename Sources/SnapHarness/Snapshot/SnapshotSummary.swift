@@ -19,8 +19,9 @@ public struct SnapshotSummary: Codable, Sendable {
     public var beforeSnapshotHooks: [String]
     public var afterRestoreHooks: [String]
     public var imageBytes: UInt64
-    /// The function's /tmp as CRIU archived it (compressed), 0 when it was empty.
-    public var tmpArchiveBytes: UInt64
+    /// What the function's /tmp takes in the snapshot: the blocks its disk uses (`tmp.ext4`, sparse), or CRIU's
+    /// compressed archive of it in snapshots of older versions.
+    public var tmpBytes: UInt64
     public var initSeconds: Double?
     public var checkpointSeconds: Double
     public var environmentVariables: [String]
@@ -49,9 +50,14 @@ public struct SnapshotSummary: Codable, Sendable {
         afterRestoreHooks = function?.afterRestoreHooks ?? []
         imageBytes = manifest.imageBytes
         let images = (try? FileManager.default.contentsOfDirectory(atPath: snapshot.imagesPath)) ?? []
-        tmpArchiveBytes = images.filter { $0.hasPrefix("tmpfs-dev-") }.reduce(0) { total, name in
-            let size = (try? FileManager.default.attributesOfItem(atPath: snapshot.imagesPath + "/" + name)[.size]) as? NSNumber
-            return total + (size?.uint64Value ?? 0)
+        var disk = stat()
+        if manifest.tmpDisk != nil, stat(snapshot.path + "/" + EphemeralStorage.fileName, &disk) == 0 {
+            tmpBytes = UInt64(disk.st_blocks) * 512
+        } else {
+            tmpBytes = images.filter { $0.hasPrefix("tmpfs-dev-") }.reduce(0) { total, name in
+                let size = (try? FileManager.default.attributesOfItem(atPath: snapshot.imagesPath + "/" + name)[.size]) as? NSNumber
+                return total + (size?.uint64Value ?? 0)
+            }
         }
         initSeconds = function?.initSeconds
         checkpointSeconds = manifest.dumpSeconds

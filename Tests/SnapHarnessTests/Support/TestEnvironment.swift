@@ -40,6 +40,8 @@ struct HostFootprint: Equatable, CustomStringConvertible {
     var pastaProcesses: [String] = []
     /// snapharness's temporary folders: /tmp/snapharness-*, /run/snapharness/ctl-*, environments' cgroups.
     var tempEntries: [String] = []
+    /// Loop devices backed by a /tmp disk (Init's image or a snapshot's `tmp.ext4`).
+    var loopDevices: [String] = []
 
     static func take() -> HostFootprint {
         let ps = shell("ps -eo pid=,args= | grep -E 'criu (swrk|restore|dump|lazy-pages)' | grep -v grep || true")
@@ -50,7 +52,7 @@ struct HostFootprint: Equatable, CustomStringConvertible {
             .split(separator: "\n").map(String.init)
         let temps = cgroups + ((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [])
             .filter { $0.hasPrefix("snapharness-run-") || $0.hasPrefix("snapharness-restore-") || $0.hasPrefix("snapharness-dump-")
-                || $0.hasPrefix(".criu.mntns.") }
+                || $0.hasPrefix("snapharness-storage-") || $0.hasPrefix(".criu.mntns.") }
             .map { "/tmp/" + $0 }
             + ((try? FileManager.default.contentsOfDirectory(atPath: "/run/snapharness")) ?? [])
                 .filter { $0 != "skeleton" }.map { "/run/snapharness/" + $0 } // the skeleton stays, by design
@@ -60,12 +62,15 @@ struct HostFootprint: Equatable, CustomStringConvertible {
                              functionProcesses: agents.split(separator: "\n").map(String.init),
                              pastaProcesses: shell("ps -eo pid=,args= | grep 'pasta --config-net' | grep -v grep || true")
                                 .split(separator: "\n").map(String.init),
-                             tempEntries: temps.sorted())
+                             tempEntries: temps.sorted(),
+                             loopDevices: shell("grep -l 'tmp.ext4' /sys/block/loop*/loop/backing_file 2>/dev/null || true")
+                                .split(separator: "\n").map(String.init))
     }
 
     var description: String {
         "criu processes: \(criuProcesses), mounts: \(mounts), nft criu tables: \(nftCriuTables), children: \(children), "
-            + "function processes: \(functionProcesses), pasta: \(pastaProcesses), temporary entries: \(tempEntries)"
+            + "function processes: \(functionProcesses), pasta: \(pastaProcesses), temporary entries: \(tempEntries), "
+            + "loop devices: \(loopDevices)"
     }
 
     static func shell(_ command: String) -> String {
@@ -92,6 +97,7 @@ func leavesNothingBehind(_ body: () throws -> Void) rethrows {
     #expect(after.criuProcesses == before.criuProcesses, "CRIU processes left: \(after.criuProcesses)")
     #expect(after.pastaProcesses == before.pastaProcesses, "pasta processes left: \(after.pastaProcesses)")
     #expect(after.tempEntries == before.tempEntries, "temporary entries left: \(after.tempEntries)")
+    #expect(after.loopDevices == before.loopDevices, "loop devices left: \(after.loopDevices)")
     #expect(after.mounts == before.mounts && after.nftCriuTables == before.nftCriuTables, "\(before) -> \(after)")
 }
 
