@@ -23,6 +23,7 @@ struct CheckCommand: ParsableCommand {
 
     @OptionGroup var invoke: InvokeOptions
     @OptionGroup var delay: RestoreDelayOption
+    @OptionGroup var lazy: LazyOption
 
     @Flag(name: .long, help: "Fail (exit 2) on risks too, not only on bugs.")
     var strict = false
@@ -38,7 +39,8 @@ struct CheckCommand: ParsableCommand {
             let eventText = try invoke.eventText()
             let report = try credentials.withLifecycle { lifecycle in
                 try StaleStateCheck(lifecycle: lifecycle).run(config, copies: restores, invocations: invoke.invocations,
-                                                              event: eventText, restoreDelay: try delay.seconds)
+                                                              event: eventText, restoreDelay: try delay.seconds,
+                                                              lazyPages: lazy.lazy)
             }
             found = strict ? report.findings.count : report.bugs
             if invoke.json {

@@ -236,6 +236,14 @@ struct CredentialOptions: ParsableArguments {
 }
 
 /// `--restore-delay`: shared by `run` and `check`.
+struct LazyOption: ParsableArguments {
+    @Flag(name: .long, help: """
+        Restore lazily (userfaultfd): each copy runs as soon as its registers are back and its memory arrives as it is \
+        touched, like Lambda loading a snapshot on demand; "all pages in" is reported beside the first response.
+        """)
+    var lazy = false
+}
+
 struct RestoreDelayOption: ParsableArguments {
     @Option(name: .customLong("restore-delay"),
             help: "Wait this long between checkpoint and restore (e.g. 90s, 2m) to show what later restores see.")

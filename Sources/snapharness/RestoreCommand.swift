@@ -16,6 +16,7 @@ struct RestoreCommand: ParsableCommand {
 
     @OptionGroup var invoke: InvokeOptions
     @OptionGroup var credentials: CredentialOptions
+    @OptionGroup var lazy: LazyOption
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
@@ -24,7 +25,8 @@ struct RestoreCommand: ParsableCommand {
     func run() throws {
         let (copies, json) = (count, invoke.json)
         try Output.run(json: json) { report in
-            let options = Lifecycle.RestoreOptions(copies: copies, invocations: invoke.invocations, event: try invoke.eventText())
+            let options = Lifecycle.RestoreOptions(copies: copies, invocations: invoke.invocations, event: try invoke.eventText(),
+                                                   lazyPages: lazy.lazy)
             try credentials.withLifecycle { lifecycle in
                 try lifecycle.restore(SnapshotDirectory(path: snapshot), options, report: &report) { copy, r in
                     if !json { Output.printResult(copy: copy, copies: copies, r) }

@@ -20,6 +20,7 @@ struct RunCommand: ParsableCommand {
     var restores: Int = 1
 
     @OptionGroup var delay: RestoreDelayOption
+    @OptionGroup var lazy: LazyOption
 
     func validate() throws {
         guard restores >= 1 else { throw ValidationError("--restores must be at least 1") }
@@ -29,7 +30,8 @@ struct RunCommand: ParsableCommand {
         let (copies, json) = (restores, invoke.json)
         try Output.run(json: json) { report in
             let config = try function.config()
-            let options = Lifecycle.RestoreOptions(copies: copies, invocations: invoke.invocations, event: try invoke.eventText())
+            let options = Lifecycle.RestoreOptions(copies: copies, invocations: invoke.invocations, event: try invoke.eventText(),
+                                                   lazyPages: lazy.lazy)
             let delay = try self.delay.seconds
             try credentials.withLifecycle { lifecycle in
                 try lifecycle.run(config, options, restoreDelay: delay, report: &report, onResult: { copy, r in

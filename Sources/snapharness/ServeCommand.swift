@@ -16,6 +16,7 @@ struct ServeCommand: ParsableCommand {
 
     @OptionGroup var function: FunctionOptions
     @OptionGroup var credentials: CredentialOptions
+    @OptionGroup var lazy: LazyOption
 
     @Option(name: .long, help: "Address to listen on.")
     var host = "127.0.0.1"
@@ -71,8 +72,10 @@ struct ServeCommand: ParsableCommand {
                                                        idleTimeout: try DurationText.parse(idleTimeout), fresh: fresh)
                 for (name, snapshot) in snapshots {
                     let labelled = snapshots.count > 1
+                    var source = try RestoreSource.open(snapshot, criu: lifecycle.criu)
+                    source.lazyPages = lazy.lazy
                     fleets[name] = EnvironmentFleet(
-                        source: try RestoreSource.open(snapshot, criu: lifecycle.criu), criu: lifecycle.criu,
+                        source: source, criu: lifecycle.criu,
                         credentials: lifecycle.credentials, options: options,
                         log: { line in FileHandle.standardError.write(Data(((labelled ? "[\(name)] " : "") + line + "\n").utf8)) })
                 }

@@ -29,32 +29,23 @@ struct CriuFloor {
         var metrics: [String: Double] = [:]
         let timeout = function.restoreTimeoutSeconds + function.timeoutSeconds + 30
 
-        let externalMounts = try function.externalMounts(snapshot) // worked out before the clock starts
+        var externalMounts = try function.externalMounts(snapshot) // worked out before the clock starts
         // The environment's network exists before the restore, as on Lambda (its cost is not the restore's).
         let network = try manifest.networkKey.map { _ in try EnvironmentNetwork.create() }
         defer { network?.remove() }
         let start = Clock.now
-        var daemon: ChildProcess?
-        defer { daemon?.terminate() }
+        var daemon: LazyPages?
+        defer { daemon?.stop() }
         if lazy {
-            let status = try FD.pipe()
-            let process: ChildProcess
-            do {
-                process = try CommandSpawn.spawn(
-                    [criu.binary, "lazy-pages", "-D", snapshot.imagesPath, "-W", workDirectory, "-o", "lazy-pages.log",
-                     "-v2", "--status-fd", "3"], fds: [(status.write, 3)], outputFile: cliOutput)
-            } catch { FD.close(status.read); FD.close(status.write); throw error }
-            FD.close(status.write)
-            daemon = process
-            var byte: UInt8 = 1
-            let n = read(status.read, &byte, 1) // "\0" once it listens; EOF if it died
-            FD.close(status.read)
-            guard n == 1 else {
-                throw CriuError(operation: "lazy-pages daemon start", code: 0, logPath: workDirectory + "/lazy-pages.log")
-            }
+            daemon = try LazyPages.start(criu: criu, images: snapshot.imagesPath, workDirectory: workDirectory,
+                                         started: start, removeWhenDone: false)
             metrics["daemonReady"] = (Clock.now - start) * 1000
         }
 
+        // The copy's /tmp view is part of a restore, as in `Criu.restore`.
+        let tmpView = try manifest.tmpDisk.map { _ in try EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest) }
+        defer { tmpView?.detach() }
+        if let tmpView { externalMounts[EphemeralStorage.criuKey] = tmpView.path }
         let pipes = try StdioPipes.make(stdin: control.addressLine)
         var argv = [criu.binary, "restore", "-D", snapshot.imagesPath, "-W", workDirectory, "-o", "restore.log", "-v2",
                     "--root", "/", manifest.tcpEstablished == true ? "--tcp-established" : "--tcp-close", "--network-lock", "skip", "--file-locks", "--manage-cgroups=ignore", "-d", "-S",
@@ -95,11 +86,10 @@ struct CriuFloor {
         let conn = try drive(restored, start: start, timeout: timeout, drain: &drain, metrics: &metrics, requestId: requestId)
         if let d = daemon {
             // The daemon pushes the pages nobody asked for yet, then exits: that is when the copy is whole.
-            guard d.wait(timeout: timeout) != nil else {
+            guard let all = d.waitUntilComplete(timeout: timeout) else {
                 throw HarnessError.input("the lazy-pages daemon did not finish within \(Int(timeout)) s")
             }
-            metrics["allPages"] = (Clock.now - start) * 1000
-            daemon = nil
+            metrics["allPages"] = all
         }
         try? conn.send(.shutdown)
         return metrics

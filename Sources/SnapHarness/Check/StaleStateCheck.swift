@@ -11,7 +11,7 @@ public struct StaleStateCheck: Sendable {
     public init(lifecycle: Lifecycle) { self.lifecycle = lifecycle }
 
     public func run(_ config: FunctionConfig, copies: Int, invocations: Int = 1, event: String = "{}",
-                    restoreDelay: Double = 0) throws -> CheckReport {
+                    restoreDelay: Double = 0, lazyPages: Bool = false) throws -> CheckReport {
         precondition(copies >= 2, "comparing copies needs at least two")
         guard config.runtimeClient != .bootstrap else {
             throw HarnessError.input("check inspects a Python function's state; a custom runtime's (provided.al2023) "
@@ -24,7 +24,7 @@ public struct StaleStateCheck: Sendable {
         let box = CheckpointBox()
         do {
             try lifecycle.run(config, Lifecycle.RestoreOptions(copies: copies, invocations: invocations, event: event,
-                                                               inspect: true),
+                                                               inspect: true, lazyPages: lazyPages),
                               restoreDelay: restoreDelay, report: &report, beforeCheckpoint: { process in
                 box.facts = CheckpointFacts(tcpConnections: ProcessInventory.establishedTCP(pid: process.pid),
                                             tmpFiles: ProcessInventory.tmpFiles(pid: process.pid))

@@ -10,6 +10,8 @@ public struct RestoreSource: Sendable {
     public let function: FunctionManifest
     /// Host folders for Lambda's mounts (CRIU's external mounts), key -> path.
     public let externalMounts: [String: String]
+    /// Restore lazily: each copy runs once its registers are back, its pages arrive on demand (`LazyPages`).
+    public var lazyPages = false
 
     /// Fails with `.input` for a snapshot this CRIU cannot restore or one that holds no Lambda function.
     public static func open(_ snapshot: SnapshotDirectory, criu: Criu) throws -> RestoreSource {
@@ -74,7 +76,13 @@ public final class RestoredEnvironment: @unchecked Sendable {
     }
 
     /// What happened to this environment so far.
-    public var report: CopyReport { turn.withLock { state } }
+    public var report: CopyReport {
+        turn.withLock {
+            var current = state
+            current.allPagesMs = process?.lazyPages?.allPagesMs
+            return current
+        }
+    }
     public var credentialsToken: String? { turn.withLock { token } }
 
     var runtimeVersion: String { (function.runtimeClient ?? .builtin).runtimeVersion(python: function.python) }
@@ -117,7 +125,9 @@ public final class RestoredEnvironment: @unchecked Sendable {
         do {
             restored = try criu.restore(snapshot, manifest: manifest, stdin: listener.addressLine,
                                         timeout: function.restoreTimeoutSeconds, externalMounts: externalMounts,
-                                        network: network) { _, line in
+                                        network: network, lazyPages: source.lazyPages, onAllPages: { ms in
+                log.line("snapharness: all pages in \(LambdaLog.ms(ms / 1000)) after the restore began (lazy restore)", copy: index)
+            }) { _, line in
                 log.line(line, copy: index)
             }
         } catch {
@@ -362,6 +372,9 @@ public final class RestoredEnvironment: @unchecked Sendable {
 
     private func shutdownInTurn() {
         thawInTurn() // a frozen runtime cannot answer
+        // A lazy copy that served is let finish loading, so "all pages in" is reported (the daemon is killed with
+        // the copy otherwise).
+        if connection != nil { process?.lazyPages?.waitUntilComplete(timeout: 30) }
         if let conn = connection, process?.process.poll() == nil {
             try? conn.send(.shutdown)
             if process?.waitForExit(timeout: 2) == nil { process?.terminate() }

@@ -22,8 +22,11 @@ public struct Lifecycle: Sendable {
         public var event: String
         /// Ask each copy's inspector for facts after its invocations (for `check`).
         public var inspect: Bool
+        /// Restore lazily (`RestoreSource.lazyPages`).
+        public var lazyPages: Bool
 
-        public init(copies: Int = 1, invocations: Int = 1, event: String = "{}", inspect: Bool = false) {
+        public init(copies: Int = 1, invocations: Int = 1, event: String = "{}", inspect: Bool = false, lazyPages: Bool = false) {
+            self.lazyPages = lazyPages
             self.copies = copies
             self.invocations = invocations
             self.event = event
@@ -67,7 +70,9 @@ public struct Lifecycle: Sendable {
     public func restore(_ snapshot: SnapshotDirectory, _ options: RestoreOptions, report: inout LifecycleReport,
                         onResult: @escaping @Sendable (Int, InvocationReport) -> Void = { _, _ in }) throws {
         do { try PayloadLimits.checkRequest(options.event) } catch { throw LifecycleError(.input, "\(error)") }
-        let source = try RestoreSource.open(snapshot, criu: criu)
+        var opened = try RestoreSource.open(snapshot, criu: criu)
+        opened.lazyPages = options.lazyPages
+        let source = opened
         let function = source.function
         report.function = report.function ?? function.environment["AWS_LAMBDA_FUNCTION_NAME"]
         report.handler = report.handler ?? function.handler

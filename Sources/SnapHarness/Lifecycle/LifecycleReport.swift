@@ -39,6 +39,8 @@ public struct CopyReport: Codable, Sendable {
     public var restoreMs: Double?
     /// Runtime load + after-restore hooks: Lambda's Billed Restore Duration (CRIU's part is not billed).
     public var billedRestoreMs: Double?
+    /// Lazy restores: when the last page of the copy's memory was in, from the start of the restore.
+    public var allPagesMs: Double?
     public var status: String
     public var error: LambdaError?
     public var message: String?

@@ -10,10 +10,13 @@ extension Criu {
     /// `onOutput`. Works from any snapharness process, not only the one that dumped.
     /// CRIU gets `timeout` seconds; past it (or on SIGINT/SIGTERM) whatever it started is killed.
     /// `externalMounts`: key -> host folder for each mount the snapshot left to the restorer; `network`: the fresh
-    /// namespace for a tree dumped in its own (`manifest.networkKey`).
+    /// namespace for a tree dumped in its own (`manifest.networkKey`); `lazyPages`: the copy runs as soon as its
+    /// registers are back and its memory arrives on demand (`LazyPages`), `onAllPages` hears when it is all in.
     public func restore(_ snapshot: SnapshotDirectory, manifest: SnapshotManifest? = nil, stdin: [UInt8] = [],
                         timeout: Double = 60, externalMounts: [String: String] = [:], network: EnvironmentNetwork? = nil,
+                        lazyPages: Bool = false, onAllPages: (@Sendable (Double) -> Void)? = nil,
                         onOutput: @escaping @Sendable (OutputStreamKind, String) -> Void) throws -> SandboxedProcess {
+        let start = Clock.now
         let manifest = try manifest ?? snapshot.loadManifest()
         if manifest.networkKey != nil && network == nil {
             throw HarnessError.input("\(snapshot.path) was taken in a network namespace of its own: restore it with "
@@ -24,7 +27,8 @@ extension Criu {
         defer { FD.close(imagesFD) }
         // A work dir per restore: concurrent copies must not share a log, and the snapshot may be read-only.
         let workDir = try ScratchFolder.make("/tmp/snapharness-restore")
-        defer { try? FileManager.default.removeItem(atPath: workDir) }
+        var pages: LazyPages?
+        defer { if pages == nil { try? FileManager.default.removeItem(atPath: workDir) } } // else the page server's
         let workFD = try FD.openDirectory(workDir)
         defer { FD.close(workFD) }
 
@@ -37,6 +41,12 @@ extension Criu {
         }
         try opts.applyCommon(logFile: "restore.log", logLevel: 2, tcpEstablished: tcpEstablished)
         _ = criu_local_set_root(opts.raw, "/") // the tree has its own mount namespace
+        // The copy's /tmp: the snapshot's disk under a private copy-on-write layer, on the host only until CRIU has
+        // bound it into the copy.
+        let tmpView = try manifest.tmpDisk.map { _ in try EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest) }
+        defer { tmpView?.detach() }
+        var externalMounts = externalMounts
+        if let tmpView { externalMounts[EphemeralStorage.criuKey] = tmpView.path }
         for (key, path) in externalMounts.sorted(by: { $0.key < $1.key }) {
             guard criu_local_add_external(opts.raw, "mnt[\(key)]:\(path)") == 0 else {
                 throw CriuError(operation: "setup", message: "criu_local_add_external(mnt[\(key)]) failed")
@@ -50,6 +60,13 @@ extension Criu {
         }
         defer { if let network { try? FD.setCloseOnExec(network.fd, true) } }
         try Interrupts.check()
+        if lazyPages {
+            pages = try LazyPages.start(criu: self, images: snapshot.imagesPath, workDirectory: workDir, started: start,
+                                        onAllPages: onAllPages)
+            sh_criu_set_lazy_pages(opts.raw, true)
+        }
+        var restored = false
+        defer { if !restored { pages?.stop() } }
         let pipes = try StdioPipes.make(stdin: stdin)
         for (fd, key) in zip(pipes.childEnds, manifest.stdio.byFD.map(\.1)) {
             do {
@@ -81,7 +98,9 @@ extension Criu {
         }
         let marks = OutputMarks()
         let readers = pipes.startReaders(marks: marks, onOutput)
-        return SandboxedProcess(process: ChildProcess(pid: pid), stdio: manifest.stdio, readers: readers, marks: marks)
+        restored = true
+        return SandboxedProcess(process: ChildProcess(pid: pid), stdio: manifest.stdio, readers: readers, marks: marks,
+                                lazyPages: pages)
     }
 }
 #endif
