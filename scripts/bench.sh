@@ -37,13 +37,27 @@ run() { # name dir iterations warmup [extra flags...]
   echo
 }
 
-run minimal "$examples/minimal" "$iterations" 2 --breakdown
+run minimal "$examples/minimal" "$iterations" 2 --breakdown --target-fill-ratio 3
 run boto3 "$examples/boto3" "$iterations" 2 --breakdown --target-speedup 10
 if "$python" -c 'import numpy' 2>/dev/null; then
   run numpy "$examples/numpy" "$iterations" 2 --python "$python" # the interpreter that has numpy
 else
   log "numpy is not importable by $python: skipping the numpy handler"
 fi
+# /tmp written during Init: the same handler with an empty /tmp and with 200 MB in it (opened and mapped).
+run tmp-0mb "$examples/tmp" 10 1 --no-lazy --function-name tmp-0mb --env TMP_MB=0
+run tmp-200mb "$examples/tmp" 10 1 --no-lazy --function-name tmp-200mb --env TMP_MB=200 --target-checkpoint-ms 2000
+"$python" - "$out/tmp-0mb.json" "$out/tmp-200mb.json" > "$out/tmp-compare.txt" <<'PY'
+import json, sys
+def p50(path, key):
+    report = json.load(open(path))
+    return next(s["summary"]["p50"] for s in report["summaries"] if s["key"] == key)
+empty, full = (p50(f, "restore.firstResponse") for f in sys.argv[1:3])
+diff = full - empty
+print("summary: tmp-200mb vs tmp-0mb: restore -> first response %.1f ms vs %.1f ms (%+.1f ms)" % (full, empty, diff))
+print("    %s: a 200 MB /tmp restores within +15 ms of an empty one" % ("met" if diff <= 15 else "NOT MET"))
+PY
+cat "$out/tmp-compare.txt"
 run heap-500mb "$examples/heap" 8 1 --memory 3008 --function-name heap-500mb --env HEAP_MB=500
 run heap-2gb "$examples/heap" 4 1 --memory 10240 --function-name heap-2gb --env HEAP_MB=2048 --target-lazy-ms 25
 

@@ -50,6 +50,12 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("target-lazy-ms"), help: "Also check lazy restore -> first response <= MS.")
     var targetLazyMs: Double?
 
+    @Option(name: .customLong("target-fill-ratio"), help: "Also check restore -> first response <= X times the memory-fill floor.")
+    var targetFillRatio: Double?
+
+    @Option(name: .customLong("target-checkpoint-ms"), help: "Also check checkpoint (dump, /tmp disk, manifest) <= MS.")
+    var targetCheckpointMs: Double?
+
     @Flag(name: .long, help: "Also restore through the harness's libcriu call with the bare driver, to split the harness's overhead.")
     var breakdown = false
 
@@ -70,6 +76,8 @@ struct BenchCommand: ParsableCommand {
         options.targetSpeedup = targetSpeedup
         options.breakdown = breakdown
         options.targetLazyMs = targetLazyMs
+        options.targetFillRatio = targetFillRatio
+        options.targetCheckpointMs = targetCheckpointMs
         let report: BenchmarkReport
         do {
             if let event {

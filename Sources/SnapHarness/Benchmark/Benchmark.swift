@@ -17,6 +17,10 @@ public struct BenchmarkOptions: Sendable {
     /// Targets to check (the harness-overhead target is always checked).
     public var targetSpeedup: Double?
     public var targetLazyMs: Double?
+    /// Restore -> first response at most this many times the memory-fill floor of the image's size.
+    public var targetFillRatio: Double?
+    /// Checkpoint (dump, /tmp disk and manifest) at most this long.
+    public var targetCheckpointMs: Double?
 
     public init() {}
 }
@@ -142,7 +146,8 @@ public struct Benchmark: Sendable {
         }
         progress(BenchmarkProgress(done: total, total: total, iteration: options.iterations, warmup: false, step: "done"))
         report.durationSeconds = Clock.now - begin
-        report.summarize(targetSpeedup: options.targetSpeedup, targetLazyMs: options.targetLazyMs)
+        report.summarize(targetSpeedup: options.targetSpeedup, targetLazyMs: options.targetLazyMs,
+                         targetFillRatio: options.targetFillRatio, targetCheckpointMs: options.targetCheckpointMs)
         return report
     }
 

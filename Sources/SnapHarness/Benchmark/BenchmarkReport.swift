@@ -171,7 +171,8 @@ public struct BenchmarkRatio: Sendable {
 
 extension BenchmarkReport {
     /// Fills `summaries`, `ratios` and `targets` from the samples.
-    public mutating func summarize(targetSpeedup: Double? = nil, targetLazyMs: Double? = nil) {
+    public mutating func summarize(targetSpeedup: Double? = nil, targetLazyMs: Double? = nil,
+                                   targetFillRatio: Double? = nil, targetCheckpointMs: Double? = nil) {
         summaries = BenchmarkSeries.catalog.compactMap { series in
             distribution(series.key).summary.map {
                 SeriesSummary(key: series.key, label: series.label, unit: series.unit, summary: $0)
@@ -201,6 +202,20 @@ extension BenchmarkReport {
                 met: speedup.p50 >= target,
                 measured: String(format: "%.1fx (p50 of per-pair ratios; min %.1fx)", speedup.p50, speedup.min),
                 limit: String(format: ">= %.0fx", target)))
+        }
+        if let target = targetFillRatio, let ratio = summary("ratio.restoreOverFill") {
+            targets.append(TargetCheck(
+                name: "restore -> first response vs the memory-fill floor of the image's size",
+                met: ratio.p50 <= target,
+                measured: String(format: "%.1fx (p50 of per-pair ratios)", ratio.p50),
+                limit: String(format: "<= %.0fx", target)))
+        }
+        if let target = targetCheckpointMs, let checkpoint = summary("snapshot.checkpoint") {
+            targets.append(TargetCheck(
+                name: "checkpoint (CRIU dump, /tmp disk, manifest)",
+                met: checkpoint.p50 <= target,
+                measured: String(format: "%.0f ms p50 (max %.0f ms)", checkpoint.p50, checkpoint.max),
+                limit: String(format: "<= %.0f ms", target)))
         }
         if let target = targetLazyMs {
             if let lazy = summary("lazy.firstResponse") {
