@@ -70,7 +70,23 @@ int sh_copy_sparse(int from, int to) {
         loff_t in = data, out = data;
         while (in < hole) {
             ssize_t n = copy_file_range(from, &in, to, &out, (size_t)(hole - in), 0);
-            if (n < 0) { if (errno == EINTR) continue; return -1; }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS)) {
+                /* another file system (copy_file_range stays within one): copy through a buffer */
+                char buf[1 << 16];
+                ssize_t got = pread(from, buf, sizeof buf < (size_t)(hole - in) ? sizeof buf : (size_t)(hole - in), in);
+                if (got < 0) { if (errno == EINTR) continue; return -1; }
+                if (got == 0) break;
+                for (ssize_t done = 0; done < got;) {
+                    ssize_t w = pwrite(to, buf + done, (size_t)(got - done), out + done);
+                    if (w < 0) { if (errno == EINTR) continue; return -1; }
+                    done += w;
+                }
+                in += got;
+                out += got;
+                continue;
+            }
+            if (n < 0) return -1;
             if (n == 0) break;
         }
         at = hole;

@@ -86,8 +86,9 @@ struct InitPhase {
         }
     }
 
-    /// Spawns the function and runs Init (the handler module's code) within the Init limit.
-    func begin(report: inout LifecycleReport) throws -> Session {
+    /// Spawns the function and runs Init (the handler module's code) within the Init limit. `snapshotFolder`: where
+    /// a checkpoint will write the snapshot (the /tmp disk is made beside it when it can be).
+    func begin(snapshotFolder: String? = nil, report: inout LifecycleReport) throws -> Session {
         // Everything made here goes again if Init does not get as far as a session that owns it (a network made
         // beforehand included: it is this Init's from here on).
         var made: (layers: String?, listener: ControlListener?, cgroup: EnvironmentCgroup?, process: SandboxedProcess?,
@@ -126,7 +127,7 @@ struct InitPhase {
                                tmpBytes: UInt64(config.ephemeralStorageMB) << 20)
         spec.binds = layout.binds
         spec.network = network
-        let storage = try EphemeralStorage.create(bytes: UInt64(config.ephemeralStorageMB) << 20)
+        let storage = try EphemeralStorage.create(bytes: UInt64(config.ephemeralStorageMB) << 20, near: snapshotFolder)
         made.storage = storage
         spec.tmpMount = storage.mountDescriptor
         spec.maxFiles = FunctionConfig.maxFiles
@@ -179,7 +180,7 @@ struct InitPhase {
 
     /// Init + before-snapshot hooks + checkpoint into `snapshot`.
     func run(into snapshot: SnapshotDirectory, report: inout LifecycleReport) throws -> Outcome {
-        let session = try begin(report: &report)
+        let session = try begin(snapshotFolder: (snapshot.path as NSString).deletingLastPathComponent, report: &report)
         let (process, conn, start, deadline) = (session.process, session.connection, session.start, session.deadline)
         var parked = false
         defer {

@@ -33,8 +33,15 @@ public final class EphemeralStorage: @unchecked Sendable {
     }
 
     /// A fresh, empty /tmp of `bytes` (sparse: it costs disk only for what is written), mode 1777 like Lambda's.
-    public static func create(bytes: UInt64) throws -> EphemeralStorage {
-        let folder = try ScratchFolder.make("/tmp/snapharness-storage")
+    /// `near`: the folder the snapshot goes to: the image is made there when it can be, so the checkpoint moves it
+    /// into the snapshot with a rename instead of a copy; else in the host's /tmp.
+    public static func create(bytes: UInt64, near: String? = nil) throws -> EphemeralStorage {
+        if let near, let storage = try? create(bytes: bytes, scratch: near + "/.snapharness-storage") { return storage }
+        return try create(bytes: bytes, scratch: "/tmp/snapharness-storage")
+    }
+
+    private static func create(bytes: UInt64, scratch: String) throws -> EphemeralStorage {
+        let folder = try ScratchFolder.make(scratch)
         var ok = false
         defer { if !ok { try? FileManager.default.removeItem(atPath: folder) } }
         let image = folder + "/" + fileName
@@ -170,7 +177,7 @@ extension EphemeralStorage {
     /// One restored copy's /tmp: the snapshot's disk, read-only, under a tmpfs of the copy's own, merged by
     /// overlayfs. It is mounted on the host only while CRIU binds it into the copy, then detached: the copy's mount
     /// namespace is all that holds it, and it goes with the copy.
-    final class CopyView {
+    public final class CopyView: @unchecked Sendable {
         let folder: String
         /// What CRIU binds at the copy's /tmp.
         var path: String { folder + "/tmp" }
@@ -178,7 +185,7 @@ extension EphemeralStorage {
         private init(folder: String) { self.folder = folder }
 
         /// The view of a snapshot's disk, sized by the function's ephemeral storage.
-        static func make(for snapshot: SnapshotDirectory, manifest: SnapshotManifest) throws -> CopyView {
+        public static func make(for snapshot: SnapshotDirectory, manifest: SnapshotManifest) throws -> CopyView {
             try make(image: snapshot.path + "/" + EphemeralStorage.fileName,
                      bytes: UInt64(manifest.function?.ephemeralStorageMB ?? 512) << 20)
         }
@@ -219,7 +226,7 @@ extension EphemeralStorage {
         }
 
         /// Takes the view off the host once CRIU is done with it (the copy keeps its own mount); idempotent.
-        func detach() {
+        public func detach() {
             CopyView.detachAll(folder)
             try? FileManager.default.removeItem(atPath: folder)
         }
