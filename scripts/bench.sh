@@ -25,6 +25,12 @@ if [ ! -d "$examples/boto3/boto3" ] || [ ! -d "$examples/boto3/botocore" ]; then
   log "installing boto3 into Examples/bench/boto3 (pip install --target, as for a Lambda zip)"
   "$python" -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --target "$examples/boto3" boto3 >&2
 fi
+# A zip built for the function's runtime carries bytecode for it; /var/task is read-only, so without it every cold
+# start would compile botocore again. The runtime is the newest Python installed unless --python says otherwise.
+# (the places snapharness looks for runtimes: pyenv's versions, /usr/local/bin, /usr/bin).
+for py in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/*/bin/python3.1[2-9] /usr/local/bin/python3.1[2-9] /usr/bin/python3.1[2-9]; do
+  if [ -x "$py" ]; then "$py" -m compileall -q -j 0 "$examples/boto3" >/dev/null 2>&1 || true; fi
+done
 
 run() { # name dir iterations warmup [extra flags...]
   local name=$1 dir=$2 n=$3 w=$4

@@ -30,9 +30,13 @@ struct CriuFloor {
         let timeout = function.restoreTimeoutSeconds + function.timeoutSeconds + 30
 
         var externalMounts = try function.externalMounts(snapshot) // worked out before the clock starts
-        // The environment's network exists before the restore, as on Lambda (its cost is not the restore's).
+        // The environment's network and /tmp disk exist before the restore, as on Lambda (their cost is not the
+        // restore's), as `RestoredEnvironment.prepare` makes them.
         let network = try manifest.networkKey.map { _ in try EnvironmentNetwork.create() }
         defer { network?.remove() }
+        let tmpView = try manifest.tmpDisk.map { _ in try EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest) }
+        defer { tmpView?.detach() }
+        if let tmpView { externalMounts[EphemeralStorage.criuKey] = tmpView.path }
         let start = Clock.now
         var daemon: LazyPages?
         defer { daemon?.stop() }
@@ -42,10 +46,6 @@ struct CriuFloor {
             metrics["daemonReady"] = (Clock.now - start) * 1000
         }
 
-        // The copy's /tmp view is part of a restore, as in `Criu.restore`.
-        let tmpView = try manifest.tmpDisk.map { _ in try EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest) }
-        defer { tmpView?.detach() }
-        if let tmpView { externalMounts[EphemeralStorage.criuKey] = tmpView.path }
         let pipes = try StdioPipes.make(stdin: control.addressLine)
         var argv = [criu.binary, "restore", "-D", snapshot.imagesPath, "-W", workDirectory, "-o", "restore.log", "-v2",
                     "--root", "/", manifest.tcpEstablished == true ? "--tcp-established" : "--tcp-close", "--network-lock", "skip", "--file-locks", "--manage-cgroups=ignore", "-d", "-S",
@@ -103,9 +103,10 @@ struct CriuFloor {
         let externalMounts = try function.externalMounts(snapshot)
         let network = try manifest.networkKey.map { _ in try EnvironmentNetwork.create() }
         defer { network?.remove() }
+        let tmpView = try manifest.tmpDisk.map { _ in try EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest) }
         let start = Clock.now
         let restored = try criu.restore(snapshot, manifest: manifest, stdin: control.addressLine,
-                                        externalMounts: externalMounts, network: network) { _, _ in }
+                                        externalMounts: externalMounts, network: network, tmpView: tmpView) { _, _ in }
         metrics["running"] = (Clock.now - start) * 1000
         defer { restored.terminate() }
         var drain: [Int32] = []

@@ -58,6 +58,8 @@ public final class RestoredEnvironment: @unchecked Sendable {
     private var adoption: DispatchSemaphore?
     /// This environment's network namespace, made before the restore (see `prepare`).
     private var network: EnvironmentNetwork?
+    /// This environment's view of the snapshot's /tmp disk, made before the restore (see `prepare`).
+    private var tmpView: EphemeralStorage.CopyView?
 
     /// Waits (once) until the restored tree is in its cgroup (before the cgroup is read for an OOM or removed).
     private func awaitCgroup() {
@@ -88,8 +90,9 @@ public final class RestoredEnvironment: @unchecked Sendable {
     var runtimeVersion: String { (function.runtimeClient ?? .builtin).runtimeVersion(python: function.python) }
 
     /// Makes what the environment needs before the snapshot can be restored into it: its network namespace (pasta
-    /// takes ~60-90 ms to configure one). On Lambda the microVM and its network exist before the restore too, so
-    /// this is not part of the Restore Duration; `restore` does it first if it was not done.
+    /// takes ~60-90 ms to configure one), its view of the /tmp disk, its memory cgroup and its control listener.
+    /// On Lambda the microVM, its memory, disk and network exist before the restore too, so this is not part of the
+    /// Restore Duration; `restore` does it first if it was not done.
     public func prepare() throws { try turn.withLock { try prepareInTurn() } }
 
     /// Prepares the environment with a network made beforehand (a pool's); it is this environment's from now on.
@@ -100,6 +103,18 @@ public final class RestoredEnvironment: @unchecked Sendable {
     }
 
     private func prepareInTurn() throws {
+        if listener == nil { listener = try ControlListener(owner: function.user) }
+        if cgroup == nil, function.enforceMemory ?? false {
+            cgroup = try EnvironmentCgroup.create(label: "copy\(index)", memoryMB: function.memorySizeMB,
+                                                  lambdaCPU: function.lambdaCPU ?? false)
+        }
+        if tmpView == nil, manifest.tmpDisk != nil {
+            let start = Clock.now
+            do { tmpView = try EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest) } catch {
+                throw LifecycleError(.restore, "\(error)")
+            }
+            state.tmpDiskMs = (Clock.now - start) * 1000
+        }
         guard network == nil, manifest.networkKey != nil else { return }
         let start = Clock.now
         do { network = try EnvironmentNetwork.create() } catch { throw LifecycleError(.restore, "\(error)") }
@@ -111,12 +126,7 @@ public final class RestoredEnvironment: @unchecked Sendable {
 
     private func restoreInTurn() throws {
         try prepareInTurn()
-        let listener = try ControlListener(owner: function.user)
-        self.listener = listener
-        if function.enforceMemory ?? false {
-            cgroup = try EnvironmentCgroup.create(label: "copy\(index)", memoryMB: function.memorySizeMB,
-                                                  lambdaCPU: function.lambdaCPU ?? false)
-        }
+        guard let listener else { throw LifecycleError(.restore, "copy \(index) has no control listener") }
         log.restoreStart(runtime: runtimeVersion, copy: index)
         let start = Clock.now
         let deadline = start + function.restoreTimeoutSeconds
@@ -125,7 +135,7 @@ public final class RestoredEnvironment: @unchecked Sendable {
         do {
             restored = try criu.restore(snapshot, manifest: manifest, stdin: listener.addressLine,
                                         timeout: function.restoreTimeoutSeconds, externalMounts: externalMounts,
-                                        network: network, lazyPages: source.lazyPages, onAllPages: { ms in
+                                        network: network, tmpView: takeTmpView(), lazyPages: source.lazyPages, onAllPages: { ms in
                 log.line("snapharness: all pages in \(LambdaLog.ms(ms / 1000)) after the restore began (lazy restore)", copy: index)
             }) { _, line in
                 log.line(line, copy: index)
@@ -383,7 +393,15 @@ public final class RestoredEnvironment: @unchecked Sendable {
         if state.status == "restored" { state.status = "done" }
     }
 
+    /// The prepared /tmp view goes to the restore, which takes it off the host once CRIU has bound it.
+    private func takeTmpView() -> EphemeralStorage.CopyView? {
+        defer { tmpView = nil }
+        return tmpView
+    }
+
     func teardown() {
+        tmpView?.detach()
+        tmpView = nil
         process?.terminate()
         awaitCgroup()
         cgroup?.remove()

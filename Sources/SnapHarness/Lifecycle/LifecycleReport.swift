@@ -36,6 +36,8 @@ public struct CopyReport: Codable, Sendable {
     public var pid: Int32?
     /// Making the environment's network namespace before the restore (not part of the Restore Duration).
     public var networkMs: Double?
+    /// Showing the snapshot's /tmp disk to this copy (loop device, mounts) before the restore (not part of it either).
+    public var tmpDiskMs: Double?
     public var restoreMs: Double?
     /// Runtime load + after-restore hooks: Lambda's Billed Restore Duration (CRIU's part is not billed).
     public var billedRestoreMs: Double?

@@ -12,11 +12,15 @@ extension Criu {
     /// `externalMounts`: key -> host folder for each mount the snapshot left to the restorer; `network`: the fresh
     /// namespace for a tree dumped in its own (`manifest.networkKey`); `lazyPages`: the copy runs as soon as its
     /// registers are back and its memory arrives on demand (`LazyPages`), `onAllPages` hears when it is all in.
+    /// `tmpView`: the copy's /tmp made beforehand (else made here for a snapshot with a /tmp disk); it is taken off
+    /// the host once CRIU is done, whatever the outcome.
     public func restore(_ snapshot: SnapshotDirectory, manifest: SnapshotManifest? = nil, stdin: [UInt8] = [],
                         timeout: Double = 60, externalMounts: [String: String] = [:], network: EnvironmentNetwork? = nil,
-                        lazyPages: Bool = false, onAllPages: (@Sendable (Double) -> Void)? = nil,
+                        tmpView: EphemeralStorage.CopyView? = nil, lazyPages: Bool = false,
+                        onAllPages: (@Sendable (Double) -> Void)? = nil,
                         onOutput: @escaping @Sendable (OutputStreamKind, String) -> Void) throws -> SandboxedProcess {
         let start = Clock.now
+        defer { tmpView?.detach() }
         let manifest = try manifest ?? snapshot.loadManifest()
         if manifest.networkKey != nil && network == nil {
             throw HarnessError.input("\(snapshot.path) was taken in a network namespace of its own: restore it with "
@@ -43,7 +47,7 @@ extension Criu {
         _ = criu_local_set_root(opts.raw, "/") // the tree has its own mount namespace
         // The copy's /tmp: the snapshot's disk under a private copy-on-write layer, on the host only until CRIU has
         // bound it into the copy.
-        let tmpView = try manifest.tmpDisk.map { _ in try EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest) }
+        let tmpView = try tmpView ?? manifest.tmpDisk.map { _ in try EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest) }
         defer { tmpView?.detach() }
         var externalMounts = externalMounts
         if let tmpView { externalMounts[EphemeralStorage.criuKey] = tmpView.path }
