@@ -190,7 +190,7 @@ extension EphemeralStorage {
                      bytes: UInt64(manifest.function?.ephemeralStorageMB ?? 512) << 20)
         }
 
-        /// `bytes`: the environment's ephemeral storage; the copy may write what Init left free of it.
+        /// `bytes`: the environment's ephemeral storage.
         static func make(image: String, bytes: UInt64) throws -> CopyView {
             let folder = try ScratchFolder.make("/run/snapharness/tmpview", release: CopyView.detachAll)
             var ok = false
@@ -204,10 +204,9 @@ extension EphemeralStorage {
             let e = errno
             FD.close(loop)
             guard mounted else { throw StorageError.mount("\(image) (ext4 on \(String(cString: dev)))", errno: e) }
-            var fs = statvfs()
-            let used = statvfs(lower, &fs) == 0 ? UInt64(fs.f_blocks - fs.f_bfree) * UInt64(fs.f_frsize) : 0
-            let free = max(bytes > used ? bytes - used : 0, 1 << 20)
-            guard mount("tmpfs", rw, "tmpfs", UInt(MS_NOSUID | MS_NODEV), "size=\(free),mode=0700") == 0 else {
+            // The copy's writes get the whole size: overlayfs reports its upper layer to statfs, so /tmp shows the
+            // configured size, as on Lambda (Init's files are not counted against what a copy may add).
+            guard mount("tmpfs", rw, "tmpfs", UInt(MS_NOSUID | MS_NODEV), "size=\(bytes),mode=0700") == 0 else {
                 throw StorageError.mount("a tmpfs", errno: errno)
             }
             guard mkdir(rw + "/upper", 0o700) == 0, chmod(rw + "/upper", 0o1777) == 0, mkdir(rw + "/work", 0o700) == 0 else {
