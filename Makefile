@@ -33,6 +33,7 @@ swift-build:
 ## test: the whole suite with real CRIU (root needed for the integration tests, skipped with a reason otherwise);
 ##       FILTER=Name runs the matching tests only
 test: deps
+	@bash scripts/test-deps.sh
 	@$(MAKE) --no-print-directory swift-test
 
 swift-test:
