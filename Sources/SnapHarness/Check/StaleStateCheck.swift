@@ -94,17 +94,22 @@ public struct StaleStateCheck: Sendable {
             found.append(StaleStateCheck.valueFinding(value, copies: facts.count))
         }
 
-        // 3. Connections open at checkpoint time.
+        // 3. Connections open at checkpoint time, each with what its client does next where that is known.
         if !checkpoint.tcpConnections.isEmpty {
+            let clients = reference.clients ?? []
+            let owners = checkpoint.tcpConnections.map { StaleStateCheck.connectionClient($0, loaded: clients) }
+            let kinds = owners.reduce(into: [ConnectionClient]()) { if !$0.contains($1) { $0.append($1) } }
             found.append(Finding(
                 category: "network", title: "TCP connections were open when the snapshot was taken",
-                evidence: checkpoint.tcpConnections.map { "connection \($0) at checkpoint" },
+                evidence: zip(checkpoint.tcpConnections, owners).map { "connection \($0) at checkpoint: \($1.name)" },
                 why: "a restored environment gets the connection object but not the connection, and every copy holds "
-                    + "the same dead socket. What happens next depends on the client: a raw socket or a database "
-                    + "driver (psycopg, pymysql) fails on its next use (BrokenPipeError / ECONNRESET); urllib3's pools "
-                    + "(requests, botocore) check a pooled connection before reusing it and reconnect by themselves",
-                fix: "close it in a before-snapshot hook and reconnect in an after-restore hook (or connect lazily "
-                    + "in the handler and reconnect on error)"))
+                    + "the same dead socket. " + kinds.map(\.next).joined(separator: " "),
+                fix: kinds.allSatisfy(\.reconnects)
+                    ? "nothing is needed for correctness; to spare each copy's first request a new handshake, close "
+                        + "the pool in a before-snapshot hook (or make the first client call in an after-restore hook)"
+                    : "close it in a before-snapshot hook and reconnect in an after-restore hook (or connect lazily "
+                        + "in the handler and reconnect on error)",
+                severity: kinds.allSatisfy(\.reconnects) ? .risk : .bug))
         }
 
         // 4. /tmp written during Init (minus markers known to be harmless in every copy).
@@ -219,6 +224,44 @@ public struct StaleStateCheck: Sendable {
                 fix: "generate it in the handler, or regenerate it in an after-restore hook "
                     + "(`@register_after_restore`)")
         }
+    }
+}
+/// Who holds a connection found at checkpoint time, and what it does with it after a restore.
+struct ConnectionClient: Equatable {
+    let name: String
+    let next: String
+    /// The client notices the dead connection and opens a new one by itself.
+    let reconnects: Bool
+
+    static let raw = ConnectionClient(name: "a raw socket or a client snapharness does not know",
+                                      next: "A raw socket fails on its next use (BrokenPipeError / ECONNRESET).",
+                                      reconnects: false)
+    /// Database drivers, by module name (their default ports name them when several are loaded).
+    static let drivers: [(module: String, port: Int, client: ConnectionClient)] = [
+        ("psycopg", 5432, ConnectionClient(name: "PostgreSQL (psycopg)", next: "psycopg: the next query raises "
+            + "psycopg.OperationalError (the connection is lost), and the Connection object never reconnects.",
+            reconnects: false)),
+        ("psycopg2", 5432, ConnectionClient(name: "PostgreSQL (psycopg2)", next: "psycopg2: the next query raises "
+            + "psycopg2.OperationalError (server closed the connection unexpectedly), and the connection stays closed.",
+            reconnects: false)),
+        ("pymysql", 3306, ConnectionClient(name: "MySQL (pymysql)", next: "pymysql: the next query raises "
+            + "pymysql.err.OperationalError (2013, Lost connection) unless the code calls ping(reconnect=True) first.",
+            reconnects: false)),
+    ]
+    static let http = ConnectionClient(name: "HTTP(S) in urllib3's pool (requests, botocore)", next: "urllib3 (requests, "
+        + "botocore) checks a pooled connection before reusing it and opens a new one: the copies work, each paying "
+        + "a new handshake on its first request.", reconnects: true)
+}
+
+extension StaleStateCheck {
+    /// "10.0.2.15:40000 -> 127.0.0.1:5432" with these client modules loaded -> its most likely client.
+    static func connectionClient(_ connection: String, loaded: [String]) -> ConnectionClient {
+        let port = connection.split(separator: ":").last.flatMap { Int($0) } ?? 0
+        let drivers = ConnectionClient.drivers.filter { loaded.contains($0.module) }
+        if [80, 443].contains(port), loaded.contains("urllib3") { return .http }
+        if let byPort = drivers.first(where: { $0.port == port }) { return byPort.client }
+        if drivers.count == 1 { return drivers[0].client }
+        return .raw
     }
 }
 #endif

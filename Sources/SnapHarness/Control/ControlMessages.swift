@@ -141,12 +141,14 @@ enum AgentMessage: Decodable, Sendable {
         var cachedCredentials: [String]?
         var environmentCredentials: [String]?
         var hooks: HookFacts?
+        var clients: [String]?
 
         var facts: FunctionFacts {
             FunctionFacts(randomState: randomState, randomUsed: randomUsed ?? true, numpyState: numpyState,
                           numpyUsed: numpyUsed ?? true, values: values ?? [],
                           cachedCredentials: cachedCredentials ?? [], environmentCredentials: environmentCredentials ?? [],
-                          hooks: hooks ?? HookFacts(pendingBeforeSnapshot: [], afterRestore: [], unimported: []))
+                          hooks: hooks ?? HookFacts(pendingBeforeSnapshot: [], afterRestore: [], unimported: []),
+                          clients: clients)
         }
     }
 
@@ -167,6 +169,8 @@ public struct FunctionFacts: Codable, Sendable {
     public var cachedCredentials: [String]
     public var environmentCredentials: [String]
     public var hooks: HookFacts
+    /// Loaded client libraries whose behaviour with a dead connection is known (psycopg, pymysql, urllib3, ...).
+    public var clients: [String]?
 }
 
 /// A module-level value that may have been produced at Init (uuid, token, bytes, big number, timestamp).

@@ -230,6 +230,10 @@ def hooks(task_root):
     return {"pendingBeforeSnapshot": pending_before, "afterRestore": after, "unimported": unimported}
 
 
+# Clients whose behaviour with a connection that died in a restore is known (check explains it per client).
+KNOWN_CLIENTS = ("psycopg", "psycopg2", "pymysql", "urllib3")
+
+
 def gather(task_root, window):
     values, credentials = [], []
     modules = sorted(user_modules(task_root), key=lambda item: item[0])
@@ -249,4 +253,5 @@ def gather(task_root, window):
         "cachedCredentials": sorted(set(credentials)),
         "environmentCredentials": [k for k in CREDENTIAL_ENV if os.environ.get(k)],
         "hooks": hooks(task_root),
+        "clients": [name for name in KNOWN_CLIENTS if name in sys.modules],
     }
