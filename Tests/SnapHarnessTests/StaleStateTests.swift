@@ -102,6 +102,21 @@ struct StaleStateTests {
         #expect(try check([example("entropy", "fixed")], client, expectFindings: false).isEmpty)
     }
 
+    /// OpenSSL's generator used during Init: every copy draws the same bytes; check finds it by drawing in each copy.
+    @Test(arguments: RuntimeClient.allCases)
+    func openssl(client: RuntimeClient) throws {
+        let (copies, r) = try results([example("openssl", "buggy")], client)
+        #expect(copies.count == 2 && Set(copies.compactMap { $0["nonce"] as? String }).count == 1, "\(r)")
+        let found = try CLI.run(["check", example("openssl", "buggy"), "--restores", "2", "--json"] + client.flags)
+        let bugs = (object(found.json)["findings"] as? [Any] ?? []).map(object).filter { $0["severity"] as? String == "bug" }
+        #expect(found.exitCode == 2 && bugs.count == 1, "\(found)")
+        #expect((bugs.first?["title"] as? String)?.hasPrefix("OpenSSL's random generator behind Python's `ssl` module") == true
+                && (bugs.first?["fix"] as? String)?.contains("ssl.RAND_add(os.urandom(32), 32.0)") == true, "\(bugs)")
+        #expect(try check([example("openssl", "fixed")], client, expectFindings: false).isEmpty)
+        let (fixed, f) = try results([example("openssl", "fixed")], client)
+        #expect(Set(fixed.compactMap { $0["nonce"] as? String }).count == 2, "\(f)")
+    }
+
     @Test(arguments: RuntimeClient.allCases)
     func network(client: RuntimeClient) throws {
         let server = try TCPServer()

@@ -76,6 +76,20 @@ public struct StaleStateCheck: Sendable {
                 fix: fix, severity: used ? .bug : .risk))
         }
 
+        // 1b. OpenSSL's generators: the copies drew the same bytes from one (its state is Init's).
+        for (library, what, fix) in StaleStateCheck.opensslGenerators {
+            let draws = facts.map { $0.openssl?[library] }
+            guard let first = draws.first ?? nil, draws.allSatisfy({ $0 == first }) else { continue }
+            found.append(Finding(
+                category: "entropy", title: "\(what) has the same state in all \(facts.count) restored copies",
+                evidence: ["each copy drew the same bytes from it (digest \(first))"],
+                why: "OpenSSL keeps its own generator (a DRBG) in the process's memory. It was seeded when Init first "
+                    + "used it and is part of the snapshot. OpenSSL reseeds it when the process id changes (a fork), "
+                    + "but a restored copy keeps its pid, so keys, nonces and TLS randoms it makes repeat in every copy "
+                    + "until OpenSSL's own reseed interval comes round",
+                fix: fix))
+        }
+
         // 2. Values made at Init that every copy shares.
         let credentialPaths = Set(facts.flatMap(\.cachedCredentials))
         let refValues = Dictionary(reference.values.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
@@ -226,6 +240,19 @@ public struct StaleStateCheck: Sendable {
         }
     }
 }
+extension StaleStateCheck {
+    /// OpenSSL generators the inspector probes: its key in `FunctionFacts.openssl`, what it is, the fix that works
+    /// (mixing fresh kernel entropy in makes OpenSSL reseed; tried on both with restored copies).
+    static let opensslGenerators: [(String, String, String)] = [
+        ("ssl", "OpenSSL's random generator behind Python's `ssl` module",
+         "reseed it in an after-restore hook: `@register_after_restore` def reseed_openssl(): "
+            + "ssl.RAND_add(os.urandom(32), 32.0)"),
+        ("cryptography", "The random generator of the OpenSSL that `cryptography` bundles",
+         "reseed it in an after-restore hook: `@register_after_restore` def reseed_openssl(): from "
+            + "cryptography.hazmat.bindings.openssl.binding import Binding; Binding.lib.RAND_add(os.urandom(32), 32, 32.0)"),
+    ]
+}
+
 /// Who holds a connection found at checkpoint time, and what it does with it after a restore.
 struct ConnectionClient: Equatable {
     let name: String

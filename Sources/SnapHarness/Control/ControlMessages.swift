@@ -142,13 +142,14 @@ enum AgentMessage: Decodable, Sendable {
         var environmentCredentials: [String]?
         var hooks: HookFacts?
         var clients: [String]?
+        var openssl: [String: String]?
 
         var facts: FunctionFacts {
             FunctionFacts(randomState: randomState, randomUsed: randomUsed ?? true, numpyState: numpyState,
                           numpyUsed: numpyUsed ?? true, values: values ?? [],
                           cachedCredentials: cachedCredentials ?? [], environmentCredentials: environmentCredentials ?? [],
                           hooks: hooks ?? HookFacts(pendingBeforeSnapshot: [], afterRestore: [], unimported: []),
-                          clients: clients)
+                          clients: clients, openssl: openssl)
         }
     }
 
@@ -171,6 +172,9 @@ public struct FunctionFacts: Codable, Sendable {
     public var hooks: HookFacts
     /// Loaded client libraries whose behaviour with a dead connection is known (psycopg, pymysql, urllib3, ...).
     public var clients: [String]?
+    /// A digest of one draw from each OpenSSL generator loaded ("ssl", "cryptography"): equal in every copy means
+    /// the copies share the generator's state.
+    public var openssl: [String: String]?
 }
 
 /// A module-level value that may have been produced at Init (uuid, token, bytes, big number, timestamp).

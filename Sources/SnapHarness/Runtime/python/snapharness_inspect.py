@@ -230,6 +230,26 @@ def hooks(task_root):
     return {"pendingBeforeSnapshot": pending_before, "afterRestore": after, "unimported": unimported}
 
 
+def openssl_probes():
+    """A draw from each OpenSSL generator the function loaded, as a digest. OpenSSL keeps its generator (a DRBG) in
+    process memory and reseeds it on a new pid, which a restored copy does not get: copies that drew the same bytes
+    share the state Init left. One that was never used before the snapshot is seeded in each copy and differs."""
+    probes = {}
+    if "_ssl" in sys.modules:  # Python's ssl module: the system's OpenSSL
+        try:
+            probes["ssl"] = digest(sys.modules["_ssl"].RAND_bytes(16))
+        except Exception:
+            pass
+    if "cryptography.hazmat.bindings._rust" in sys.modules:  # pyca/cryptography: the OpenSSL its wheel bundles
+        try:
+            from cryptography.hazmat.primitives.asymmetric import ec
+            key = ec.generate_private_key(ec.SECP256R1())
+            probes["cryptography"] = digest(key.private_numbers().private_value)
+        except Exception:
+            pass
+    return probes
+
+
 # Clients whose behaviour with a connection that died in a restore is known (check explains it per client).
 KNOWN_CLIENTS = ("psycopg", "psycopg2", "pymysql", "urllib3")
 
@@ -254,4 +274,5 @@ def gather(task_root, window):
         "environmentCredentials": [k for k in CREDENTIAL_ENV if os.environ.get(k)],
         "hooks": hooks(task_root),
         "clients": [name for name in KNOWN_CLIENTS if name in sys.modules],
+        "openssl": openssl_probes(),
     }
