@@ -83,10 +83,11 @@ public struct StaleStateCheck: Sendable {
             found.append(Finding(
                 category: "entropy", title: "\(what) has the same state in all \(facts.count) restored copies",
                 evidence: ["each copy drew the same bytes from it (digest \(first))"],
-                why: "OpenSSL keeps its own generator (a DRBG) in the process's memory. It was seeded when Init first "
-                    + "used it and is part of the snapshot. OpenSSL reseeds it when the process id changes (a fork), "
-                    + "but a restored copy keeps its pid, so keys, nonces and TLS randoms it makes repeat in every copy "
-                    + "until OpenSSL's own reseed interval comes round",
+                why: "OpenSSL keeps its own generators (DRBGs) in the process's memory. They were seeded when Init "
+                    + "first used them and are part of the snapshot. OpenSSL reseeds on a new process id (a fork), which "
+                    + "a restored copy does not get; its per-thread generators reseed after 7 minutes of wall clock, "
+                    + "but from the copied primary one, which fetches fresh entropy only hourly (or after 256 reseeds). "
+                    + "So keys, nonces and TLS randoms repeat in every copy, for up to an hour",
                 fix: fix))
         }
 
