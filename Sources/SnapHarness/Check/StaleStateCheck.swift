@@ -80,15 +80,24 @@ public struct StaleStateCheck: Sendable {
         for (library, what, fix) in StaleStateCheck.opensslGenerators {
             let draws = facts.map { $0.openssl?[library] }
             guard let first = draws.first ?? nil, draws.allSatisfy({ $0 == first }) else { continue }
+            // The system OpenSSL behind `ssl` is primed by any TLS context made at Init (urllib, botocore): a bug when
+            // the function's own code uses `ssl`, else a risk (Lambda's managed runtimes ship their own OpenSSL
+            // build, whose behaviour after a restore snapharness cannot reproduce). The OpenSSL a wheel bundles is
+            // the same on Lambda, and only the function's own use of `cryptography` draws from it.
+            let direct = library != "ssl" || facts.contains { $0.sslUsed == true }
             found.append(Finding(
                 category: "entropy", title: "\(what) has the same state in all \(facts.count) restored copies",
-                evidence: ["each copy drew the same bytes from it (digest \(first))"],
+                evidence: ["each copy drew the same bytes from it (digest \(first))"]
+                    + (direct ? [] : ["the function's own modules do not use `ssl`: a library made a TLS context or "
+                                      + "connection during Init (urllib, botocore)"]),
                 why: "OpenSSL keeps its own generators (DRBGs) in the process's memory. They were seeded when Init "
                     + "first used them and are part of the snapshot. OpenSSL reseeds on a new process id (a fork), which "
                     + "a restored copy does not get; its per-thread generators reseed after 7 minutes of wall clock, "
                     + "but from the copied primary one, which fetches fresh entropy only hourly (or after 256 reseeds). "
-                    + "So keys, nonces and TLS randoms repeat in every copy, for up to an hour",
-                fix: fix))
+                    + "So keys, nonces and TLS randoms repeat in every copy, for up to an hour"
+                    + (direct ? "" : ". Here the system's OpenSSL repeats; Lambda's managed runtime ships its own "
+                       + "OpenSSL build, so this is a risk: a bug if that build does not reseed after a restore either"),
+                fix: fix, severity: direct ? .bug : .risk))
         }
 
         // 2. Values made at Init that every copy shares.

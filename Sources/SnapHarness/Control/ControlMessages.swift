@@ -143,13 +143,14 @@ enum AgentMessage: Decodable, Sendable {
         var hooks: HookFacts?
         var clients: [String]?
         var openssl: [String: String]?
+        var sslUsed: Bool?
 
         var facts: FunctionFacts {
             FunctionFacts(randomState: randomState, randomUsed: randomUsed ?? true, numpyState: numpyState,
                           numpyUsed: numpyUsed ?? true, values: values ?? [],
                           cachedCredentials: cachedCredentials ?? [], environmentCredentials: environmentCredentials ?? [],
                           hooks: hooks ?? HookFacts(pendingBeforeSnapshot: [], afterRestore: [], unimported: []),
-                          clients: clients, openssl: openssl)
+                          clients: clients, openssl: openssl, sslUsed: sslUsed)
         }
     }
 
@@ -175,6 +176,8 @@ public struct FunctionFacts: Codable, Sendable {
     /// A digest of one draw from each OpenSSL generator loaded ("ssl", "cryptography"): equal in every copy means
     /// the copies share the generator's state.
     public var openssl: [String: String]?
+    /// Whether the function's own modules use Python's `ssl` module (not only a library on their behalf).
+    public var sslUsed: Bool?
 }
 
 /// A module-level value that may have been produced at Init (uuid, token, bytes, big number, timestamp).

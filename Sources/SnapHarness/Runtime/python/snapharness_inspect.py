@@ -145,6 +145,8 @@ GLOBAL_DRAWS = {
               r"paretovariate|weibullvariate|binomialvariate)",
     "numpy": r"random\.(?!default_rng\b|Generator\b|RandomState\b|SeedSequence\b|PCG64|MT19937|Philox|SFC64|"
              r"BitGenerator\b)\w+",
+    # `ssl`: drawing from OpenSSL directly, or making a TLS context or connection of its own
+    "ssl": r"(RAND_bytes|RAND_pseudo_bytes|create_default_context|SSLContext|wrap_socket|get_server_certificate)",
 }
 
 
@@ -275,4 +277,5 @@ def gather(task_root, window):
         "hooks": hooks(task_root),
         "clients": [name for name in KNOWN_CLIENTS if name in sys.modules],
         "openssl": openssl_probes(),
+        "sslUsed": "ssl" in sys.modules and used_by(modules, sys.modules["ssl"]),
     }
