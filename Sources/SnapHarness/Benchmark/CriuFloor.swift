@@ -29,14 +29,14 @@ struct CriuFloor {
         var metrics: [String: Double] = [:]
         let timeout = function.restoreTimeoutSeconds + function.timeoutSeconds + 30
 
-        var externalMounts = try function.externalMounts(snapshot) // worked out before the clock starts
+        let lambdaMounts = try function.externalMounts(snapshot) // worked out before the clock starts
         // The environment's network and /tmp disk exist before the restore, as on Lambda (their cost is not the
         // restore's), as `RestoredEnvironment.prepare` makes them.
         let network = try manifest.networkKey.map { _ in try EnvironmentNetwork.create() }
         defer { network?.remove() }
-        let tmpView = try manifest.tmpDisk.map { _ in try EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest) }
+        let tmpView = try EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest)
         defer { tmpView?.detach() }
-        if let tmpView { externalMounts[EphemeralStorage.criuKey] = tmpView.path }
+        let externalMounts = tmpView?.adding(to: lambdaMounts) ?? lambdaMounts
         let start = Clock.now
         var daemon: LazyPages?
         defer { daemon?.stop() }
@@ -103,7 +103,7 @@ struct CriuFloor {
         let externalMounts = try function.externalMounts(snapshot)
         let network = try manifest.networkKey.map { _ in try EnvironmentNetwork.create() }
         defer { network?.remove() }
-        let tmpView = try manifest.tmpDisk.map { _ in try EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest) }
+        let tmpView = try EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest) // Criu.restore detaches it
         let start = Clock.now
         let restored = try criu.restore(snapshot, manifest: manifest, stdin: control.addressLine,
                                         externalMounts: externalMounts, network: network, tmpView: tmpView) { _, _ in }

@@ -63,7 +63,7 @@ public struct StaleStateCheck: Sendable {
              "reseed in an after-restore hook: numpy.random.seed(int.from_bytes(os.urandom(4), 'little')), or create "
              + "generators after restore with numpy.random.default_rng()"),
         ] {
-            guard let first = state.first ?? nil, state.allSatisfy({ $0 == first }), refState != first else { continue }
+            guard let first = StaleStateCheck.sameInEvery(state), refState != first else { continue }
             found.append(Finding(
                 category: "uniqueness", title: "\(name) has the same state in all \(facts.count) restored copies",
                 evidence: ["state digest \(first) in every copy; an independent Init had \(refState ?? "none")"]
@@ -77,16 +77,11 @@ public struct StaleStateCheck: Sendable {
         }
 
         // 1b. OpenSSL's generators: the copies drew the same bytes from one (its state is Init's).
-        for (library, what, fix) in StaleStateCheck.opensslGenerators {
-            let draws = facts.map { $0.openssl?[library] }
-            guard let first = draws.first ?? nil, draws.allSatisfy({ $0 == first }) else { continue }
-            // The system OpenSSL behind `ssl` is primed by any TLS context made at Init (urllib, botocore): a bug when
-            // the function's own code uses `ssl`, else a risk (Lambda's managed runtimes ship their own OpenSSL
-            // build, whose behaviour after a restore snapharness cannot reproduce). The OpenSSL a wheel bundles is
-            // the same on Lambda, and only the function's own use of `cryptography` draws from it.
-            let direct = library != "ssl" || facts.contains { $0.sslUsed == true }
+        for generator in StaleStateCheck.opensslGenerators {
+            guard let first = StaleStateCheck.sameInEvery(facts.map { $0.openssl?[generator.key] }) else { continue }
+            let direct = facts.contains(where: generator.usedByFunction)
             found.append(Finding(
-                category: "entropy", title: "\(what) has the same state in all \(facts.count) restored copies",
+                category: "entropy", title: "\(generator.name) has the same state in all \(facts.count) restored copies",
                 evidence: ["each copy drew the same bytes from it (digest \(first))"]
                     + (direct ? [] : ["the function's own modules do not use `ssl`: a library made a TLS context or "
                                       + "connection during Init (urllib, botocore)"]),
@@ -97,7 +92,7 @@ public struct StaleStateCheck: Sendable {
                     + "So keys, nonces and TLS randoms repeat in every copy, for up to an hour"
                     + (direct ? "" : ". Here the system's OpenSSL repeats; Lambda's managed runtime ships its own "
                        + "OpenSSL build, so this is a risk: a bug if that build does not reseed after a restore either"),
-                fix: fix, severity: direct ? .bug : .risk))
+                fix: generator.fix, severity: direct ? .bug : .risk))
         }
 
         // 2. Values made at Init that every copy shares.
@@ -251,15 +246,37 @@ public struct StaleStateCheck: Sendable {
     }
 }
 extension StaleStateCheck {
-    /// OpenSSL generators the inspector probes: its key in `FunctionFacts.openssl`, what it is, the fix that works
-    /// (mixing fresh kernel entropy in makes OpenSSL reseed; tried on both with restored copies).
-    static let opensslGenerators: [(String, String, String)] = [
-        ("ssl", "OpenSSL's random generator behind Python's `ssl` module",
-         "reseed it in an after-restore hook: `@register_after_restore` def reseed_openssl(): "
-            + "ssl.RAND_add(os.urandom(32), 32.0)"),
-        ("cryptography", "The random generator of the OpenSSL that `cryptography` bundles",
-         "reseed it in an after-restore hook: `@register_after_restore` def reseed_openssl(): from "
-            + "cryptography.hazmat.bindings.openssl.binding import Binding; Binding.lib.RAND_add(os.urandom(32), 32, 32.0)"),
+    /// The one value every copy reported, or nil when they differ (or one reported none).
+    static func sameInEvery(_ values: [String?]) -> String? {
+        guard let first = values.first ?? nil, values.allSatisfy({ $0 == first }) else { return nil }
+        return first
+    }
+
+    /// An OpenSSL generator the inspector probes.
+    struct OpenSSLGenerator: Sendable {
+        /// Its key in `FunctionFacts.openssl`.
+        let key: String
+        let name: String
+        /// The fix that works (mixing fresh kernel entropy in makes OpenSSL reseed; tried with restored copies).
+        let fix: String
+        /// Whether the function's own code draws from it (a bug), not only a library on its behalf (a risk).
+        let usedByFunction: @Sendable (FunctionFacts) -> Bool
+    }
+
+    static let opensslGenerators: [OpenSSLGenerator] = [
+        // The system OpenSSL behind `ssl` is primed by any TLS context a library makes at Init (urllib, botocore), and
+        // Lambda's managed runtimes ship their own OpenSSL build, whose behaviour after a restore snapharness cannot
+        // reproduce: a bug only when the function's own code uses `ssl`.
+        OpenSSLGenerator(key: "ssl", name: "OpenSSL's random generator behind Python's `ssl` module",
+                         fix: "reseed it in an after-restore hook: `@register_after_restore` def reseed_openssl(): "
+                             + "ssl.RAND_add(os.urandom(32), 32.0)",
+                         usedByFunction: { $0.sslUsed == true }),
+        // The OpenSSL a wheel bundles is the same on Lambda, and only the function's use of `cryptography` draws from it.
+        OpenSSLGenerator(key: "cryptography", name: "The random generator of the OpenSSL that `cryptography` bundles",
+                         fix: "reseed it in an after-restore hook: `@register_after_restore` def reseed_openssl(): from "
+                             + "cryptography.hazmat.bindings.openssl.binding import Binding; "
+                             + "Binding.lib.RAND_add(os.urandom(32), 32, 32.0)",
+                         usedByFunction: { _ in true }),
     ]
 }
 

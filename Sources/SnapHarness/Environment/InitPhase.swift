@@ -129,7 +129,7 @@ struct InitPhase {
         spec.network = network
         let storage = try EphemeralStorage.create(bytes: UInt64(config.ephemeralStorageMB) << 20, near: snapshotFolder)
         made.storage = storage
-        spec.tmpMount = storage.mountDescriptor
+        spec.tmpMount = storage.mountFD
         spec.maxFiles = FunctionConfig.maxFiles
         spec.maxProcesses = FunctionConfig.maxProcesses
         spec.cgroup = cgroup

@@ -20,7 +20,8 @@ extension Criu {
                         onAllPages: (@Sendable (Double) -> Void)? = nil,
                         onOutput: @escaping @Sendable (OutputStreamKind, String) -> Void) throws -> SandboxedProcess {
         let start = Clock.now
-        defer { tmpView?.detach() }
+        var view = tmpView // off the host once CRIU is done (or never started), whatever the outcome
+        defer { view?.detach() }
         let manifest = try manifest ?? snapshot.loadManifest()
         if manifest.networkKey != nil && network == nil {
             throw HarnessError.input("\(snapshot.path) was taken in a network namespace of its own: restore it with "
@@ -47,10 +48,8 @@ extension Criu {
         _ = criu_local_set_root(opts.raw, "/") // the tree has its own mount namespace
         // The copy's /tmp: the snapshot's disk under a private copy-on-write layer, on the host only until CRIU has
         // bound it into the copy.
-        let tmpView = try tmpView ?? manifest.tmpDisk.map { _ in try EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest) }
-        defer { tmpView?.detach() }
-        var externalMounts = externalMounts
-        if let tmpView { externalMounts[EphemeralStorage.criuKey] = tmpView.path }
+        view = try view ?? EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest)
+        let externalMounts = view?.adding(to: externalMounts) ?? externalMounts
         for (key, path) in externalMounts.sorted(by: { $0.key < $1.key }) {
             guard criu_local_add_external(opts.raw, "mnt[\(key)]:\(path)") == 0 else {
                 throw CriuError(operation: "setup", message: "criu_local_add_external(mnt[\(key)]) failed")

@@ -23,8 +23,9 @@ public final class EphemeralStorage: @unchecked Sendable {
     var image: String { folder + "/" + EphemeralStorage.fileName }
     /// The loop device the image is attached to (auto-cleared when the mount is gone).
     let device: String
-    /// The mounted file system, not attached anywhere until the sandbox moves it to /tmp; -1 once handed over.
-    private(set) var mountFD: Int32
+    /// The mounted file system, not attached anywhere until the sandbox moves it to /tmp (`SandboxSpec.tmpMount`);
+    /// -1 once handed over.
+    public private(set) var mountFD: Int32
 
     private init(folder: String, device: String, mountFD: Int32) {
         self.folder = folder
@@ -71,9 +72,6 @@ public final class EphemeralStorage: @unchecked Sendable {
         ok = true
         return storage
     }
-
-    /// The descriptor to hand to the sandbox (`SandboxSpec.tmpMount`); close it with `handedOver` once spawned.
-    public var mountDescriptor: Int32 { mountFD }
 
     /// The sandbox moved the mount to its /tmp: this process's reference goes, so the file system is released
     /// as soon as the environment's mount namespace is.
@@ -184,10 +182,17 @@ extension EphemeralStorage {
 
         private init(folder: String) { self.folder = folder }
 
-        /// The view of a snapshot's disk, sized by the function's ephemeral storage.
-        public static func make(for snapshot: SnapshotDirectory, manifest: SnapshotManifest) throws -> CopyView {
-            try make(image: snapshot.path + "/" + EphemeralStorage.fileName,
-                     bytes: UInt64(manifest.function?.ephemeralStorageMB ?? 512) << 20)
+        /// The view of a snapshot's disk, sized by the function's ephemeral storage; nil for a snapshot without
+        /// one (older versions kept /tmp in CRIU's images).
+        public static func make(for snapshot: SnapshotDirectory, manifest: SnapshotManifest) throws -> CopyView? {
+            guard manifest.tmpDisk != nil else { return nil }
+            return try make(image: snapshot.path + "/" + EphemeralStorage.fileName,
+                            bytes: UInt64(manifest.function?.ephemeralStorageMB ?? 512) << 20)
+        }
+
+        /// CRIU's external mounts with this view as the copy's /tmp.
+        func adding(to mounts: [String: String]) -> [String: String] {
+            mounts.merging([EphemeralStorage.criuKey: path]) { _, view in view }
         }
 
         /// `bytes`: the environment's ephemeral storage.
