@@ -7,9 +7,9 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Find state SnapStart would freeze into the snapshot: shared randomness, IDs, connections, /tmp, credentials, hooks.",
         discussion: """
-        Runs an independent Init of the handler for reference, then the whole lifecycle with --restores copies, each invoked and inspected. Each finding gives the evidence, why it breaks on Lambda, and the fix.
+        Runs an independent Init of the handler for reference, then the whole lifecycle with --restores copies; the function is inspected at the end of Init (what the snapshot holds) and each copy after its invocations. Each finding gives the evidence, why it breaks on Lambda, and the fix.
 
-        Findings are bugs (state the copies share and the function uses) or risks (state that would repeat once used, e.g. a global random generator a library loaded but the function never draws from).
+        Findings are bugs (state the copies share and the function uses, or a generator something drew from during Init) or risks (state that would repeat once used, e.g. a global random generator a library loaded but the function never draws from).
 
         Exit codes: 0 no bugs (risks are reported), 2 bugs (or risks with --strict), otherwise the lifecycle's codes (see `snapharness run --help`).
         """

@@ -26,13 +26,14 @@ public struct StaleStateCheck: Sendable {
             try lifecycle.run(config, Lifecycle.RestoreOptions(copies: copies, invocations: invocations, event: event,
                                                                inspect: true, lazyPages: lazyPages),
                               restoreDelay: restoreDelay, report: &report, beforeCheckpoint: { process in
-                box.facts = CheckpointFacts(tcpConnections: ProcessInventory.establishedTCP(pid: process.pid),
-                                            tmpFiles: ProcessInventory.tmpFiles(pid: process.pid))
-            })
+                box.facts.tcpConnections = ProcessInventory.establishedTCP(pid: process.pid)
+                box.facts.tmpFiles = ProcessInventory.tmpFiles(pid: process.pid)
+            }, initFacts: { box.initFacts = $0 })
         } catch let error as LifecycleError where error.phase == .invoke {
             // A failing handler is often the symptom itself (a dead connection): keep going and report it.
         }
         let findings = StaleStateCheck.findings(reference: reference, copies: report.copies, checkpoint: box.facts,
+                                                initFacts: box.initFacts,
                                                 initCredentialFetches: report.snapshot?.initCredentialFetches ?? 0,
                                                 afterRestoreHooksAtInit: report.snapshot?.afterRestoreHooks ?? [])
         let failed = report.copies.flatMap { copy in
@@ -44,36 +45,52 @@ public struct StaleStateCheck: Sendable {
                            failedInvocations: failed)
     }
 
-    final class CheckpointBox: @unchecked Sendable { var facts = CheckpointFacts() }
+    final class CheckpointBox: @unchecked Sendable {
+        var facts = CheckpointFacts()
+        var initFacts: FunctionFacts?
+    }
 
     // MARK: - Rules
 
     static func findings(reference: FunctionFacts, copies: [CopyReport], checkpoint: CheckpointFacts,
-                         initCredentialFetches: Int, afterRestoreHooksAtInit: [String]) -> [Finding] {
+                         initFacts: FunctionFacts? = nil, initCredentialFetches: Int, afterRestoreHooksAtInit: [String]) -> [Finding] {
         let facts = copies.compactMap(\.facts)
         guard facts.count >= 2 else { return [] }
         var found: [Finding] = []
 
         // 1. PRNG state shared by every copy: a bug when the function draws from the generator, a risk otherwise
         // (a library loaded it; it repeats the moment the handler draws from it).
-        for (name, state, refState, used, fix) in [
+        for (name, state, refState, used, drawn, drawers, fix) in [
             ("Python's `random` module", facts.map(\.randomState), reference.randomState, facts.contains(where: \.randomUsed),
+             reference.randomDrawn == true, reference.randomDrawers ?? [],
              "reseed in an after-restore hook: `@register_after_restore` def reseed(): random.seed(os.urandom(32))"),
             ("numpy's global random generator", facts.map(\.numpyState), reference.numpyState, facts.contains(where: \.numpyUsed),
+             reference.numpyDrawn == true, reference.numpyDrawers ?? [],
              "reseed in an after-restore hook: numpy.random.seed(int.from_bytes(os.urandom(4), 'little')), or create "
              + "generators after restore with numpy.random.default_rng()"),
         ] {
             guard let first = StaleStateCheck.sameInEvery(state), refState != first else { continue }
+            // Drawn from during Init (by the function or a library on its behalf): what it drew decided something,
+            // and every copy goes on from the same point. Only loaded: nothing repeats until something draws.
+            let bug = used || drawn
+            var evidence = ["state digest \(first) in every copy; an independent Init had \(refState ?? "none")"]
+            if drawn && !used {
+                evidence.append(drawers.isEmpty ? "something drew from it during Init (not the function's own modules)"
+                                : "drawn from during Init by a library: \(drawers.joined(separator: ", "))")
+            } else if !used {
+                evidence.append("the function's own modules never draw from it (a library loaded it)")
+            }
             found.append(Finding(
                 category: "uniqueness", title: "\(name) has the same state in all \(facts.count) restored copies",
-                evidence: ["state digest \(first) in every copy; an independent Init had \(refState ?? "none")"]
-                    + (used ? [] : ["the function's own modules never draw from it (a library loaded it)"]),
+                evidence: evidence,
                 why: "the generator was seeded once, during Init, and its state is part of the snapshot: every "
                     + "environment restored from it draws the same \"random\" numbers (CPython reseeds after fork(), "
                     + "but nothing reseeds after a restore)"
-                    + (used ? "" : ". Nothing draws from it yet, so nothing repeats today: it is a risk, a bug the "
+                    + (bug ? (used ? "" : ". A library drew from it during Init, so whatever it decides with it "
+                              + "(sampling, jitter, ids) goes the same way in every copy")
+                       : ". Nothing draws from it yet, so nothing repeats today: it is a risk, a bug the "
                        + "moment the handler (or a library on its behalf) draws a number"),
-                fix: fix, severity: used ? .bug : .risk))
+                fix: fix, severity: bug ? .bug : .risk))
         }
 
         // 1b. OpenSSL's generators: the copies drew the same bytes from one (its state is Init's).
@@ -99,11 +116,16 @@ public struct StaleStateCheck: Sendable {
         let credentialPaths = Set(facts.flatMap(\.cachedCredentials))
         let refValues = Dictionary(reference.values.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         let perCopy = facts.map { Dictionary($0.values.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a }) }
+        let atSnapshot = initFacts.map { Dictionary($0.values.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a }) }
         for value in facts[0].values {
             if credentialPaths.contains(where: { value.path.hasPrefix($0) }) { continue }
             let all = perCopy.compactMap { $0[value.path] }
             guard all.count == facts.count, all.allSatisfy({ $0.digest == value.digest }),
                   let ref = refValues[value.path], ref.digest != value.digest else { continue }
+            // Frozen means the copies still hold what Init left: a value every copy made again (a library's clock
+            // reading, refreshed per request, landing in the same second in copies restored together) is not. A
+            // generator is the exception: the copies' draws move its state on, in step.
+            if value.kind != "generator", let atSnapshot, atSnapshot[value.path]?.digest != value.digest { continue }
             // An item of a list or tuple that the reference holds at another index moved, it was not made: a
             // container built from a set or dict is ordered by the hash seed, which differs between processes.
             if let container = StaleStateCheck.containerPath(value.path),
@@ -116,7 +138,8 @@ public struct StaleStateCheck: Sendable {
         // 3. Connections open at checkpoint time, each with what its client does next where that is known.
         if !checkpoint.tcpConnections.isEmpty {
             let clients = reference.clients ?? []
-            let owners = checkpoint.tcpConnections.map { StaleStateCheck.connectionClient($0, loaded: clients) }
+            let held = reference.connections ?? []
+            let owners = checkpoint.tcpConnections.map { StaleStateCheck.connectionClient($0, loaded: clients, held: held) }
             let kinds = owners.reduce(into: [ConnectionClient]()) { if !$0.contains($1) { $0.append($1) } }
             found.append(Finding(
                 category: "network", title: "TCP connections were open when the snapshot was taken",
@@ -305,15 +328,31 @@ struct ConnectionClient: Equatable {
     static let http = ConnectionClient(name: "HTTP(S) in urllib3's pool (requests, botocore)", next: "urllib3 (requests, "
         + "botocore) checks a pooled connection before reusing it and opens a new one: the copies work, each paying "
         + "a new handshake on its first request.", reconnects: true)
+    static let httpClient = ConnectionClient(name: "HTTP in an http.client.HTTPConnection", next: "http.client: the next "
+        + "request on the connection raises (BrokenPipeError, or RemoteDisconnected): HTTPConnection reconnects only "
+        + "once it has been closed.", reconnects: false)
+
+    /// The client named by the inspector's module name.
+    static func byModule(_ module: String) -> ConnectionClient? {
+        switch module {
+        case "urllib3": return .http
+        case "http.client": return .httpClient
+        default: return drivers.first { $0.module == module }?.client
+        }
+    }
 }
 
 extension StaleStateCheck {
-    /// "10.0.2.15:40000 -> 127.0.0.1:5432" with these client modules loaded -> its most likely client.
-    static func connectionClient(_ connection: String, loaded: [String]) -> ConnectionClient {
-        let port = connection.split(separator: ":").last.flatMap { Int($0) } ?? 0
+    /// "10.0.2.15:40000 -> 127.0.0.1:5432" -> its client: the object that holds a connection to that peer in the
+    /// reference Init, else guessed from the client modules loaded (a driver by its default port, or the only one).
+    static func connectionClient(_ connection: String, loaded: [String], held: [HeldConnection] = []) -> ConnectionClient {
+        let peer = connection.components(separatedBy: " -> ").last ?? connection
+        func port(_ address: String) -> Int { address.split(separator: ":").last.flatMap { Int($0) } ?? 0 }
+        let owner = held.first { $0.peer == peer } ?? held.first { port($0.peer) == port(peer) }
+        if let owner, let known = ConnectionClient.byModule(owner.client) { return known }
         let drivers = ConnectionClient.drivers.filter { loaded.contains($0.module) }
-        if [80, 443].contains(port), loaded.contains("urllib3") { return .http }
-        if let byPort = drivers.first(where: { $0.port == port }) { return byPort.client }
+        if [80, 443].contains(port(peer)), loaded.contains("urllib3") { return .http }
+        if let byPort = drivers.first(where: { $0.port == port(peer) }) { return byPort.client }
         if drivers.count == 1 { return drivers[0].client }
         return .raw
     }

@@ -135,8 +135,12 @@ enum AgentMessage: Decodable, Sendable {
     private struct FactsWire: Decodable {
         var randomState: String?
         var randomUsed: Bool?
+        var randomDrawn: Bool?
+        var randomDrawers: [String]?
         var numpyState: String?
         var numpyUsed: Bool?
+        var numpyDrawn: Bool?
+        var numpyDrawers: [String]?
         var values: [ValueFact]?
         var cachedCredentials: [String]?
         var environmentCredentials: [String]?
@@ -144,13 +148,16 @@ enum AgentMessage: Decodable, Sendable {
         var clients: [String]?
         var openssl: [String: String]?
         var sslUsed: Bool?
+        var connections: [HeldConnection]?
 
         var facts: FunctionFacts {
             FunctionFacts(randomState: randomState, randomUsed: randomUsed ?? true, numpyState: numpyState,
                           numpyUsed: numpyUsed ?? true, values: values ?? [],
                           cachedCredentials: cachedCredentials ?? [], environmentCredentials: environmentCredentials ?? [],
                           hooks: hooks ?? HookFacts(pendingBeforeSnapshot: [], afterRestore: [], unimported: []),
-                          clients: clients, openssl: openssl, sslUsed: sslUsed)
+                          clients: clients, openssl: openssl, sslUsed: sslUsed, randomDrawn: randomDrawn,
+                          randomDrawers: randomDrawers, numpyDrawn: numpyDrawn, numpyDrawers: numpyDrawers,
+                          connections: connections)
         }
     }
 
@@ -178,6 +185,20 @@ public struct FunctionFacts: Codable, Sendable {
     public var openssl: [String: String]?
     /// Whether the function's own modules use Python's `ssl` module (not only a library on their behalf).
     public var sslUsed: Bool?
+    /// Whether anything drew from the global generator since it was seeded (at the reference: during Init), and
+    /// the libraries whose code draws from it.
+    public var randomDrawn: Bool?
+    public var randomDrawers: [String]?
+    public var numpyDrawn: Bool?
+    public var numpyDrawers: [String]?
+    /// Connections held by known clients' objects, by peer: what names a connection's client at the checkpoint.
+    public var connections: [HeldConnection]?
+}
+
+/// A TCP connection a known client's object holds ("psycopg", "urllib3", "http.client", ...).
+public struct HeldConnection: Codable, Sendable, Equatable {
+    public var client: String
+    public var peer: String
 }
 
 /// A module-level value that may have been produced at Init (uuid, token, bytes, big number, timestamp).

@@ -13,6 +13,9 @@ struct InitPhase {
     var credentials: ContainerCredentialsServer?
     /// Runs on the parked process right before the checkpoint (check looks at its sockets and /tmp).
     var beforeCheckpoint: ((SandboxedProcess) -> Void)?
+    /// Given the inspector's facts at the end of Init, before the before-snapshot hooks (`check`: what the snapshot
+    /// holds, to tell a value frozen in it from one each copy made again).
+    var initFacts: ((FunctionFacts) -> Void)?
     /// A network namespace made beforehand (bench makes it before its clock); the session owns it from `begin` on.
     var network: EnvironmentNetwork?
 
@@ -190,6 +193,14 @@ struct InitPhase {
         let failure = Failure(phase: .beforeSnapshot, process: process, start: start, config: config, log: log,
                               cgroup: session.cgroup)
 
+        if let initFacts {
+            try conn.send(.inspect)
+            guard case .message(.facts(let facts)) = try conn.receive(deadline: deadline) else {
+                throw failure.fail("the runtime did not answer the inspection at the end of Init",
+                                   errorType: "Runtime.Unknown", report: &report)
+            }
+            initFacts(facts)
+        }
         do { try conn.send(.beforeSnapshot) } catch {
             throw failure.fail("the before-snapshot signal could not be sent (\(error))", errorType: "Runtime.ExitError",
                                report: &report)

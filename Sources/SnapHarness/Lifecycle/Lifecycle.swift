@@ -41,13 +41,15 @@ public struct Lifecycle: Sendable {
     /// Init + hooks + checkpoint into `snapshot`.
     @discardableResult
     public func snapshot(_ config: FunctionConfig, to snapshot: SnapshotDirectory, report: inout LifecycleReport,
-                         beforeCheckpoint: ((SandboxedProcess) -> Void)? = nil) throws -> SnapshotManifest {
+                         beforeCheckpoint: ((SandboxedProcess) -> Void)? = nil,
+                         initFacts: ((FunctionFacts) -> Void)? = nil) throws -> SnapshotManifest {
         report.function = config.functionName
         report.handler = config.handler
         // Refuse a bad -o before spending an Init on it.
         do { try snapshot.checkWritableOutput() } catch { throw LifecycleError(.input, "\(error)") }
         var phase = try initPhase(config)
         phase.beforeCheckpoint = beforeCheckpoint
+        phase.initFacts = initFacts
         let outcome = try phase.run(into: snapshot, report: &report)
         report.snapshot = SnapshotReport(path: snapshot.path, imageBytes: outcome.manifest.imageBytes,
                                          checkpointMs: outcome.manifest.dumpSeconds * 1000,
@@ -127,13 +129,14 @@ public struct Lifecycle: Sendable {
     /// restored later see: expired tokens, stale timestamps), then `restore`; the snapshot is deleted afterwards.
     public func run(_ config: FunctionConfig, _ options: RestoreOptions, restoreDelay: Double = 0,
                     report: inout LifecycleReport, beforeCheckpoint: ((SandboxedProcess) -> Void)? = nil,
+                    initFacts: ((FunctionFacts) -> Void)? = nil,
                     onResult: @escaping @Sendable (Int, InvocationReport) -> Void = { _, _ in }) throws {
         // An event Lambda would refuse never costs an Init.
         do { try PayloadLimits.checkRequest(options.event) } catch { throw LifecycleError(.input, "\(error)") }
         let scratch = try ScratchFolder.make("/tmp/snapharness-run")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let snapshotDir = SnapshotDirectory(path: scratch + "/snapshot")
-        try snapshot(config, to: snapshotDir, report: &report, beforeCheckpoint: beforeCheckpoint)
+        try snapshot(config, to: snapshotDir, report: &report, beforeCheckpoint: beforeCheckpoint, initFacts: initFacts)
         report.snapshot?.path = nil // temporary
         if restoreDelay > 0 {
             log.line("snapharness: waiting \(DurationText.describe(restoreDelay)) before restoring (--restore-delay)")

@@ -146,14 +146,15 @@ def invoke(channel, handler, message):
 INIT_WINDOW = [0.0, 0.0]
 
 
-def inspect_facts(task_root):
-    """Facts for `snapharness check`, gathered by snapharness_inspect (loaded only when asked, from our folder)."""
+def inspect_facts(task_root, probes=True):
+    """Facts for `snapharness check`, gathered by snapharness_inspect (loaded only when asked, from our folder);
+    before the snapshot without drawing from the process's generators (that would put a used one into it)."""
     import importlib.util
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "snapharness_inspect.py")
     spec = importlib.util.spec_from_file_location("snapharness_inspect", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    facts = module.gather(task_root, INIT_WINDOW)
+    facts = module.gather(task_root, INIT_WINDOW, probes=probes)
     facts["type"] = "facts"
     return facts
 
@@ -168,7 +169,7 @@ def serve(channel, handler, task_root, until=None):
         if kind == "invoke":
             invoke(channel, handler, message)
         elif kind == "inspect":
-            channel.send(inspect_facts(task_root))
+            channel.send(inspect_facts(task_root, probes=until is None))
         else:
             return None
 

@@ -182,22 +182,49 @@ def used_by(modules, library):
     return False
 
 
-def random_state(modules):
-    """(digest of the global generator's state, whether the function draws from it), or None when not loaded."""
+def library_drawers(library, task_root):
+    """Modules outside the function's folder and outside the standard library whose source draws from `library`'s
+    global generator (Powertools' Logger sampling, for one): who drew from it during Init, when the function did not."""
+    root = os.path.realpath(task_root) + os.sep
+    stdlib = os.path.realpath(os.path.dirname(os.__file__)) + os.sep
+    found = []
+    for name, module in sorted(list(sys.modules.items()), key=lambda item: item[0]):
+        path = getattr(module, "__file__", None)
+        if not path or name.startswith("snapharness") or not path.endswith(".py"):
+            continue
+        real = os.path.realpath(path)
+        if real.startswith(root) or (real.startswith(stdlib) and "-packages" + os.sep not in real):
+            continue
+        for alias, value in list(vars(module).items()):
+            if value is library and draws_through(module, alias, library):
+                found.append(name)
+                break
+        if len(found) >= 3:
+            break
+    return found
+
+
+def random_state(modules, task_root):
+    """(digest of the global generator's state, whether the function draws from it, whether anything drew from it
+    since it was seeded, which libraries draw from it), or None when not loaded. A Mersenne Twister's position is
+    at the end of its block right after seeding: any other position means numbers were drawn."""
     module = sys.modules.get("random")
     if module is None:
         return None
-    return digest(module.getstate()), used_by(modules, module)
+    state = module.getstate()
+    drawn = state[1][-1] != module.Random().getstate()[1][-1]
+    return digest(state), used_by(modules, module), drawn, (library_drawers(module, task_root) if drawn else [])
 
 
-def numpy_state(modules):
+def numpy_state(modules, task_root):
     numpy = sys.modules.get("numpy")
     if numpy is None:
         return None
     try:
         state = numpy.random.get_state()
+        drawn = state[2] != numpy.random.RandomState().get_state()[2]
         return (hashlib.sha256(repr(state[0]).encode() + state[1].tobytes() + repr(state[2:]).encode()).hexdigest()[:16],
-                used_by(modules, numpy))
+                used_by(modules, numpy), drawn, (library_drawers(numpy, task_root) if drawn else []))
     except Exception:
         return None
 
@@ -256,7 +283,65 @@ def openssl_probes():
 KNOWN_CLIENTS = ("psycopg", "psycopg2", "pymysql", "urllib3")
 
 
-def gather(task_root, window):
+def connection_socket(obj):
+    """(client, socket fd) of a known client's connection object, else None. http.client's class also underlies
+    urllib3's connections: the module tells them apart."""
+    cls = type(obj)
+    module = getattr(cls, "__module__", "") or ""
+    try:
+        if module.startswith("urllib3.") and hasattr(obj, "sock") and hasattr(obj, "host"):
+            return "urllib3", obj.sock and obj.sock.fileno()
+        if module == "http.client" and cls.__name__ in ("HTTPConnection", "HTTPSConnection"):
+            return "http.client", obj.sock and obj.sock.fileno()
+        if module.startswith("psycopg.") and cls.__name__ in ("Connection", "AsyncConnection"):
+            return "psycopg", None if obj.closed else obj.pgconn.socket
+        if module.startswith("psycopg2") and cls.__name__ == "connection":
+            return "psycopg2", None if obj.closed else obj.fileno()
+        if module.startswith("pymysql.") and cls.__name__ == "Connection":
+            return "pymysql", obj._sock and obj._sock.fileno()
+    except Exception:
+        return None
+    return None
+
+
+def connections():
+    """Open TCP connections held by known clients' connection objects, with their peer ("10.0.0.1:5432"): check
+    names the client of each connection open at the checkpoint by its owner, not by its port."""
+    import gc
+    import socket
+    found = []
+    wanted = ("urllib3.", "http.client", "psycopg", "pymysql.")
+    if not any(name.startswith(wanted) for name in list(sys.modules)):
+        return found
+    for obj in gc.get_objects():
+        module = getattr(type(obj), "__module__", None)
+        if not isinstance(module, str) or not module.startswith(wanted):
+            continue
+        owned = connection_socket(obj)
+        if not owned or owned[1] is None or owned[1] < 0:
+            continue
+        try:
+            with socket.socket(fileno=os.dup(owned[1])) as sock:
+                peer = sock.getpeername()
+        except OSError:
+            continue
+        found.append({"client": owned[0], "peer": "%s:%d" % (peer[0], peer[1])})
+        if len(found) >= 50:
+            break
+    return found
+
+
+def guarded(probe, fallback):
+    """A probe that walks library objects must not cost the whole inspection."""
+    try:
+        return probe()
+    except Exception:
+        return fallback
+
+
+def gather(task_root, window, probes=True):
+    """The facts check compares. `probes`: draw from OpenSSL's generators (only in restored copies: a draw before
+    the snapshot would seed them into it)."""
     values, credentials = [], []
     modules = sorted(user_modules(task_root), key=lambda item: item[0])
     for name, module in modules:
@@ -265,17 +350,22 @@ def gather(task_root, window):
             if attr.startswith("__") or isinstance(value, (types.ModuleType, types.FunctionType, type)):
                 continue
             walk("%s.%s" % (name, attr), value, window, values, credentials, 0, seen)
-    rand, nump = random_state(modules), numpy_state(modules)
+    rand, nump = random_state(modules, task_root), numpy_state(modules, task_root)
     return {
         "randomState": rand and rand[0],
         "randomUsed": bool(rand and rand[1]),
+        "randomDrawn": bool(rand and rand[2]),
+        "randomDrawers": rand[3] if rand else [],
         "numpyState": nump and nump[0],
         "numpyUsed": bool(nump and nump[1]),
+        "numpyDrawn": bool(nump and nump[2]),
+        "numpyDrawers": nump[3] if nump else [],
         "values": values,
         "cachedCredentials": sorted(set(credentials)),
         "environmentCredentials": [k for k in CREDENTIAL_ENV if os.environ.get(k)],
         "hooks": hooks(task_root),
         "clients": [name for name in KNOWN_CLIENTS if name in sys.modules],
-        "openssl": openssl_probes(),
+        "connections": guarded(connections, []),
+        "openssl": openssl_probes() if probes else {},
         "sslUsed": "ssl" in sys.modules and used_by(modules, sys.modules["ssl"]),
     }
