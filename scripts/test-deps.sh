@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What `make test` needs beyond `make deps`: a PostgreSQL server (started by the tests on loopback, in a folder of
-# their own, never as a service) and the client library the PostgreSQL stale-state example bundles as a layer
-# (psycopg from PyPI, as a Lambda layer would carry it). Idempotent: seconds when ready.
+# their own, never as a service) and the libraries the real-library stale-state examples bundle as layers
+# (from PyPI, as Lambda layers would carry them). Idempotent: seconds when ready.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +22,38 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || ! dpkg-query -W
     || die "apt-get could not install postgresql"
 fi
 
+# Runtime Pythons the function may run under (what snapharness's default and --runtime find): Lambda layers for
+# each, in Lambda's per-version layer path python/lib/pythonX.Y/site-packages.
+runtime_versions() {
+  local found="" v
+  for v in 3.12 3.13 3.14; do
+    if compgen -G "${PYENV_ROOT:-$HOME/.pyenv}/versions/$v.*/bin/python$v" >/dev/null \
+        || [ -x "/usr/local/bin/python$v" ] || [ -x "/usr/bin/python$v" ]; then found="$found $v"; fi
+  done
+  [ -n "$found" ] || found=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  echo $found
+}
+
+# pip_layer EXAMPLE SPEC...: the packages from PyPI as a Lambda layer of Examples/stale-state/EXAMPLE, built as a
+# Lambda zip is: manylinux wheels for the runtime's Python, whatever Python runs pip. Skipped when installed.
+pip_layer() {
+  local example=$1; shift
+  local layer="$root/Examples/stale-state/$example/layer/python" stamp="$*" v target
+  for v in $(runtime_versions); do
+    target="$layer/lib/python$v/site-packages"
+    [ "$(cat "$target/.snapharness-installed" 2>/dev/null)" = "$stamp" ] && continue
+    log "installing $stamp from PyPI into ${target#$root/} (wheels for Python $v)"
+    rm -rf "$target.tmp"
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check --target "$target.tmp" \
+      --only-binary=:all: --python-version "$v" --implementation cp \
+      --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 "$@" \
+      || die "pip could not install $stamp for Python $v"
+    echo "$stamp" > "$target.tmp/.snapharness-installed"
+    rm -rf "$target"
+    mv "$target.tmp" "$target"
+  done
+}
+
 # psycopg 3 (pure Python: it loads the system's libpq, so one copy serves every runtime Python).
 psycopg_version=3.2.10
 layer="$root/Examples/stale-state/postgres/layer/python"
@@ -33,3 +65,9 @@ if [ ! -f "$layer/psycopg/__init__.py" ] || [ ! -d "$layer/psycopg-$psycopg_vers
   rm -rf "$layer"
   mv "$layer.tmp" "$layer"
 fi
+
+# The other real libraries of the stale-state suite (RealLibraryTests).
+pip_layer requests requests==2.32.5
+pip_layer numpy numpy==2.3.5
+pip_layer cryptography cryptography==50.0.2
+pip_layer powertools aws-lambda-powertools==3.37.0
