@@ -28,7 +28,11 @@ public struct StaleStateCheck: Sendable {
                               restoreDelay: restoreDelay, report: &report, beforeCheckpoint: { process in
                 box.facts.tcpConnections = ProcessInventory.establishedTCP(pid: process.pid)
                 box.facts.tmpFiles = ProcessInventory.tmpFiles(pid: process.pid)
-            }, initFacts: { box.initFacts = $0 })
+                // Copies restore in a later wall-clock second than Init's facts were read (on Lambda, minutes
+                // later): a clock reading in whole seconds that each copy takes again then differs from Init's.
+                let wait = (box.initFactsAt.rounded(.down) + 1) - Date().timeIntervalSince1970
+                if box.initFacts != nil, wait > 0 { usleep(UInt32(wait * 1_000_000)) }
+            }, initFacts: { box.initFacts = $0; box.initFactsAt = Date().timeIntervalSince1970 })
         } catch let error as LifecycleError where error.phase == .invoke {
             // A failing handler is often the symptom itself (a dead connection): keep going and report it.
         }
@@ -48,6 +52,7 @@ public struct StaleStateCheck: Sendable {
     final class CheckpointBox: @unchecked Sendable {
         var facts = CheckpointFacts()
         var initFacts: FunctionFacts?
+        var initFactsAt: Double = 0
     }
 
     // MARK: - Rules
