@@ -110,7 +110,8 @@ struct RealLibraryTests {
 
     /// A requests Session warmed up during Init: urllib3 finds the pooled connection dead in each copy and opens
     /// another (the request works: a risk, named by the object that holds the connection, on a port no guess by
-    /// port number would name); emptying the pool before the snapshot removes it.
+    /// port number would name); emptying the pool before the snapshot removes it. A bare http.client connection to
+    /// the same server fails in every copy instead: a bug.
     @Test(.enabled(if: RealLibraryTests.installed("requests"), Comment(rawValue: RealLibraryTests.notInstalled)))
     func requestsPoolWarmedDuringInit() throws {
         let server = try ExampleServer(CLI.example("stale-state/requests/server.py"))
@@ -132,6 +133,17 @@ struct RealLibraryTests {
             }
             let strict = try CLI.run(["check", example("requests", "buggy"), "--restores", "2", "--strict"] + args)
             #expect(strict.exitCode == 2 && strict.stdout.contains("[network, risk]"), "\(strict)")
+
+            // The same server through a bare http.client connection: it fails, and it is a bug, named by its owner.
+            let bare = ["--env", "API_PORT=\(server.port)"]
+            let broken = try CLI.run(["run", CLI.fixture("http_client_init"), "--restores", "2"] + bare)
+            #expect(broken.exitCode == 8 && broken.jsonLines.allSatisfy {
+                object(object($0)["error"])["errorType"] as? String == "BrokenPipeError" }, "\(broken)")
+            let found = try CLI.run(["check", CLI.fixture("http_client_init"), "--restores", "2", "--json"] + bare)
+            let bugs = findings(found).filter { $0["severity"] as? String == "bug" }
+            #expect(found.exitCode == 2 && bugs.compactMap { $0["category"] as? String } == ["network"], "\(found)")
+            let evidence = (bugs.first?["evidence"] as? [String] ?? []).joined(separator: "\n")
+            #expect(evidence.contains("HTTP in an http.client.HTTPConnection"), "\(bugs)")
         }
     }
 
