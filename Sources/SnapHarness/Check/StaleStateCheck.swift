@@ -147,7 +147,8 @@ public struct StaleStateCheck: Sendable {
         // 3. Connections open at checkpoint time, each with what its client does next where that is known.
         if !checkpoint.tcpConnections.isEmpty {
             let clients = reference.clients ?? []
-            let held = reference.connections ?? []
+            // Who held what: the snapshotted process's own inspection when there was one, else the reference's.
+            let held = initFacts?.connections ?? reference.connections ?? []
             let owners = checkpoint.tcpConnections.map { StaleStateCheck.connectionClient($0, loaded: clients, held: held) }
             let kinds = owners.reduce(into: [ConnectionClient]()) { if !$0.contains($1) { $0.append($1) } }
             found.append(Finding(

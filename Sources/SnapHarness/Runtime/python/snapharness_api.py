@@ -263,10 +263,10 @@ def ask_inspector(request):
     return reply
 
 
-def send_facts(channel, probes=True):
-    """`inspect`: the inspector's facts, as the built-in agent reports them (before the snapshot without drawing from
-    the process's generators: that would put a used generator into the snapshot)."""
-    facts = ask_inspector({"op": "facts", "initEnd": INIT_END[0], "probes": probes}) if INSPECTING else {}
+def send_facts(channel, restored=True):
+    """`inspect`: the inspector's facts, as the built-in agent reports them (see snapharness_inspect.gather for what
+    `restored` changes)."""
+    facts = ask_inspector({"op": "facts", "initEnd": INIT_END[0], "restored": restored}) if INSPECTING else {}
     facts["type"] = "facts"
     channel.send(facts)
 
@@ -450,7 +450,7 @@ def main():
             event = next_event("waiting")
             continue
         if kind == "inspect":
-            send_facts(channel, probes=False)
+            send_facts(channel, restored=False)
             continue
         if kind != "before_snapshot":
             os.kill(runtime_pid, signal.SIGKILL)

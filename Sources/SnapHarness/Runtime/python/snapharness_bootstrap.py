@@ -146,15 +146,15 @@ def invoke(channel, handler, message):
 INIT_WINDOW = [0.0, 0.0]
 
 
-def inspect_facts(task_root, probes=True):
+def inspect_facts(task_root, restored=True):
     """Facts for `snapharness check`, gathered by snapharness_inspect (loaded only when asked, from our folder);
-    before the snapshot without drawing from the process's generators (that would put a used one into it)."""
+    `restored`: see snapharness_inspect.gather."""
     import importlib.util
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "snapharness_inspect.py")
     spec = importlib.util.spec_from_file_location("snapharness_inspect", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    facts = module.gather(task_root, INIT_WINDOW, probes=probes)
+    facts = module.gather(task_root, INIT_WINDOW, restored=restored)
     facts["type"] = "facts"
     return facts
 
@@ -169,7 +169,7 @@ def serve(channel, handler, task_root, until=None):
         if kind == "invoke":
             invoke(channel, handler, message)
         elif kind == "inspect":
-            channel.send(inspect_facts(task_root, probes=until is None))
+            channel.send(inspect_facts(task_root, restored=until is None))
         else:
             return None
 

@@ -204,29 +204,36 @@ def library_drawers(library, task_root):
     return found
 
 
+def global_generator(prefix, library, state_digest, drawn, modules, task_root):
+    """The facts check judges a module's global generator by: its state, whether the function draws from it,
+    whether anything drew from it since it was seeded (at the reference: during Init), and which libraries do."""
+    return {prefix + "State": state_digest, prefix + "Used": used_by(modules, library), prefix + "Drawn": drawn,
+            prefix + "Drawers": library_drawers(library, task_root) if drawn else []}
+
+
 def random_state(modules, task_root):
-    """(digest of the global generator's state, whether the function draws from it, whether anything drew from it
-    since it was seeded, which libraries draw from it), or None when not loaded. A Mersenne Twister's position is
-    at the end of its block right after seeding: any other position means numbers were drawn."""
+    """`random`'s global generator, if loaded. A Mersenne Twister right after seeding sits at the end of its block
+    (as a fresh instance shows): any other position means numbers were drawn."""
     module = sys.modules.get("random")
     if module is None:
-        return None
+        return {}
     state = module.getstate()
     drawn = state[1][-1] != module.Random().getstate()[1][-1]
-    return digest(state), used_by(modules, module), drawn, (library_drawers(module, task_root) if drawn else [])
+    return global_generator("random", module, digest(state), drawn, modules, task_root)
 
 
 def numpy_state(modules, task_root):
+    """numpy's legacy global generator (np.random.rand and friends), if numpy is loaded."""
     numpy = sys.modules.get("numpy")
     if numpy is None:
-        return None
+        return {}
     try:
         state = numpy.random.get_state()
         drawn = state[2] != numpy.random.RandomState().get_state()[2]
-        return (hashlib.sha256(repr(state[0]).encode() + state[1].tobytes() + repr(state[2:]).encode()).hexdigest()[:16],
-                used_by(modules, numpy), drawn, (library_drawers(numpy, task_root) if drawn else []))
+        state_digest = hashlib.sha256(repr(state[0]).encode() + state[1].tobytes() + repr(state[2:]).encode()).hexdigest()[:16]
     except Exception:
-        return None
+        return {}
+    return global_generator("numpy", numpy, state_digest, drawn, modules, task_root)
 
 
 def hooks(task_root):
@@ -339,9 +346,10 @@ def guarded(probe, fallback):
         return fallback
 
 
-def gather(task_root, window, probes=True):
-    """The facts check compares. `probes`: draw from OpenSSL's generators (only in restored copies: a draw before
-    the snapshot would seed them into it)."""
+def gather(task_root, window, restored=True):
+    """The facts check compares. `restored`: a restored copy draws once from OpenSSL's generators (before the
+    snapshot a draw would seed them into it); a process not yet snapshotted reports the live connections its
+    clients hold (in a copy they are dead and say nothing)."""
     values, credentials = [], []
     modules = sorted(user_modules(task_root), key=lambda item: item[0])
     for name, module in modules:
@@ -350,22 +358,16 @@ def gather(task_root, window, probes=True):
             if attr.startswith("__") or isinstance(value, (types.ModuleType, types.FunctionType, type)):
                 continue
             walk("%s.%s" % (name, attr), value, window, values, credentials, 0, seen)
-    rand, nump = random_state(modules, task_root), numpy_state(modules, task_root)
-    return {
-        "randomState": rand and rand[0],
-        "randomUsed": bool(rand and rand[1]),
-        "randomDrawn": bool(rand and rand[2]),
-        "randomDrawers": rand[3] if rand else [],
-        "numpyState": nump and nump[0],
-        "numpyUsed": bool(nump and nump[1]),
-        "numpyDrawn": bool(nump and nump[2]),
-        "numpyDrawers": nump[3] if nump else [],
+    facts = {
         "values": values,
         "cachedCredentials": sorted(set(credentials)),
         "environmentCredentials": [k for k in CREDENTIAL_ENV if os.environ.get(k)],
         "hooks": hooks(task_root),
         "clients": [name for name in KNOWN_CLIENTS if name in sys.modules],
-        "connections": guarded(connections, []),
-        "openssl": openssl_probes() if probes else {},
+        "connections": [] if restored else guarded(connections, []),
+        "openssl": openssl_probes() if restored else {},
         "sslUsed": "ssl" in sys.modules and used_by(modules, sys.modules["ssl"]),
     }
+    facts.update(random_state(modules, task_root))
+    facts.update(numpy_state(modules, task_root))
+    return facts

@@ -5,7 +5,7 @@ when) the function is being checked, so awslambdaric itself stays as Lambda star
 abstract Unix socket (private to the environment's network namespace, so every restored copy has its own) and answers
 one JSON line per connection from the API server:
   {"op": "hooks"}                    -> {"afterRestore": [...], "pendingBeforeSnapshot": [...]}
-  {"op": "facts", "initEnd": <time>, "probes": <bool>}
+  {"op": "facts", "initEnd": <time>, "restored": <bool>}
                                      -> snapharness_inspect.gather(...), what the built-in agent reports as `facts`
 """
 import json
@@ -41,7 +41,7 @@ def _answer(request):
         return {"afterRestore": _names(srp.get_after_restore()) if srp else [],
                 "pendingBeforeSnapshot": _names(srp.get_before_snapshot()) if srp else []}
     window = [_START, float(request.get("initEnd") or time.time())]
-    return _load_gatherer().gather(os.environ["LAMBDA_TASK_ROOT"], window, probes=request.get("probes", True))
+    return _load_gatherer().gather(os.environ["LAMBDA_TASK_ROOT"], window, restored=request.get("restored", True))
 
 
 def _serve(listener):
