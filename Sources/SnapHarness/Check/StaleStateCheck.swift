@@ -30,12 +30,11 @@ public struct StaleStateCheck: Sendable {
                 box.facts.tmpFiles = ProcessInventory.tmpFiles(pid: process.pid)
                 // Copies restore in a later wall-clock second than Init's facts were read (on Lambda, minutes
                 // later): a clock reading in whole seconds that each copy takes again then differs from Init's.
-                // Only needed when Init holds one.
+                // Only a function holding a clock reading pays for it.
                 let wait = (box.initFactsAt.rounded(.down) + 1) - Date().timeIntervalSince1970
-                let wholeSeconds = box.initFacts?.values.contains {
-                    $0.kind == "timestamp" && $0.preview.hasSuffix(".000 (epoch seconds)")
-                } ?? false
-                if wholeSeconds, wait > 0 { usleep(UInt32(wait * 1_000_000)) }
+                if box.initFacts?.values.contains(where: { $0.kind == "timestamp" }) == true, wait > 0 {
+                    usleep(UInt32(wait * 1_000_000))
+                }
             }, initFacts: { box.initFacts = $0; box.initFactsAt = Date().timeIntervalSince1970 })
         } catch let error as LifecycleError where error.phase == .invoke {
             // A failing handler is often the symptom itself (a dead connection): keep going and report it.
