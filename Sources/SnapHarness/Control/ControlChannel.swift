@@ -111,6 +111,14 @@ final class ControlConnection {
         try FD.writeAll(fd, message.line)
     }
 
+    /// The inspector's facts (`check`), or nil when the function answered anything else or nothing by `deadline`
+    /// (monotonic seconds): the caller says what that means in its phase.
+    func inspect(deadline: Double) throws -> FunctionFacts? {
+        try send(.inspect)
+        guard case .message(.facts(let facts)) = try receive(deadline: deadline) else { return nil }
+        return facts
+    }
+
     /// What came from the function. `.malformed` says what was wrong with a line that is not a message: the phase
     /// reading it decides what that means (an Init failure during Init, an after-restore failure after a restore).
     enum Received { case message(AgentMessage), closed, timedOut, malformed(String) }

@@ -194,10 +194,11 @@ struct InitPhase {
                               cgroup: session.cgroup)
 
         if let initFacts {
-            try conn.send(.inspect)
-            guard case .message(.facts(let facts)) = try conn.receive(deadline: deadline) else {
-                throw failure.fail("the runtime did not answer the inspection at the end of Init",
-                                   errorType: "Runtime.Unknown", report: &report)
+            guard let facts = try? conn.inspect(deadline: deadline) else {
+                let initFailure = Failure(phase: .`init`, process: process, start: start, config: config, log: log,
+                                          cgroup: session.cgroup)
+                throw initFailure.fail("the runtime did not answer check's inspection at the end of Init (its log above "
+                                   + "says why); no snapshot was taken", errorType: "Runtime.Unknown", report: &report)
             }
             initFacts(facts)
         }
@@ -301,8 +302,7 @@ struct InitPhase {
     func reference(report: inout LifecycleReport) throws -> FunctionFacts {
         let session = try begin(report: &report)
         defer { session.close() }
-        try session.connection.send(.inspect)
-        guard case .message(.facts(let facts)) = try session.connection.receive(deadline: Clock.now + 30) else {
+        guard let facts = try session.connection.inspect(deadline: Clock.now + 30) else {
             throw LifecycleError(.`init`, "the reference Init did not answer the inspection")
         }
         return facts

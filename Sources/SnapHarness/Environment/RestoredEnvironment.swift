@@ -347,8 +347,7 @@ public final class RestoredEnvironment: @unchecked Sendable {
 
     private func inspectInTurn() throws -> FunctionFacts {
         guard let conn = connection else { throw HarnessError.input("copy \(index) is not running") }
-        try conn.send(.inspect)
-        guard case .message(.facts(let facts)) = try conn.receive(deadline: Clock.now + 30) else {
+        guard let facts = try conn.inspect(deadline: Clock.now + 30) else {
             throw LifecycleError(.invoke, "copy \(index) did not answer the inspection")
         }
         return facts
