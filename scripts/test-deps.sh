@@ -19,7 +19,7 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || ! dpkg-query -W
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold postgresql libpq5 >/dev/null \
-    || die "apt-get could not install postgresql"
+    || die "apt-get could not install postgresql (its reason is above; Debian's mirrors must be reachable)"
 fi
 
 # Runtime Pythons the function may run under (what snapharness's default and --runtime find): Lambda layers for
@@ -47,7 +47,7 @@ pip_layer() {
     PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check --target "$target.tmp" \
       --only-binary=:all: --python-version "$v" --implementation cp \
       --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 "$@" \
-      || die "pip could not install $stamp for Python $v"
+      || die "pip could not install $stamp for Python $v (pip's reason is above; PyPI must be reachable, or set PIP_INDEX_URL to a mirror)"
     echo "$stamp" > "$target.tmp/.snapharness-installed"
     rm -rf "$target"
     mv "$target.tmp" "$target"
@@ -61,7 +61,7 @@ if [ ! -f "$layer/psycopg/__init__.py" ] || [ ! -d "$layer/psycopg-$psycopg_vers
   log "installing psycopg==$psycopg_version from PyPI into ${layer#$root/}"
   rm -rf "$layer.tmp"
   PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check --target "$layer.tmp" \
-    "psycopg==$psycopg_version" "typing-extensions>=4.6" || die "pip could not install psycopg==$psycopg_version"
+    "psycopg==$psycopg_version" "typing-extensions>=4.6" || die "pip could not install psycopg==$psycopg_version (pip's reason is above; PyPI must be reachable, or set PIP_INDEX_URL to a mirror)"
   rm -rf "$layer"
   mv "$layer.tmp" "$layer"
 fi
