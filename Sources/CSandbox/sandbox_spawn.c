@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <spawn.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <fcntl.h>
@@ -21,6 +23,8 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <stddef.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -41,8 +45,9 @@ const char *sh_stage_name(int stage) {
     case SH_STAGE_SETUID: return "setuid";
     case SH_STAGE_EXEC: return "exec";
     case SH_STAGE_PIPE: return "creating the status pipe";
-    case SH_STAGE_EXPOSE: return "exposing a /tmp path in the private /tmp";
+    case SH_STAGE_ROOT: return "entering the environment's root (pivot_root)";
     case SH_STAGE_LAYOUT: return "laying out Lambda's filesystem (read-only binds)";
+    case SH_STAGE_UTS: return "setting the environment's hostname";
     case SH_STAGE_RLIMIT: return "setting Lambda's file and process limits";
     case SH_STAGE_CGROUP: return "joining the environment's cgroup";
     case SH_STAGE_NETNS: return "joining the environment's network namespace";
@@ -59,128 +64,69 @@ static void child_fail(int fd, int stage) {
     _exit(127);
 }
 
-/* Decodes the octal escapes (\040) mountinfo uses for spaces and friends, in place. */
-static void unescape(char *s) {
-    char *out = s;
-    while (*s) {
-        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-            *out++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
-            s += 4;
-        } else {
-            *out++ = *s++;
-        }
+enum { MAX_BINDS = 24 };
+
+/* Makes the environment's mount namespace hold nothing but its own mounts: a clone of `root` (a host folder) as
+ * "/", read-only, with each bind source cloned read-only onto its target inside it, a fresh /proc and the /tmp disk;
+ * then pivots into it and drops the host's tree. What the host mounts or unmounts later never reaches this
+ * namespace, so CRIU's record of it (and the snapshot) depends on nothing but these mounts.
+ * Sources are cloned (open_tree) before anything moves, so a checkout under /tmp or /run still binds. */
+static int enter_root(const struct sh_spawn_config *cfg, int status_fd) {
+    int trees[MAX_BINDS];
+    int binds = 0;
+    for (; cfg->bind_sources && cfg->bind_sources[binds]; binds++) {
+        if (binds == MAX_BINDS) { errno = E2BIG; child_fail(status_fd, SH_STAGE_LAYOUT); }
+        trees[binds] = (int)syscall(SYS_open_tree, AT_FDCWD, cfg->bind_sources[binds], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (trees[binds] < 0) child_fail(status_fd, SH_STAGE_LAYOUT);
+        /* Read-only, no set-uid, no devices: what the function gets from outside its root. */
+        struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
+        if (syscall(SYS_mount_setattr, trees[binds], "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+            child_fail(status_fd, SH_STAGE_LAYOUT);
     }
-    *out = 0;
-}
-
-/* Child-only scratch space (each child writes its own copy-on-write copy). */
-static char mountinfo[1 << 18];
-
-/* Detaches what the function must not carry into its snapshot: the host's tmpfs mounts (CRIU archives every tmpfs
- * in the namespace, and /dev/shm may hold other users' files), the host's /proc and the host's mqueue, and mounts
- * CRIU cannot dump at all, which would fail every checkpoint on a machine that has one: namespace files
- * (`ip netns add` binds one at /run/netns/NAME, container engines under /run/docker/netns) and FUSE (a desktop's
- * /run/user/UID/gvfs and /run/user/UID/doc). Lambda has none of them. */
-static void detach_inherited_mounts(int keep_tmp) {
-    int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
-    size_t used = 0;
-    for (;;) {
-        ssize_t n = read(fd, mountinfo + used, sizeof mountinfo - 1 - used);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        used += (size_t)n;
-        if (used >= sizeof mountinfo - 1) break;
+    int root_tree = (int)syscall(SYS_open_tree, AT_FDCWD, cfg->root, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (root_tree < 0) child_fail(status_fd, SH_STAGE_ROOT);
+    /* The root keeps its device nodes (/dev/null and friends live in it) even where the host mounts /run nodev. */
+    struct mount_attr root_attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, .attr_clr = MOUNT_ATTR_NODEV };
+    if (syscall(SYS_mount_setattr, root_tree, "", AT_EMPTY_PATH, &root_attr, sizeof root_attr) < 0)
+        child_fail(status_fd, SH_STAGE_ROOT);
+    if (syscall(SYS_move_mount, root_tree, "", AT_FDCWD, cfg->root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        child_fail(status_fd, SH_STAGE_ROOT);
+    close(root_tree);
+    int root = open(cfg->root, O_PATH | O_DIRECTORY | O_CLOEXEC); /* the clone, now mounted there */
+    if (root < 0) child_fail(status_fd, SH_STAGE_ROOT);
+    for (int i = 0; i < binds; i++) {
+        const char *target = cfg->bind_targets[i];
+        while (*target == '/') target++;
+        if (syscall(SYS_move_mount, trees[i], "", root, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            child_fail(status_fd, SH_STAGE_LAYOUT);
+        close(trees[i]);
     }
-    close(fd);
-    mountinfo[used] = 0;
-
-    char *line = mountinfo;
-    while (line && *line) {
-        char *next = strchr(line, '\n');
-        if (next) *next++ = 0;
-        /* fields: id parent maj:min root mountpoint options [optional...] - fstype source superoptions */
-        char *fields[5] = {0};
-        char *p = line;
-        for (int i = 0; i < 5 && p; i++) {
-            fields[i] = p;
-            p = strchr(p, ' ');
-            if (p) *p++ = 0;
-        }
-        char *sep = p ? strstr(p, " - ") : NULL;
-        if (fields[4] && sep) {
-            char *fstype = sep + 3;
-            char *end = strchr(fstype, ' ');
-            if (end) *end = 0;
-            char *target = fields[4];
-            unescape(target);
-            int unwanted = strcmp(fstype, "tmpfs") == 0 || strcmp(fstype, "proc") == 0 ||
-                           strcmp(fstype, "mqueue") == 0 || strcmp(fstype, "nsfs") == 0 ||
-                           strcmp(fstype, "fuse") == 0 || strncmp(fstype, "fuse.", 5) == 0 ||
-                           strcmp(fstype, "fusectl") == 0;
-            if (keep_tmp && strcmp(target, "/tmp") == 0) unwanted = 0; /* source of exposed paths */
-            if (unwanted && strcmp(target, "/") != 0)
-                umount2(target, MNT_DETACH); /* a child of an already detached mount fails: fine */
-        }
-        line = next;
+    if (cfg->tmp_mount_fd > 0) { /* the environment's own disk (EphemeralStorage), mounted by the supervisor */
+        if (syscall(SYS_move_mount, cfg->tmp_mount_fd, "", root, "tmp", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            child_fail(status_fd, SH_STAGE_MOUNT_TMP);
+    } else {
+        /* mount data "mode=1777,size=<bytes>" without snprintf (not async-signal-safe) */
+        char data[64] = "mode=1777,size=";
+        unsigned long long bytes = cfg->tmp_bytes ? cfg->tmp_bytes : 512ULL << 20;
+        char digits[24];
+        int n = 0;
+        do { digits[n++] = (char)('0' + bytes % 10); bytes /= 10; } while (bytes && n < 23);
+        size_t at = strlen(data);
+        while (n) data[at++] = digits[--n];
+        data[at] = 0;
+        if (fchdir(root) < 0 || mount("tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, data) < 0)
+            child_fail(status_fd, SH_STAGE_MOUNT_TMP);
     }
-}
-
-/* Bind-mounts each exposed path (under /tmp) from the host's /tmp, reached through old_tmp, to the same path in
- * the fresh private /tmp, creating the mount point's folders first. Buffers are on the stack: no malloc here. */
-static int expose_paths(char *const *expose, int old_tmp) {
-    for (; expose && *expose; expose++) {
-        const char *path = *expose;
-        if (strncmp(path, "/tmp/", 5) != 0) continue;
-        char target[4096], source[4200];
-        size_t len = strlen(path);
-        if (len >= sizeof target) { errno = ENAMETOOLONG; return -1; }
-        memcpy(target, path, len + 1);
-        for (size_t i = 5; i <= len; i++) { /* mkdir -p, component by component */
-            if (target[i] == '/' || target[i] == 0) {
-                char saved = target[i];
-                target[i] = 0;
-                if (mkdir(target, 0755) < 0 && errno != EEXIST) return -1;
-                target[i] = saved;
-            }
-        }
-        /* source = /proc/self/fd/<old_tmp>/<rest of path> */
-        const char *prefix = "/proc/self/fd/";
-        size_t at = strlen(prefix);
-        memcpy(source, prefix, at);
-        char digits[12];
-        int n = 0, fd = old_tmp;
-        do { digits[n++] = (char)('0' + fd % 10); fd /= 10; } while (fd && n < 11);
-        while (n) source[at++] = digits[--n];
-        memcpy(source + at, path + 4, len - 4 + 1); /* keeps the "/" after /tmp */
-        if (mount(source, path, NULL, MS_BIND | MS_REC, NULL) < 0) return -1;
-    }
-    return 0;
-}
-
-enum { MAX_BINDS = 16 };
-
-/* "/proc/self/fd/<fd>" into buf, without snprintf. */
-static void fd_path(char *buf, int fd) {
-    const char *prefix = "/proc/self/fd/";
-    size_t at = strlen(prefix);
-    memcpy(buf, prefix, at);
-    char digits[12];
-    int n = 0;
-    do { digits[n++] = (char)('0' + fd % 10); fd /= 10; } while (fd && n < 11);
-    while (n) buf[at++] = digits[--n];
-    buf[at] = 0;
-}
-
-/* Binds each opened source read-only at its target. Sources were opened (O_PATH) before /tmp or anything else was
- * mounted over them, so a checkout under /tmp or /var still binds. */
-static int bind_layout(char *const *targets, const int *fds, int count) {
-    for (int i = 0; i < count; i++) {
-        char source[32];
-        fd_path(source, fds[i]);
-        if (mount(source, targets[i], NULL, MS_BIND, NULL) < 0) return -1;
-        if (mount(NULL, targets[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) return -1;
-    }
+    /* pivot_root(".", "."): the old root ends up stacked under the new one, and is detached at once. */
+    if (fchdir(root) < 0) child_fail(status_fd, SH_STAGE_ROOT);
+    if (syscall(SYS_pivot_root, ".", ".") < 0) child_fail(status_fd, SH_STAGE_ROOT);
+    if (umount2(".", MNT_DETACH) < 0) child_fail(status_fd, SH_STAGE_ROOT);
+    if (chdir("/") < 0) child_fail(status_fd, SH_STAGE_ROOT);
+    close(root);
+    /* /proc of the environment's own pid namespace. No /dev/shm: Lambda has none (and every tmpfs in the namespace
+     * costs each restore a tar of its contents). */
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        child_fail(status_fd, SH_STAGE_MOUNT_PROC);
     return 0;
 }
 
@@ -211,55 +157,10 @@ static void child(const struct sh_spawn_config *cfg, int status_fd) {
         if (cfg->join_fds[i] >= 0 && write(cfg->join_fds[i], "0", 1) != 1) child_fail(status_fd, SH_STAGE_CGROUP);
     if (cfg->netns_fd > 0 && setns(cfg->netns_fd, CLONE_NEWNET) < 0) child_fail(status_fd, SH_STAGE_NETNS);
 
+    if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0) child_fail(status_fd, SH_STAGE_UTS);
     if (cfg->namespaces & SH_NS_MOUNT) {
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) child_fail(status_fd, SH_STAGE_MOUNT_PRIVATE);
-        /* Opened before any host mount (a /tmp holding the checkout) is detached or covered. */
-        int layout_fds[MAX_BINDS];
-        int binds = 0;
-        for (; cfg->bind_sources && cfg->bind_sources[binds]; binds++) {
-            if (binds == MAX_BINDS) { errno = E2BIG; child_fail(status_fd, SH_STAGE_LAYOUT); }
-            layout_fds[binds] = open(cfg->bind_sources[binds], O_PATH | O_DIRECTORY | O_CLOEXEC);
-            if (layout_fds[binds] < 0) child_fail(status_fd, SH_STAGE_LAYOUT);
-        }
-        int exposing = cfg->expose && cfg->expose[0];
-        for (int i = 0; i < binds; i++) /* a source in the host's /tmp (a checkout there) keeps that mount alive */
-            if (strncmp(cfg->bind_sources[i], "/tmp/", 5) == 0) exposing = 1;
-        int old_tmp = cfg->expose && cfg->expose[0] ? open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
-        detach_inherited_mounts(exposing);
-        if (binds) {
-            /* Everything the function inherits is read-only (EROFS on write), as on Lambda; /proc and /tmp are
-             * mounted fresh below, writable. */
-            struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
-            if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &ro, sizeof ro) < 0)
-                child_fail(status_fd, SH_STAGE_LAYOUT);
-        }
-        if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-            child_fail(status_fd, SH_STAGE_MOUNT_PROC);
-        if (binds) { /* through /proc/self/fd: the fresh /proc */
-            if (bind_layout(cfg->bind_targets, layout_fds, binds) < 0) child_fail(status_fd, SH_STAGE_LAYOUT);
-            for (int i = 0; i < binds; i++) close(layout_fds[i]);
-        }
-        /* mount data "size=<bytes>,mode=1777" without snprintf (not async-signal-safe) */
-        char data[64] = "mode=1777,size=";
-        unsigned long long bytes = cfg->tmp_bytes ? cfg->tmp_bytes : 512ULL << 20;
-        char digits[24];
-        int n = 0;
-        do { digits[n++] = (char)('0' + bytes % 10); bytes /= 10; } while (bytes && n < 23);
-        size_t at = strlen(data);
-        while (n) data[at++] = digits[--n];
-        data[at] = 0;
-        if (cfg->tmp_mount_fd > 0) { /* the environment's own disk (EphemeralStorage), mounted by the supervisor */
-            if (syscall(SYS_move_mount, cfg->tmp_mount_fd, "", AT_FDCWD, "/tmp", MOVE_MOUNT_F_EMPTY_PATH) < 0)
-                child_fail(status_fd, SH_STAGE_MOUNT_TMP);
-        } else if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, data) < 0) {
-            child_fail(status_fd, SH_STAGE_MOUNT_TMP);
-        }
-        if (old_tmp >= 0) {
-            if (expose_paths(cfg->expose, old_tmp) < 0) child_fail(status_fd, SH_STAGE_EXPOSE);
-            close(old_tmp);
-        }
-        /* No /dev/shm: Lambda has none either (multiprocessing's semaphores fail there too), and every tmpfs in the
-         * namespace costs each restore a tar of its contents (~4 ms). The host's was detached above. */
+        enter_root(cfg, status_fd);
     }
     if (cfg->cwd && chdir(cfg->cwd) < 0) child_fail(status_fd, SH_STAGE_CHDIR);
     /* Lambda's quotas: 1,024 descriptors and 1,024 processes/threads (raw syscall: async-signal-safe). */
@@ -369,6 +270,15 @@ static void *netns_thread(void *arg) {
     if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) { job->error = errno; close(sock); return NULL; }
     ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
     if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) { job->error = errno; close(sock); return NULL; }
+    /* The environment's own address (sandbox.localdomain in its /etc/hosts), the same in every environment. */
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo:1");
+    struct sockaddr_in *in = (struct sockaddr_in *)&ifr.ifr_addr;
+    in->sin_family = AF_INET;
+    in->sin_addr.s_addr = htonl(SH_ENVIRONMENT_ADDRESS);
+    if (ioctl(sock, SIOCSIFADDR, &ifr) < 0) { job->error = errno; close(sock); return NULL; }
+    in->sin_addr.s_addr = htonl(0xffffffffu);
+    if (ioctl(sock, SIOCSIFNETMASK, &ifr) < 0) { job->error = errno; close(sock); return NULL; }
     close(sock);
     job->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     if (job->fd < 0) job->error = errno;
@@ -387,4 +297,38 @@ int sh_netns_create(void) {
 
 int sh_spawn_actions_closefrom(void *actions, int from) {
     return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)actions, from);
+}
+
+struct listen_job { int netns_fd; const char *name; int fd; int error; };
+
+static void *listen_thread(void *arg) {
+    struct listen_job *job = arg;
+    job->fd = -1;
+    if (setns(job->netns_fd, CLONE_NEWNET) < 0) { job->error = errno; return NULL; }
+    int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) { job->error = errno; return NULL; }
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    size_t len = strlen(job->name);
+    if (len + 1 > sizeof addr.sun_path) { job->error = ENAMETOOLONG; close(sock); return NULL; }
+    memcpy(addr.sun_path + 1, job->name, len); /* abstract: sun_path[0] == 0 */
+    socklen_t size = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
+    if (bind(sock, (struct sockaddr *)&addr, size) < 0 || listen(sock, 4) < 0) {
+        job->error = errno;
+        close(sock);
+        return NULL;
+    }
+    job->fd = sock;
+    return NULL;
+}
+
+int sh_listen_abstract_in_netns(int netns_fd, const char *name) {
+    struct listen_job job = { netns_fd, name, -1, 0 };
+    pthread_t thread;
+    int rc = pthread_create(&thread, NULL, listen_thread, &job);
+    if (rc != 0) { errno = rc; return -1; }
+    pthread_join(thread, NULL);
+    if (job.fd < 0) errno = job.error;
+    return job.fd;
 }

@@ -13,8 +13,13 @@ struct FunctionOptions: ParsableArguments {
         valueName: "template.yaml"), completion: .file())
     var template: String?
 
-    @Option(name: .long, help: "Handler as module.function (default: lambda_function.lambda_handler).")
+    @Option(name: .long, help: "Handler as module.function (default: lambda_function.lambda_handler); with --image, it replaces the image's CMD (as Lambda's ImageConfig Command does).")
     var handler: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Run the function from a container image instead of a folder: an OCI image layout folder (DIR or DIR:TAG), an oci-archive or docker-archive tarball (docker save, podman save, skopeo copy), or, with skopeo installed, docker://... or containers-storage:.... Its layers become the environment's root (unpacked once into /var/lib/snapharness/images); ENTRYPOINT, CMD, ENV, WORKDIR and USER are obeyed as on Lambda.",
+        valueName: "image"))
+    var image: String?
 
     @Option(name: .long, help: ArgumentHelp(
         "Lambda's runtime: python3.12, python3.13 or python3.14 (default: the newest one installed here: pyenv versions, /usr/local/bin, /usr/bin), or provided.al2023 / provided.al2: a custom runtime, the executable `bootstrap` in the folder, speaking the Runtime API.",
@@ -62,7 +67,7 @@ struct FunctionOptions: ParsableArguments {
     var envFile: String?
 
     @Option(name: .long, help: ArgumentHelp(
-        "User the function runs as (name or uid). Default: $SNAPHARNESS_USER, else nobody; `root` opts out of the unprivileged sandbox.",
+        "User the function runs as (name or uid). Default: $SNAPHARNESS_USER, else sbx_user1051 (uid 993, gid 990, as on Lambda); `root` opts out of the unprivileged sandbox.",
         valueName: "user"))
     var user: String?
 
@@ -121,6 +126,7 @@ struct FunctionOptions: ParsableArguments {
 
     /// The function's configuration: flags first, then the template's function (if any), then Lambda's defaults.
     func config(_ sam: SAMTemplate.Function?) throws -> FunctionConfig {
+        if let reference = image ?? sam?.imageUri { return try imageConfig(reference, sam) }
         guard let directory = sam?.codeUri ?? directory else {
             throw HarnessError.input("pass the function's folder (the one holding its handler module), or a SAM template "
                                      + "with -t template.yaml")
@@ -134,6 +140,58 @@ struct FunctionOptions: ParsableArguments {
                 Output.note("note: \(sam.logicalId) is arm64 on Lambda; it runs on this machine's x86_64 here")
             }
         }
+        let (environment, sources) = try userEnvironment(sam)
+        let functionUser = try resolvedUser(image: nil)
+        // A custom runtime still gets an interpreter: the environment's Runtime API server is Python.
+        let runtime = self.runtime ?? sam?.runtime
+        let custom = runtime.map(FunctionConfig.customRuntimes.contains) ?? false
+        let interpreter = try PythonInterpreter.choose(runtime: custom ? nil : runtime, python: python) { Output.note($0) }.path
+        var config = FunctionConfig(directory: directory, handler: handler ?? sam?.handler ?? FunctionConfig.defaultHandler,
+                              python: interpreter, functionName: functionName ?? sam?.functionName ?? sam?.logicalId,
+                              memoryMB: memory ?? sam?.memorySize ?? 128, timeout: timeout ?? sam?.timeout ?? 3,
+                              initTimeout: initTimeout, restoreTimeout: restoreTimeout, region: region,
+                              userEnvironment: environment,
+                              ephemeralStorageMB: ephemeralStorage ?? sam?.ephemeralStorageMB ?? 512)
+        config.runtimeClient = custom ? .bootstrap : FunctionConfig.RuntimeClient(rawValue: runtimeClient) ?? .builtin
+        config.user = functionUser
+        config.environmentSources = sources
+        config.layers = layers.isEmpty ? (sam?.layers ?? []) : layers.map { SnapshotDirectory.absolute($0) }
+        return finish(config)
+    }
+
+    /// A container-image function: the image's root and config, the template's ImageConfig and the flags over them.
+    private func imageConfig(_ reference: String, _ sam: SAMTemplate.Function?) throws -> FunctionConfig {
+        if image != nil && directory != nil && template == nil {
+            throw HarnessError.input("pass either a function folder or --image, not both (an image brings its code)")
+        }
+        for (flag, given) in [("--runtime", runtime != nil), ("--layer", !layers.isEmpty),
+                              ("--runtime-client", runtimeClient != "builtin")] where given {
+            throw HarnessError.input("\(flag) does not apply to --image: the image brings its runtime and all its files, "
+                                     + "as a container-image function on Lambda does")
+        }
+        let loaded = try ImageStore.load(reference) { Output.note("snapharness: \($0)") }
+        let (environment, sources) = try userEnvironment(sam)
+        let interpreter = try PythonInterpreter.choose(runtime: nil, python: python) { Output.note($0) }.path
+        var imageConfig = sam?.imageConfig ?? FunctionConfig.ImageConfig()
+        if let handler { imageConfig.command = [handler] }
+        let name = functionName ?? sam?.functionName ?? sam?.logicalId
+            ?? FunctionConfig.defaultName(for: ((reference as NSString).lastPathComponent as NSString).deletingPathExtension)
+        var config = FunctionConfig(directory: loaded.rootfs, handler: (imageConfig.command ?? loaded.config.cmd)?.first ?? "",
+                                    python: interpreter, functionName: name,
+                                    memoryMB: memory ?? sam?.memorySize ?? 128, timeout: timeout ?? sam?.timeout ?? 3,
+                                    initTimeout: initTimeout, restoreTimeout: restoreTimeout, region: region,
+                                    userEnvironment: environment,
+                                    ephemeralStorageMB: ephemeralStorage ?? sam?.ephemeralStorageMB ?? 512)
+        config.image = loaded
+        config.imageConfig = imageConfig
+        config.runtimeClient = FunctionConfig.RuntimeClient.image
+        config.user = try resolvedUser(image: loaded)
+        config.environmentSources = sources
+        return finish(config)
+    }
+
+    /// The template's variables, then --env-file's, then --env's, and where each came from.
+    private func userEnvironment(_ sam: SAMTemplate.Function?) throws -> ([String: String], [String: String]) {
         var environment: [String: String] = sam?.environment ?? [:]
         var sources: [String: String] = [:]
         for key in environment.keys { sources[key] = "the template \(template ?? "")" }
@@ -149,26 +207,29 @@ struct FunctionOptions: ParsableArguments {
             environment[k] = v
             sources[k] = "--env"
         }
-        let functionUser = try FunctionUser.resolve(user: user, group: group)
-        if functionUser.isRoot {
-            Output.note("warning: the function runs as root (--user root): code under test can change this machine; "
-                        + "Lambda runs functions unprivileged")
+        return (environment, sources)
+    }
+
+    /// --user/--group or $SNAPHARNESS_USER; else the image's USER; else Lambda's sandbox user.
+    private func resolvedUser(image: ContainerImage?) throws -> FunctionUser {
+        let fromEnvironment = ProcessInfo.processInfo.environment["SNAPHARNESS_USER"].flatMap { $0.isEmpty ? nil : $0 }
+        let resolved: FunctionUser
+        if let image, user == nil, fromEnvironment == nil, let spec = image.config.user, !spec.isEmpty {
+            resolved = try FunctionUser.fromImage(spec, rootfs: image.rootfs)
+        } else {
+            resolved = try FunctionUser.resolve(user: user, group: group)
         }
-        // A custom runtime still gets an interpreter: the environment's Runtime API server is Python.
-        let runtime = self.runtime ?? sam?.runtime
-        let custom = runtime.map(FunctionConfig.customRuntimes.contains) ?? false
-        let interpreter = try PythonInterpreter.choose(runtime: custom ? nil : runtime, python: python) { Output.note($0) }.path
-        var config = FunctionConfig(directory: directory, handler: handler ?? sam?.handler ?? FunctionConfig.defaultHandler,
-                              python: interpreter, functionName: functionName ?? sam?.functionName ?? sam?.logicalId,
-                              memoryMB: memory ?? sam?.memorySize ?? 128, timeout: timeout ?? sam?.timeout ?? 3,
-                              initTimeout: initTimeout, restoreTimeout: restoreTimeout, region: region,
-                              userEnvironment: environment,
-                              ephemeralStorageMB: ephemeralStorage ?? sam?.ephemeralStorageMB ?? 512)
+        if resolved.isRoot {
+            Output.note("warning: the function runs as root (\(user == nil ? "the image's USER" : "--user root")): code "
+                        + "under test can change this machine; Lambda runs functions unprivileged")
+        }
+        return resolved
+    }
+
+    /// What zip and image functions share after their own settings.
+    private func finish(_ config: FunctionConfig) -> FunctionConfig {
+        var config = config
         config.passAWSCredentials = passAWSCredentials
-        config.runtimeClient = custom ? .bootstrap : FunctionConfig.RuntimeClient(rawValue: runtimeClient) ?? .builtin
-        config.user = functionUser
-        config.environmentSources = sources
-        config.layers = layers.isEmpty ? (sam?.layers ?? []) : layers.map { SnapshotDirectory.absolute($0) }
         config.lambdaCPU = cpu == "lambda"
         if !EnvironmentCgroup.available {
             config.enforceMemory = false

@@ -17,10 +17,12 @@ struct CheckpointRestoreTests {
     }
 
     func spawnCounter(server: TCPServer, output: LineCollector) throws -> SandboxedProcess {
-        var spec = SandboxSpec(executable: TestEnvironment.python,
-                               arguments: ["-u", TestEnvironment.repoRoot + "/Examples/counter/counter.py",
-                                           "127.0.0.1", String(server.port)])
-        spec.exposedPaths = [TestEnvironment.repoRoot + "/Examples/counter"]
+        // The environment's root holds no checkout and no interpreter: both are bound in, as Lambda's folders are.
+        let python = URL(fileURLWithPath: TestEnvironment.python)
+        let prefix = python.deletingLastPathComponent().deletingLastPathComponent().path
+        var spec = SandboxSpec(executable: "/var/lang/bin/" + python.lastPathComponent,
+                               arguments: ["-u", "/var/task/counter.py", "127.0.0.1", String(server.port)])
+        spec.binds = [(TestEnvironment.repoRoot + "/Examples/counter", "/var/task"), (prefix, "/var/lang")]
         return try SandboxedProcess.spawn(spec) { kind, line in if kind == .stdout { output.append(line) } }
     }
 

@@ -21,7 +21,7 @@ struct LambdaEnvironmentTests {
         #expect(seen["writeTmp"] as? String == "ok")
         #expect(seen["manyFiles"] as? String == "EMFILE", "the 1,025th descriptor fails")
         #expect(seen["nofile"] as? [Int] == [1024, 1024] && seen["nproc"] as? [Int] == [1024, 1024], "\(seen)")
-        #expect(seen["uid"] as? Int == 65534, "runs unprivileged")
+        #expect(seen["uid"] as? Int == 993, "runs unprivileged, as Lambda's sbx_user1051")
         #expect(seen["layer"] as? String == "two", "later layers win: \(seen)")
         let path = seen["path"] as? [String] ?? []
         // Lambda's order: the function, the layers, the runtime (PYTHONPATH=/var/runtime), then the standard library.

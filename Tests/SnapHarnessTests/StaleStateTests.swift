@@ -210,10 +210,13 @@ struct StaleStateTests {
         let full = try CLI.run(["run", CLI.fixture("clock_disk"), "--event", dir + "/fill.json", "--memory", "1024"])
         #expect(full.exitCode == 8)
         #expect((object(full.json)["errorMessage"] as? String)?.contains("No space left on device") == true, "\(full)")
-        #expect(full.stderr.contains("--ephemeral-storage"), "the error should say how to raise the limit")
+        #expect(full.stderr.contains("the most Lambda gives a SnapStart function"), "the error should name the limit: \(full)")
+        // Lambda refuses SnapStart with more than 512 MB of ephemeral storage: so does every command, before Init.
         let bigger = try CLI.run(["run", CLI.fixture("clock_disk"), "--event", dir + "/fill.json", "--ephemeral-storage", "1024",
                                   "--memory", "2048"])
-        #expect(bigger.exitCode == 0, "\(bigger)")
+        #expect(bigger.exitCode == 1 && bigger.stderr.contains("refuses SnapStart with ephemeral storage above 512 MB"),
+                "\(bigger)")
+        #expect(!bigger.stderr.contains("INIT_START"), "refused before Init: \(bigger)")
     }
 
     @Test(arguments: RuntimeClient.allCases)

@@ -19,7 +19,7 @@ struct TemplateTests {
         #expect(seen["memory"] as? String == "256", "MemorySize from Globals: \(seen)")
         let remaining = seen["remaining_ms"] as? Int ?? 0
         #expect(remaining > 4000 && remaining <= 5000, "the function's Timeout (5) wins over Globals' (10): \(seen)")
-        #expect(seen["function"] as? String == "HelloFunction" && seen["tmp_mb"] as? Int == 1024, "\(seen)")
+        #expect(seen["function"] as? String == "HelloFunction" && seen["tmp_mb"] as? Int == 512, "\(seen)")
         #expect(!r.stderr.contains("would not be snapshotted"), "HelloFunction has SnapStart")
 
         let flags = try CLI.run(["run", "-t", template, "ReportFunction", "--memory", "512", "--env", "STAGE=prod"])
@@ -34,6 +34,9 @@ struct TemplateTests {
         #expect(ambiguous.exitCode == 1 && ambiguous.stderr.contains("HelloFunction, ReportFunction"), "\(ambiguous)")
         let unknown = try CLI.run(["run", "-t", template, "Nope"])
         #expect(unknown.exitCode == 1 && unknown.stderr.contains("has no function Nope"), "\(unknown)")
+        let bigTmp = try CLI.run(["run", "-t", CLI.fixture("sam_big_tmp/template.yaml")])
+        #expect(bigTmp.exitCode == 1 && bigTmp.stderr.contains("ephemeral storage of 2048 MB")
+                && bigTmp.stderr.contains("refuses SnapStart with ephemeral storage above 512 MB"), "\(bigTmp)")
         let getAtt = try CLI.run(["run", "-t", CLI.fixture("sam_unresolvable/template.yaml")])
         #expect(getAtt.exitCode == 1, "\(getAtt)")
         #expect(getAtt.stderr.contains("Resources.Worker.Properties.Environment.Variables.QUEUE_URL uses !GetAtt"), "\(getAtt)")

@@ -10,7 +10,7 @@ extern "C" {
 /* Namespaces the sandboxed process gets (bit set, mirrors the CLONE_NEW* flags we use). */
 enum {
     SH_NS_PID = 1 << 0,   /* own pid namespace: the process is its pid 1 (needed for concurrent restores) */
-    SH_NS_MOUNT = 1 << 1, /* own mount namespace: own /proc, own /tmp, inherited tmpfs (and /dev/shm) detached */
+    SH_NS_MOUNT = 1 << 1, /* own mount namespace rooted in `root`: nothing of the host's mount table */
     SH_NS_IPC = 1 << 2,
     SH_NS_UTS = 1 << 3,
 };
@@ -30,11 +30,12 @@ enum {
     SH_STAGE_SETUID = 11,
     SH_STAGE_EXEC = 12,
     SH_STAGE_PIPE = 13,
-    SH_STAGE_EXPOSE = 14,
+    SH_STAGE_ROOT = 14,
     SH_STAGE_LAYOUT = 15,
     SH_STAGE_RLIMIT = 16,
     SH_STAGE_CGROUP = 17,
     SH_STAGE_NETNS = 18,
+    SH_STAGE_UTS = 19,
 };
 
 struct sh_spawn_config {
@@ -44,16 +45,17 @@ struct sh_spawn_config {
     const char *cwd;           /* NULL: keep */
     int stdin_fd, stdout_fd, stderr_fd; /* placed on 0, 1, 2 in the child */
     int namespaces;            /* SH_NS_* bits */
-    unsigned long long tmp_bytes; /* size of the private /tmp tmpfs (with SH_NS_MOUNT); 0 = 512 MiB */
-    char *const *expose;       /* NULL-terminated absolute paths under /tmp that stay visible in the private /tmp
-                                  (bind-mounted from the host's /tmp at the same path), or NULL */
+    unsigned long long tmp_bytes; /* size of the private /tmp tmpfs (with SH_NS_MOUNT, no tmp_mount_fd); 0 = 512 MiB */
     uid_t uid;                 /* (uid_t)-1: keep */
     gid_t gid;                 /* (gid_t)-1: keep */
-    /* Lambda's filesystem (with SH_NS_MOUNT): every inherited mount becomes read-only, then each bind_sources[i]
-     * (a host folder, opened before anything is mounted over it) is bound read-only at bind_targets[i], in order
-     * (the first is usually a skeleton holding the mount points of the later ones). NULL: the host's layout. */
+    /* The environment's root (with SH_NS_MOUNT): a clone of the host folder `root` becomes "/" (read-only), each
+     * bind_sources[i] (a host folder, cloned before anything moves) is bound read-only at bind_targets[i] inside
+     * it, in order (a target must be a folder of the root or of an earlier bind), /tmp and /proc are the
+     * environment's own; then the process pivots into it and the host's mount table is dropped. */
+    const char *root;
     char *const *bind_sources;
     char *const *bind_targets;
+    const char *hostname;      /* the UTS namespace's hostname; NULL: keep the host's */
     unsigned long long max_files;     /* RLIMIT_NOFILE, 0 = keep */
     unsigned long long max_processes; /* RLIMIT_NPROC, 0 = keep */
     int join_fds[2];           /* cgroup.procs files opened for writing (-1: none): the child writes "0" to each
@@ -95,9 +97,16 @@ int *sh_thread_slot(void);
 void sh_atomic_store_int(int *p, int v);
 int sh_atomic_load_int(int *p);
 
-/* A new network namespace with its loopback up, created on a short-lived thread (unshare(CLONE_NEWNET) changes only
+/* 169.254.100.1: every environment's own address, on its loopback (sandbox.localdomain resolves to it). */
+#define SH_ENVIRONMENT_ADDRESS 0xa9fe6401u
+
+/* A new network namespace with its loopback up (and SH_ENVIRONMENT_ADDRESS on it), created on a short-lived thread (unshare(CLONE_NEWNET) changes only
  * the calling thread), as a close-on-exec nsfs descriptor; -1 with errno. */
 int sh_netns_create(void);
+
+/* A listening Unix socket at the abstract address `name` of a network namespace (abstract addresses belong to the
+ * namespace): the environment's processes reach it without any path of the host. Close-on-exec; -1 with errno. */
+int sh_listen_abstract_in_netns(int netns_fd, const char *name);
 
 /* posix_spawn_file_actions_addclosefrom_np (glibc >= 2.34), which needs _GNU_SOURCE. */
 int sh_spawn_actions_closefrom(void *actions, int from);

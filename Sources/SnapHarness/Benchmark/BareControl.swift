@@ -4,7 +4,7 @@ import Foundation
 import Glibc
 
 /// The leanest possible supervisor side of the control protocol, for the benchmark's floors: one listening
-/// socket made once per run (not per restore), the harness's message types and codec, and the function's
+/// socket made with the copy's network before the clock starts, the harness's message types and codec, and the function's
 /// stdout/stderr drained in the same poll loop instead of reader threads.
 /// Whatever the harness spends above this is its own overhead.
 final class BareControlSocket {
@@ -12,8 +12,8 @@ final class BareControlSocket {
     private let listener: ControlListener
 
     /// `owner`: the function's user, who must be able to connect.
-    init(owner: FunctionUser) throws {
-        listener = try ControlListener(owner: owner)
+    init(owner: FunctionUser, network: EnvironmentNetwork?) throws {
+        listener = try network.map { try ControlListener(network: $0) } ?? ControlListener(owner: owner)
     }
 
     func close() { listener.close() }

@@ -67,8 +67,6 @@ public struct Benchmark: Sendable {
         guard let made = mkdtemp(&template) else { throw SystemError("mkdtemp under \(base)") }
         let scratch = String(cString: made)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let control = try BareControlSocket(owner: config.user)
-        defer { control.close() }
 
         let machine = MachineFacts.collect(criu: criu, python: config.python, imagesDirectory: scratch)
         var report = BenchmarkReport(function: config.functionName, handler: config.handler, directory: config.directory,
@@ -122,7 +120,7 @@ public struct Benchmark: Sendable {
                     record(.restore, try harnessRestore(snapshot: snapshot, manifest: manifest, function: function))
                 case .criu, .lazy:
                     let floor = CriuFloor(criu: criu, snapshot: snapshot, manifest: manifest, function: function,
-                                          workDirectory: scratch + "/\(variant.rawValue)", control: control, event: options.event)
+                                          workDirectory: scratch + "/\(variant.rawValue)", owner: config.user, event: options.event)
                     do {
                         record(variant, try floor.run(lazy: variant == .lazy, requestId: requestId))
                     } catch where variant == .lazy {
@@ -133,7 +131,7 @@ public struct Benchmark: Sendable {
                     }
                 case .libcriu:
                     let floor = CriuFloor(criu: criu, snapshot: snapshot, manifest: manifest, function: function,
-                                          workDirectory: scratch + "/libcriu", control: control, event: options.event)
+                                          workDirectory: scratch + "/libcriu", owner: config.user, event: options.event)
                     record(.libcriu, try floor.runLibcriu(requestId: requestId))
                 case .fill:
                     let seconds = try MemoryFill.measure(bytes: Int(manifest.imageBytes))
@@ -156,7 +154,7 @@ public struct Benchmark: Sendable {
     func harnessRestore(snapshot: SnapshotDirectory, manifest: SnapshotManifest, function: FunctionManifest) throws -> [String: Double] {
         // Opened once per restore command, not timed per copy.
         let source = RestoreSource(snapshot: snapshot, manifest: manifest, function: function,
-                                   externalMounts: try function.externalMounts(snapshot))
+                                   layout: try function.restoreLayout(snapshot, manifest: manifest))
         let copy = RestoredEnvironment(index: 1, criu: criu, source: source, log: LambdaLog.silent)
         defer { copy.shutdown() }
         try copy.prepare() // the environment exists before the restore, as on Lambda (its cost is reported apart)

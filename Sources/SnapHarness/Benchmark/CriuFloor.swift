@@ -16,7 +16,8 @@ struct CriuFloor {
     let function: FunctionManifest
     /// Scratch folder for CRIU's logs, pidfile and lazy-pages socket (short path: the socket lives there).
     let workDirectory: String
-    let control: BareControlSocket
+    /// The function's user (the control socket's owner when the snapshot has no network of its own).
+    let owner: FunctionUser
     let event: String
 
     /// Restores once, eagerly or lazily, measures, and kills what it restored. Metrics in milliseconds from the
@@ -29,11 +30,14 @@ struct CriuFloor {
         var metrics: [String: Double] = [:]
         let timeout = function.restoreTimeoutSeconds + function.timeoutSeconds + 30
 
-        let lambdaMounts = try function.externalMounts(snapshot) // worked out before the clock starts
+        let layout = try function.restoreLayout(snapshot, manifest: manifest) // worked out before the clock starts
+        let lambdaMounts = layout.externalMounts
         // The environment's network and /tmp disk exist before the restore, as on Lambda (their cost is not the
         // restore's), as `RestoredEnvironment.prepare` makes them.
         let network = try manifest.networkKey.map { _ in try EnvironmentNetwork.create() }
         defer { network?.remove() }
+        let control = try BareControlSocket(owner: owner, network: network)
+        defer { control.close() }
         let tmpView = try EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest)
         defer { tmpView?.detach() }
         let externalMounts = tmpView?.adding(to: lambdaMounts) ?? lambdaMounts
@@ -48,7 +52,7 @@ struct CriuFloor {
 
         let pipes = try StdioPipes.make(stdin: control.addressLine)
         var argv = [criu.binary, "restore", "-D", snapshot.imagesPath, "-W", workDirectory, "-o", "restore.log", "-v2",
-                    "--root", "/", manifest.tcpEstablished == true ? "--tcp-established" : "--tcp-close", "--network-lock", "skip", "--file-locks", "--manage-cgroups=ignore", "-d", "-S",
+                    "--root", layout.root, manifest.tcpEstablished == true ? "--tcp-established" : "--tcp-close", "--network-lock", "skip", "--file-locks", "--manage-cgroups=ignore", "-d", "-S",
                     "--pidfile", pidfile]
         var fds: [(Int32, Int32)] = []
         for (i, (fd, key)) in zip(pipes.childEnds, manifest.stdio.byFD.map(\.1)).enumerated() {
@@ -83,7 +87,8 @@ struct CriuFloor {
         }
         let restored = ChildProcess(pid: pid) // a sibling of criu (-S): our child
         defer { restored.terminate() }
-        let conn = try drive(restored, start: start, timeout: timeout, drain: &drain, metrics: &metrics, requestId: requestId)
+        let conn = try drive(restored, control: control, start: start, timeout: timeout, drain: &drain, metrics: &metrics,
+                             requestId: requestId)
         if let d = daemon {
             // The daemon pushes the pages nobody asked for yet, then exits: that is when the copy is whole.
             guard let all = d.waitUntilComplete(timeout: timeout) else {
@@ -100,24 +105,26 @@ struct CriuFloor {
     func runLibcriu(requestId: String) throws -> [String: Double] {
         var metrics: [String: Double] = [:]
         let timeout = function.restoreTimeoutSeconds + function.timeoutSeconds + 30
-        let externalMounts = try function.externalMounts(snapshot)
+        let layout = try function.restoreLayout(snapshot, manifest: manifest)
         let network = try manifest.networkKey.map { _ in try EnvironmentNetwork.create() }
         defer { network?.remove() }
+        let control = try BareControlSocket(owner: owner, network: network)
+        defer { control.close() }
         let tmpView = try EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest) // Criu.restore detaches it
         let start = Clock.now
         let restored = try criu.restore(snapshot, manifest: manifest, stdin: control.addressLine,
-                                        externalMounts: externalMounts, network: network, tmpView: tmpView) { _, _ in }
+                                        layout: layout, network: network, tmpView: tmpView) { _, _ in }
         metrics["running"] = (Clock.now - start) * 1000
         defer { restored.terminate() }
         var drain: [Int32] = []
-        let conn = try drive(restored.process, start: start, timeout: timeout, drain: &drain, metrics: &metrics,
-                             requestId: requestId)
+        let conn = try drive(restored.process, control: control, start: start, timeout: timeout, drain: &drain,
+                             metrics: &metrics, requestId: requestId)
         try? conn.send(.shutdown)
         return metrics
     }
 
     /// Wakes a restored copy and takes it through hello -> after_restore -> one invocation.
-    private func drive(_ restored: ChildProcess, start: Double, timeout: Double, drain: inout [Int32],
+    private func drive(_ restored: ChildProcess, control: BareControlSocket, start: Double, timeout: Double, drain: inout [Int32],
                        metrics: inout [String: Double], requestId: String) throws -> BareConnection {
         let deadline = Clock.now + timeout
         restored.signal(SIGUSR1)

@@ -10,12 +10,11 @@ extension Criu {
     /// written under a temporary sibling name and renamed into place last; on failure nothing is left at `snapshot`
     /// (an existing good snapshot there is untouched), CRIU thaws the tree, and the caller decides its fate.
     @discardableResult
-    /// `externalMounts`: mount point -> key of the mounts a restore provides itself (CRIU records only the key);
-    /// `copies`: name -> host folder copied into the snapshot (the function's code, its layers) before it is sealed;
+    /// The process's binds (its `mounts`: the root's system folders, Lambda's folders) are CRIU external mounts: the
+    /// snapshot records their keys, a restore provides the folders. `copies`: name -> host folder copied into the snapshot (the function's code, its layers) before it is sealed;
     /// `storage`: the tree's /tmp disk, moved into the snapshot once the tree is gone.
     public func checkpoint(_ process: SandboxedProcess, to snapshot: SnapshotDirectory,
-                           function: FunctionManifest? = nil, externalMounts: [String: String] = [:],
-                           copies: [String: String] = [:], network: EnvironmentNetwork? = nil,
+                           function: FunctionManifest? = nil, copies: [String: String] = [:], network: EnvironmentNetwork? = nil,
                            tcpEstablished: Bool = false, storage: EphemeralStorage? = nil) throws -> SnapshotManifest {
         let fm = FileManager.default
         if fm.fileExists(atPath: snapshot.path) && !snapshot.looksLikeSnapshot {
@@ -32,7 +31,11 @@ extension Criu {
         guard mkdir(staging.imagesPath, 0o700) == 0 else { throw SystemError("mkdir \(staging.imagesPath)") }
 
         let start = Clock.now
-        var external = externalMounts
+        guard let root = process.root else {
+            throw HarnessError.input("pid \(process.pid) was not started in an environment root; only processes that "
+                                     + "SandboxedProcess.spawn started can be checkpointed")
+        }
+        var external = Dictionary(uniqueKeysWithValues: process.mounts.map { ($0.target, $0.key) })
         if storage != nil { external["/tmp"] = EphemeralStorage.criuKey }
         try dump(pid: process.pid, imagesDir: staging.imagesPath, externalMounts: external, network: network,
                  tcpEstablished: tcpEstablished)
@@ -51,6 +54,8 @@ extension Criu {
         manifest.networkKey = network.map { _ in EnvironmentNetwork.criuKey }
         manifest.tcpEstablished = tcpEstablished ? true : nil
         manifest.tmpDisk = tmpDisk
+        manifest.mounts = process.mounts
+        manifest.rootUser = root.user
         try staging.writeManifest(manifest)
         staging.writeVerified(manifest)
         try SnapshotDirectory.replace(snapshot, with: staging)

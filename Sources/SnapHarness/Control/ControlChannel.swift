@@ -3,14 +3,27 @@ import CSandbox
 import Foundation
 import Glibc
 
-/// The supervisor's end of the control channel: a Unix socket in a 0700 directory under /run (the function's
-/// /tmp is private to its sandbox, /run is shared). One listener per function process; only that process may
-/// connect (checked with SO_PEERCRED).
+/// The supervisor's end of the control channel: a Unix socket at an abstract address of the environment's network
+/// namespace (the environment sees no path of the host), or, for a process in the host's network, in a 0700
+/// directory under /run. One listener per function process; only that process may connect (checked with
+/// SO_PEERCRED).
 public final class ControlListener: @unchecked Sendable {
     public static let baseDirectory = "/run/snapharness"
+    /// The abstract address inside an environment's network namespace (one listener per namespace).
+    public static let abstractName = "snapharness-control"
+    /// The address the function connects to: a path, or `@name` for an abstract one.
     public let path: String
-    private let directory: String
+    private let directory: String?
     let fd: Int32
+
+    /// Listens inside `network`, the environment's own namespace (made in it, the socket stays there).
+    public init(network: EnvironmentNetwork) throws {
+        let sock = sh_listen_abstract_in_netns(network.fd, ControlListener.abstractName)
+        guard sock >= 0 else { throw SystemError("listen on @\(ControlListener.abstractName) in the environment's network") }
+        fd = sock
+        path = "@" + ControlListener.abstractName
+        directory = nil
+    }
 
     /// `owner`: the function's user, who must be able to connect; the folder stays closed to everyone else.
     public init(owner: FunctionUser? = nil) throws {
@@ -19,7 +32,8 @@ public final class ControlListener: @unchecked Sendable {
             throw SystemError("mkdir \(ControlListener.baseDirectory)")
         }
         chmod(ControlListener.baseDirectory, 0o711)
-        directory = try ScratchFolder.make(ControlListener.baseDirectory + "/ctl")
+        let directory = try ScratchFolder.make(ControlListener.baseDirectory + "/ctl")
+        self.directory = directory
         path = directory + "/control.sock"
         let sock = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard sock >= 0 else { let e = SystemError("socket"); rmdir(directory); throw e }
@@ -57,8 +71,10 @@ public final class ControlListener: @unchecked Sendable {
         guard !closed else { return }
         closed = true
         Glibc.close(fd)
-        unlink(path)
-        rmdir(directory)
+        if let directory {
+            unlink(path)
+            rmdir(directory)
+        }
     }
 
     /// The line the function reads on stdin to find us.

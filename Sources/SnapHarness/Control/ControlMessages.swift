@@ -50,14 +50,17 @@ enum AgentMessage: Decodable, Sendable {
     struct InitDone: Decodable, Sendable {
         var beforeSnapshotHooks: [String] = []
         var afterRestoreHooks: [String] = []
+        /// A Runtime API runtime's request that ended Init: "restore" (restore/next) or "next" (invocation/next).
+        var parkedIn: String?
 
         init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             beforeSnapshotHooks = try c.decodeIfPresent([String].self, forKey: .beforeSnapshotHooks) ?? []
             afterRestoreHooks = try c.decodeIfPresent([String].self, forKey: .afterRestoreHooks) ?? []
+            parkedIn = try c.decodeIfPresent(String.self, forKey: .parkedIn)
         }
 
-        enum CodingKeys: String, CodingKey { case beforeSnapshotHooks, afterRestoreHooks }
+        enum CodingKeys: String, CodingKey { case beforeSnapshotHooks, afterRestoreHooks, parkedIn }
     }
 
     /// A failed phase: the Lambda error object the runtime built (a placeholder if it sent none) and a hint.

@@ -110,24 +110,26 @@ struct InitPhase {
         }
         try config.validate()
         if config.runtimeClient == .awslambdaric { try runtime.checkAWSRuntimeClient(python: config.python) }
-        try LambdaFilesystem.prepareSkeleton()
+        try LambdaFilesystem.prepareEmptyLayers()
         let merged = config.layers.isEmpty ? nil : try LambdaFilesystem.mergeLayers(config.layers)
         made.layers = merged
         let layout = config.filesystem(runtime: runtime, layers: merged)
-        let listener = try ControlListener(owner: config.user)
-        made.listener = listener
         let cgroup = try config.makeCgroup(label: "init")
         made.cgroup = cgroup
         let network = try made.network ?? EnvironmentNetwork.create()
         made.network = network
+        let listener = try ControlListener(network: network)
+        made.listener = listener
         let baseEnvironment = config.environment(runtime: runtime)
         var env = baseEnvironment
         let token = credentials?.issueToken(label: "init")
         if let credentials, let token { env.merge(credentials.environment(token: token)) { _, new in new } }
-        let (executable, arguments) = config.runtimeClient.command(python: LambdaFilesystem.installation(of: config.python).executable)
+        let (executable, arguments) = config.launch()
         var spec = SandboxSpec(executable: executable, arguments: arguments,
-                               environment: env, workingDirectory: LambdaFilesystem.taskRoot,
+                               environment: env,
+                               workingDirectory: config.image == nil ? LambdaFilesystem.taskRoot : config.imageWorkingDirectory,
                                tmpBytes: UInt64(config.ephemeralStorageMB) << 20)
+        spec.root = try config.environmentRoot()
         spec.binds = layout.binds
         spec.network = network
         let storage = try EphemeralStorage.create(bytes: UInt64(config.ephemeralStorageMB) << 20, near: snapshotFolder)
@@ -172,6 +174,19 @@ struct InitPhase {
         }
     }
 
+    /// Why Lambda would refuse to publish a SnapStart version of `image`, if it would: an image that is neither one
+    /// of AWS's base images (Python 3.12+) nor labelled `com.amazonaws.lambda.feature.snapstart="Allow"` must run a
+    /// runtime that asks for restore/next after Init (AWS: "Implementing SnapStart hooks for container images").
+    static func snapStartRefusal(_ image: ContainerImage, parkedIn: String?) -> (message: String, hint: String)? {
+        guard !image.isAWSPythonBaseImage, !image.allowsSnapStart, parkedIn != "restore" else { return nil }
+        return ("Lambda refuses SnapStart for the image \(image.reference): it is not one of AWS's base images for "
+                + "Python 3.12 or later, it has no LABEL \(ContainerImage.snapStartLabel)=\"Allow\", and its runtime "
+                + "did not call GET /2018-06-01/runtime/restore/next after Init (it asked for an invocation); no "
+                + "snapshot was taken",
+                "add `LABEL \(ContainerImage.snapStartLabel)=\"Allow\"` to the image, or have its runtime call "
+                + "restore/next when Init is done (then run its after-restore hooks when that call returns)")
+    }
+
     /// What to do about an Init error a runtime client reports, where snapharness knows more than the runtime says.
     static func hint(for error: LambdaError) -> String? {
         if error.errorType == "Runtime.ImportModuleError" && error.errorMessage.hasSuffix("No module named 'snapshot_restore'") {
@@ -192,6 +207,10 @@ struct InitPhase {
         }
         let failure = Failure(phase: .beforeSnapshot, process: process, start: start, config: config, log: log,
                               cgroup: session.cgroup)
+        if let image = config.image, let refusal = InitPhase.snapStartRefusal(image, parkedIn: session.initDone.parkedIn) {
+            process.terminate()
+            throw LifecycleError(.input, refusal.message, hint: refusal.hint)
+        }
 
         if let initFacts {
             guard let facts = try? conn.inspect(deadline: deadline) else {
@@ -266,14 +285,13 @@ struct InitPhase {
                        afterRestoreHooks: initDone.afterRestoreHooks, initToken: session.token)
     }
 
-    /// Checkpoints a parked session: Lambda's folders are external mounts (a restore binds its own), and the code
-    /// and merged layers are copied into the snapshot.
+    /// Checkpoints a parked session: the environment's binds are external mounts (a restore binds its own), and the
+    /// code and merged layers are copied into the snapshot.
     func checkpoint(_ session: Session, function: FunctionManifest, into snapshot: SnapshotDirectory) throws -> SnapshotManifest {
         let layout = session.layout
-        var copies = [SnapshotDirectory.codeFolder: layout.task]
+        var copies = config.image == nil ? [SnapshotDirectory.codeFolder: layout.task] : [:] // an image's code is in it
         if let merged = session.mergedLayers { copies[SnapshotDirectory.layersFolder] = merged }
         return try criu.checkpoint(session.process, to: snapshot, function: function,
-                                   externalMounts: Dictionary(uniqueKeysWithValues: layout.mounts.map { ($0.target, $0.key) }),
                                    copies: copies, network: session.network,
                                    tcpEstablished: config.runtimeClient.usesRuntimeAPI, storage: session.storage)
     }
@@ -295,6 +313,7 @@ struct InitPhase {
         function.enforceMemory = config.enforceMemory
         function.layers = config.layers
         function.runtimeClient = config.runtimeClient == .builtin ? nil : config.runtimeClient
+        function.image = config.image
         return function
     }
 

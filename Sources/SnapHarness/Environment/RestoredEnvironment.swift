@@ -8,8 +8,8 @@ public struct RestoreSource: Sendable {
     public let snapshot: SnapshotDirectory
     public let manifest: SnapshotManifest
     public let function: FunctionManifest
-    /// Host folders for Lambda's mounts (CRIU's external mounts), key -> path.
-    public let externalMounts: [String: String]
+    /// The environment's root and the host folders of its binds (CRIU's external mounts).
+    public let layout: RestoreLayout
     /// Restore lazily: each copy runs once its registers are back, its pages arrive on demand (`LazyPages`).
     public var lazyPages = false
 
@@ -25,7 +25,7 @@ public struct RestoreSource: Sendable {
                                          + "create one with `snapharness snapshot DIR -o SNAP`")
             }
             return RestoreSource(snapshot: snapshot, manifest: manifest, function: function,
-                                 externalMounts: try function.externalMounts(snapshot))
+                                 layout: try function.restoreLayout(snapshot, manifest: manifest))
         } catch { throw LifecycleError(.input, "\(error)") }
     }
 }
@@ -41,7 +41,6 @@ public final class RestoredEnvironment: @unchecked Sendable {
     var snapshot: SnapshotDirectory { source.snapshot }
     var manifest: SnapshotManifest { source.manifest }
     var function: FunctionManifest { source.function }
-    var externalMounts: [String: String] { source.externalMounts }
     let log: LambdaLog
     let credentials: ContainerCredentialsServer?
     /// Every public call holds it; recursive because failure paths tear down from inside a call.
@@ -103,7 +102,6 @@ public final class RestoredEnvironment: @unchecked Sendable {
     }
 
     private func prepareInTurn() throws {
-        if listener == nil { listener = try ControlListener(owner: function.user) }
         if cgroup == nil, function.enforceMemory ?? false {
             cgroup = try EnvironmentCgroup.create(label: "copy\(index)", memoryMB: function.memorySizeMB,
                                                   lambdaCPU: function.lambdaCPU ?? false)
@@ -115,10 +113,14 @@ public final class RestoredEnvironment: @unchecked Sendable {
             }
             state.tmpDiskMs = (Clock.now - start) * 1000
         }
-        guard network == nil, manifest.networkKey != nil else { return }
-        let start = Clock.now
-        do { network = try EnvironmentNetwork.create() } catch { throw LifecycleError(.restore, "\(error)") }
-        state.networkMs = (Clock.now - start) * 1000
+        if network == nil, manifest.networkKey != nil {
+            let start = Clock.now
+            do { network = try EnvironmentNetwork.create() } catch { throw LifecycleError(.restore, "\(error)") }
+            state.networkMs = (Clock.now - start) * 1000
+        }
+        if listener == nil {
+            listener = try network.map { try ControlListener(network: $0) } ?? ControlListener(owner: function.user)
+        }
     }
 
     /// Restores the environment and runs its after-restore hooks within the restore limit.
@@ -134,7 +136,7 @@ public final class RestoredEnvironment: @unchecked Sendable {
         let restored: SandboxedProcess
         do {
             restored = try criu.restore(snapshot, manifest: manifest, stdin: listener.addressLine,
-                                        timeout: function.restoreTimeoutSeconds, externalMounts: externalMounts,
+                                        timeout: function.restoreTimeoutSeconds, layout: source.layout,
                                         network: network, tmpView: takeTmpView(), lazyPages: source.lazyPages, onAllPages: { ms in
                 log.line("snapharness: all pages in \(LambdaLog.ms(ms / 1000)) after the restore began (lazy restore)", copy: index)
             }) { _, line in
@@ -270,8 +272,10 @@ public final class RestoredEnvironment: @unchecked Sendable {
                 result.status = "error"
                 result.error = m.error
                 if m.error.errorMessage.contains("No space left on device") {
-                    log.line("snapharness: the function's /tmp is full: it holds \(function.ephemeralStorageMB) MB "
-                             + "(Lambda's ephemeral storage); raise it with --ephemeral-storage MB", copy: index)
+                    log.line("snapharness: the function's /tmp is full: it holds \(function.ephemeralStorageMB) MB, the most "
+                             + "Lambda gives a SnapStart function (--ephemeral-storage above "
+                             + "\(FunctionConfig.snapStartEphemeralStorageMB) MB is refused with SnapStart); write less to "
+                             + "/tmp, or keep large files elsewhere (S3, EFS is not available with SnapStart)", copy: index)
                 }
             case .message(let m):
                 result.status = "error"

@@ -42,6 +42,20 @@ public struct FunctionConfig: Sendable {
     public var loadInspector = false
     /// Where each user variable came from (`--env-file PATH` or `--env`), for messages about it.
     public var environmentSources: [String: String] = [:]
+    /// The container image the function runs from (Lambda's package type Image; `runtimeClient` is then `.image`),
+    /// and the function's ImageConfig, which wins over the image's own config as on Lambda.
+    public var image: ContainerImage?
+    public var imageConfig = ImageConfig()
+
+    /// Lambda's ImageConfig of a function: ENTRYPOINT, CMD and WORKDIR overrides.
+    public struct ImageConfig: Codable, Sendable, Equatable {
+        public var entryPoint: [String]?
+        public var command: [String]?
+        public var workingDirectory: String?
+        public init(entryPoint: [String]? = nil, command: [String]? = nil, workingDirectory: String? = nil) {
+            (self.entryPoint, self.command, self.workingDirectory) = (entryPoint, command, workingDirectory)
+        }
+    }
 
     /// The runtime client: the built-in agent, AWS's awslambdaric, or a custom runtime's `bootstrap`; the last two
     /// speak Lambda's Runtime API to an API server inside the environment (snapharness_api.py).
@@ -49,6 +63,8 @@ public struct FunctionConfig: Sendable {
         case builtin, awslambdaric
         /// A custom runtime (provided.al2023): the executable `bootstrap` in the function's folder.
         case bootstrap
+        /// A container image: its ENTRYPOINT + CMD, speaking the Runtime API.
+        case image
 
         public var usesRuntimeAPI: Bool { self != .builtin }
 
@@ -58,6 +74,7 @@ public struct FunctionConfig: Sendable {
             case .builtin: return "python:\(FunctionConfig.pythonVersion(of: python)).snapharness"
             case .awslambdaric: return "python:\(FunctionConfig.pythonVersion(of: python)).awslambdaric"
             case .bootstrap: return "provided:al2023.snapharness"
+            case .image: return "container-image.snapharness"
             }
         }
 
@@ -88,6 +105,8 @@ public struct FunctionConfig: Sendable {
     /// Lambda's quotas per execution environment.
     public static let maxFiles: UInt64 = 1024
     public static let maxProcesses: UInt64 = 1024
+    /// The most ephemeral storage (/tmp) Lambda allows a SnapStart function.
+    public static let snapStartEphemeralStorageMB = 512
 
     /// A memory-limited cgroup for one environment (nil with enforcement off).
     func makeCgroup(label: String) throws -> EnvironmentCgroup? {
@@ -97,9 +116,17 @@ public struct FunctionConfig: Sendable {
 
     /// Where Lambda's folders come from on this machine (see `LambdaFilesystem`).
     func filesystem(runtime: RuntimeFiles, layers merged: String? = nil) -> LambdaFilesystem {
-        LambdaFilesystem(task: directory, runtime: runtime.library, agent: runtime.directory,
-                         language: LambdaFilesystem.installation(of: python).prefix,
-                         layers: merged ?? LambdaFilesystem.emptyLayers)
+        var layout = LambdaFilesystem(task: directory, runtime: runtime.library, agent: runtime.directory,
+                                      language: LambdaFilesystem.installation(of: python).prefix,
+                                      layers: merged ?? LambdaFilesystem.emptyLayers)
+        if image != nil { layout.image = true }
+        return layout
+    }
+
+    /// The environment's root: the image's, or the root snapharness builds for a zip function.
+    func environmentRoot() throws -> EnvironmentRoot {
+        if let image { return EnvironmentRoot(image: image, user: user) }
+        return try EnvironmentRoot.prepare(user: user)
     }
 
     public init(directory: String, handler: String = FunctionConfig.defaultHandler, python: String,
@@ -121,8 +148,33 @@ public struct FunctionConfig: Sendable {
 
     public var initTimeout: Double { initTimeoutOverride ?? min(900, max(130, timeout)) }
 
+    /// What the sandbox starts as pid 1 (see `RuntimeClient.command`). In an image, the Runtime API server runs on
+    /// this machine's interpreter and libraries, bound under `ImageStore.harnessFolder` and loaded by this machine's
+    /// dynamic loader: nothing of it depends on the image's userland.
+    func launch() -> (executable: String, arguments: [String]) {
+        guard image != nil else {
+            return runtimeClient.command(python: LambdaFilesystem.installation(of: python).executable)
+        }
+        let hidden = ImageStore.harnessFolder
+        let python = hidden + "/lang/bin/" + (self.python as NSString).lastPathComponent
+        let loader = LambdaFilesystem.hostLoader
+        let libraries = ([hidden + "/lang/lib"] + LambdaFilesystem.hostLibraryFolders.map { hidden + $0.dropFirst(4) })
+            .joined(separator: ":")
+        return (hidden + loader.dropFirst(4), ["--library-path", libraries, python, "-u", hidden + "/agent/snapharness_api.py"])
+    }
+
+    /// The image's command after the function's ImageConfig.
+    public var imageCommand: [String] {
+        image?.command(entryPoint: imageConfig.entryPoint, command: imageConfig.command) ?? []
+    }
+
+    /// The image's working folder after the function's ImageConfig ("/" when neither names one).
+    public var imageWorkingDirectory: String {
+        imageConfig.workingDirectory ?? image?.config.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/"
+    }
+
     /// A function name Lambda would accept, from the folder name.
-    static func defaultName(for directory: String) -> String {
+    public static func defaultName(for directory: String) -> String {
         let base = (directory as NSString).lastPathComponent
         let cleaned = String(base.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "-" })
         return cleaned.isEmpty ? "function" : String(cleaned.prefix(64))
@@ -205,10 +257,16 @@ public struct FunctionConfig: Sendable {
         guard (512...10240).contains(ephemeralStorageMB) else {
             throw HarnessError.input("--ephemeral-storage must be between 512 and 10240 MB (Lambda's range), got \(ephemeralStorageMB)")
         }
+        guard ephemeralStorageMB <= FunctionConfig.snapStartEphemeralStorageMB else {
+            throw HarnessError.input("ephemeral storage of \(ephemeralStorageMB) MB (--ephemeral-storage, or the template's "
+                + "EphemeralStorage.Size): Lambda refuses SnapStart with ephemeral storage above "
+                + "\(FunctionConfig.snapStartEphemeralStorageMB) MB (AWS: SnapStart limitations). Use 512, the default")
+        }
     }
 
     /// The function's whole environment: Lambda's variables plus the user's; nothing of the supervisor's leaks in.
     public func environment(runtime: RuntimeFiles) -> [String: String] {
+        if let image { return imageEnvironment(image) }
         let pythonVersion = FunctionConfig.pythonVersion(of: python)
         // SnapStart functions get no AWS_LAMBDA_LOG_GROUP_NAME / AWS_LAMBDA_LOG_STREAM_NAME (one snapshot serves
         // many log streams).
@@ -242,6 +300,35 @@ public struct FunctionConfig: Sendable {
         if runtimeClient == .bootstrap {
             env["AWS_EXECUTION_ENV"] = nil // custom runtimes get none
         }
+        if passAWSCredentials {
+            let mine = ProcessInfo.processInfo.environment
+            for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] { env[key] = mine[key] }
+        }
+        for (k, v) in userEnvironment { env[k] = v }
+        return env
+    }
+
+    /// An image function's environment: the image's ENV, Lambda's reserved variables over it, then the user's.
+    func imageEnvironment(_ image: ContainerImage) -> [String: String] {
+        var env = image.environment
+        if env["PATH"] == nil { env["PATH"] = "/usr/local/bin:/usr/bin/:/bin" }
+        let reserved: [String: String] = [
+            "AWS_LAMBDA_FUNCTION_NAME": functionName,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": String(memoryMB),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": initializationType,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_LAMBDA_LOG_FORMAT": logFormat.rawValue,
+            "AWS_LAMBDA_RUNTIME_API": FunctionConfig.runtimeAPIAddress,
+            "SNAPHARNESS_RUNTIME_CLIENT": RuntimeClient.image.rawValue,
+            "SNAPHARNESS_IMAGE_COMMAND": String(decoding: (try? JSONEncoder().encode(imageCommand)) ?? Data("[]".utf8),
+                                                as: UTF8.self),
+            "SNAPHARNESS_WORKDIR": imageWorkingDirectory,
+        ]
+        env.merge(reserved) { _, lambda in lambda }
+        if let logLevel { env["AWS_LAMBDA_LOG_LEVEL"] = logLevel }
+        if loadInspector { env["SNAPHARNESS_INSPECT"] = "1" }
         if passAWSCredentials {
             let mine = ProcessInfo.processInfo.environment
             for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] { env[key] = mine[key] }

@@ -2,14 +2,15 @@
 import Foundation
 import Glibc
 
-/// The user the function runs as. Lambda runs functions unprivileged; so does snapharness by default (`nobody`),
-/// while the supervisor and CRIU keep root. `--user root` opts out (with a warning).
-public struct FunctionUser: Codable, Sendable, Equatable {
+/// The user the function runs as. Lambda runs functions unprivileged as `sbx_user1051` (uid 993, gid 990); so does
+/// snapharness by default (the environment's own /etc/passwd names it, the host needs no such user), while the
+/// supervisor and CRIU keep root. `--user root` opts out (with a warning).
+public struct FunctionUser: Codable, Sendable, Hashable {
     public var name: String
     public var uid: UInt32
     public var gid: UInt32
 
-    public static let defaultName = "nobody"
+    public static let defaultName = "sbx_user1051"
 
     public var isRoot: Bool { uid == 0 }
 
@@ -18,6 +19,16 @@ public struct FunctionUser: Codable, Sendable, Equatable {
     public static func resolve(user: String?, group: String?,
                                environment: [String: String] = ProcessInfo.processInfo.environment) throws -> FunctionUser {
         let wanted = user ?? environment["SNAPHARNESS_USER"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultName
+        if wanted == defaultName || wanted == String(EnvironmentRoot.lambdaUser.uid) {
+            var lambda = EnvironmentRoot.lambdaUser
+            if let group {
+                guard let g = group.withCString({ getgrnam($0) }) ?? UInt32(group).flatMap({ getgrgid($0) }) else {
+                    throw HarnessError.input("no group \"\(group)\" on this machine: pass --group with an existing group")
+                }
+                lambda.gid = g.pointee.gr_gid
+            }
+            return lambda
+        }
         guard let entry = wanted.withCString({ getpwnam($0) }) ?? UInt32(wanted).flatMap({ getpwuid($0) }) else {
             throw HarnessError.input("no user \"\(wanted)\" on this machine: pass --user with an existing user "
                                      + "(default \(defaultName)), or --user root to run the function as root")
@@ -29,6 +40,38 @@ public struct FunctionUser: Codable, Sendable, Equatable {
                 throw HarnessError.input("no group \"\(group)\" on this machine: pass --group with an existing group")
             }
             result.gid = g.pointee.gr_gid
+        }
+        return result
+    }
+
+    /// An image's USER (`name`, `uid`, `name:group` or `uid:gid`), names looked up in the image's own /etc/passwd
+    /// and /etc/group, as a container runtime does.
+    public static func fromImage(_ spec: String, rootfs: String) throws -> FunctionUser {
+        let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+        func table(_ file: String) -> [[String]] {
+            let text = (try? String(contentsOfFile: rootfs + "/etc/" + file, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }
+        }
+        let passwd = table("passwd")
+        guard let userPart = parts.first else { throw HarnessError.input("the image's USER is empty") }
+        var result: FunctionUser
+        if let uid = UInt32(userPart) {
+            let entry = passwd.first { $0.count > 3 && $0[2] == userPart }
+            result = FunctionUser(name: entry?[0] ?? userPart, uid: uid, gid: entry.flatMap { UInt32($0[3]) } ?? uid)
+        } else if let entry = passwd.first(where: { $0.count > 3 && $0[0] == userPart }),
+                  let uid = UInt32(entry[2]), let gid = UInt32(entry[3]) {
+            result = FunctionUser(name: userPart, uid: uid, gid: gid)
+        } else {
+            throw HarnessError.input("the image's USER \(spec) names a user its /etc/passwd does not have")
+        }
+        if parts.count == 2 {
+            if let gid = UInt32(parts[1]) {
+                result.gid = gid
+            } else if let entry = table("group").first(where: { $0.count > 2 && $0[0] == parts[1] }), let gid = UInt32(entry[2]) {
+                result.gid = gid
+            } else {
+                throw HarnessError.input("the image's USER \(spec) names a group its /etc/group does not have")
+            }
         }
         return result
     }

@@ -24,6 +24,10 @@ public struct SAMTemplate: Sendable {
         /// `SnapStart.ApplyOn: PublishedVersions`.
         public var snapStart = false
         public var architectures: [String] = []
+        /// `PackageType: Image`: the local image `ImageUri` names (a layout folder or archive, relative to the
+        /// template's folder), and the function's ImageConfig.
+        public var imageUri: String?
+        public var imageConfig = FunctionConfig.ImageConfig()
     }
 
     public let path: String
@@ -123,6 +127,9 @@ public struct SAMTemplate: Sendable {
 
         func function(_ id: String, _ p: Node) throws -> Function {
             let at = "Resources.\(id).Properties"
+            if let kind = try child(p, "PackageType").map({ try string($0, at: at + ".PackageType") }), kind == "Image" {
+                return try imageFunction(id, p, at: at)
+            }
             let codeNode = child(p, "CodeUri")
             if let codeNode, codeNode.mapping != nil, !isIntrinsic(codeNode) {
                 throw HarnessError.input("\(file): \(at).CodeUri is an S3 location; snapharness needs a local folder")
@@ -131,6 +138,38 @@ public struct SAMTemplate: Sendable {
                 throw HarnessError.input("\(file): \(id) uses InlineCode; snapharness runs a code folder (CodeUri)")
             }
             var f = Function(logicalId: id, codeUri: absolute(code))
+            try common(&f, p, at: at)
+            return f
+        }
+
+        /// A `PackageType: Image` function: ImageUri must name a local image (a registry cannot be reached).
+        func imageFunction(_ id: String, _ p: Node, at: String) throws -> Function {
+            guard let uri = try child(p, "ImageUri").map({ try string($0, at: at + ".ImageUri") }) else {
+                throw HarnessError.input("\(file): \(id) has PackageType Image but no ImageUri: name a local image (an OCI "
+                                         + "layout folder or an image archive, relative to the template)")
+            }
+            var f = Function(logicalId: id, codeUri: folder)
+            let remote = ["docker://", "containers-storage:", "oci:", "oci-archive:", "docker-archive:"]
+            f.imageUri = remote.contains(where: uri.hasPrefix) || uri.hasPrefix("/") ? uri : absolute(uri)
+            let config = child(p, "ImageConfig")
+            func list(_ key: String) throws -> [String]? {
+                guard let node = child(config, key) else { return nil }
+                guard let items = node.sequence else { return [try string(node, at: at + ".ImageConfig.\(key)")] }
+                return try items.enumerated().map { i, item in try string(item, at: at + ".ImageConfig.\(key)[\(i)]") }
+            }
+            f.imageConfig = FunctionConfig.ImageConfig(
+                entryPoint: try list("EntryPoint"), command: try list("Command"),
+                workingDirectory: try child(config, "WorkingDirectory").map { try string($0, at: at + ".ImageConfig.WorkingDirectory") })
+            try common(&f, p, at: at)
+            if !f.layers.isEmpty {
+                throw HarnessError.input("\(file): \(id) is a container image with Layers: Lambda does not add layers to "
+                                         + "image functions; put their files into the image")
+            }
+            return f
+        }
+
+        /// The properties zip and image functions share.
+        func common(_ f: inout Function, _ p: Node, at: String) throws {
             f.functionName = try child(p, "FunctionName").map { try string($0, at: at + ".FunctionName") }
             f.handler = try child(p, "Handler").map { try string($0, at: at + ".Handler") }
             f.runtime = try child(p, "Runtime").map { try string($0, at: at + ".Runtime") }
@@ -152,7 +191,6 @@ public struct SAMTemplate: Sendable {
             f.architectures = try (child(p, "Architectures")?.sequence.map(Array.init) ?? []).enumerated().map { i, node in
                 try string(node, at: at + ".Architectures[\(i)]")
             }
-            return f
         }
 
         func absolute(_ relative: String) -> String {

@@ -9,13 +9,14 @@ extension Criu {
     /// own, so any number of copies can run side by side. Its stdio is re-plumbed to fresh pipes whose lines reach
     /// `onOutput`. Works from any snapharness process, not only the one that dumped.
     /// CRIU gets `timeout` seconds; past it (or on SIGINT/SIGTERM) whatever it started is killed.
-    /// `externalMounts`: key -> host folder for each mount the snapshot left to the restorer; `network`: the fresh
+    /// `layout`: the environment root and the host folder of each mount the snapshot left to the restorer (nil: the
+    /// folders a bare process was dumped with); `network`: the fresh
     /// namespace for a tree dumped in its own (`manifest.networkKey`); `lazyPages`: the copy runs as soon as its
     /// registers are back and its memory arrives on demand (`LazyPages`), `onAllPages` hears when it is all in.
     /// `tmpView`: the copy's /tmp made beforehand (else made here for a snapshot with a /tmp disk); it is taken off
     /// the host once CRIU is done, whatever the outcome.
     public func restore(_ snapshot: SnapshotDirectory, manifest: SnapshotManifest? = nil, stdin: [UInt8] = [],
-                        timeout: Double = 60, externalMounts: [String: String] = [:], network: EnvironmentNetwork? = nil,
+                        timeout: Double = 60, layout: RestoreLayout? = nil, network: EnvironmentNetwork? = nil,
                         tmpView: EphemeralStorage.CopyView? = nil, lazyPages: Bool = false,
                         onAllPages: (@Sendable (Double) -> Void)? = nil,
                         onOutput: @escaping @Sendable (OutputStreamKind, String) -> Void) throws -> SandboxedProcess {
@@ -45,11 +46,12 @@ extension Criu {
                                      + "with `snapharness restore`, which gives every copy a network namespace of its own")
         }
         try opts.applyCommon(logFile: "restore.log", logLevel: 2, tcpEstablished: tcpEstablished)
-        _ = criu_local_set_root(opts.raw, "/") // the tree has its own mount namespace
+        let layout = try layout ?? RestoreLayout.recorded(snapshot, manifest: manifest)
+        _ = criu_local_set_root(opts.raw, layout.root) // the tree's mount namespace is rooted there
         // The copy's /tmp: the snapshot's disk under a private copy-on-write layer, on the host only until CRIU has
         // bound it into the copy.
         view = try view ?? EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest)
-        let externalMounts = view?.adding(to: externalMounts) ?? externalMounts
+        let externalMounts = view?.adding(to: layout.externalMounts) ?? layout.externalMounts
         for (key, path) in externalMounts.sorted(by: { $0.key < $1.key }) {
             guard criu_local_add_external(opts.raw, "mnt[\(key)]:\(path)") == 0 else {
                 throw CriuError(operation: "setup", message: "criu_local_add_external(mnt[\(key)]) failed")

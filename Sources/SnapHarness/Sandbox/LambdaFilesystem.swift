@@ -2,10 +2,9 @@
 import Foundation
 import Glibc
 
-/// Lambda's filesystem inside the sandbox, made of read-only bind mounts over a read-only host tree (only /tmp
-/// and /proc are the sandbox's own):
+/// Lambda's filesystem inside the environment: read-only bind mounts into its root (`EnvironmentRoot`, which holds
+/// their mount points):
 ///
-///     /var               a skeleton holding the mount points below (the host's /var is not visible)
 ///     /var/task          the function's code (LAMBDA_TASK_ROOT, the working folder)
 ///     /var/runtime       the runtime's libraries: snapshot-restore-py, simplejson (LAMBDA_RUNTIME_DIR)
 ///     /var/runtime/snapharness   the runtime agent
@@ -21,14 +20,17 @@ public struct LambdaFilesystem: Codable, Sendable, Equatable {
     public static let agentDirectory = "/var/runtime/snapharness"
     public static let languageRoot = "/var/lang"
     public static let layersRoot = "/opt"
-    /// Mount points of the layout, on the host under /run (0755 folders nobody writes to).
-    public static let skeleton = "/run/snapharness/skeleton"
+    /// /opt without layers: an empty folder nobody writes to.
+    public static let emptyLayers = "/run/snapharness/empty"
 
     public var task: String
     public var runtime: String
     public var agent: String
     public var language: String
     public var layers: String
+    /// In a container image's root: the image brings /var/task, /var/runtime, /var/lang and /opt itself; only the
+    /// harness's own runtime is bound in, under `ImageStore.harnessFolder` (this machine's /usr, interpreter, agent).
+    public var image: Bool?
 
     public init(task: String, runtime: String, agent: String, language: String, layers: String = LambdaFilesystem.emptyLayers) {
         self.task = task
@@ -38,27 +40,33 @@ public struct LambdaFilesystem: Codable, Sendable, Equatable {
         self.layers = layers
     }
 
-    public static var emptyLayers: String { skeleton + "/opt" }
-
-    /// (host folder, mount point, CRIU key), parents before children.
-    var mounts: [(source: String, target: String, key: String)] {
-        [(LambdaFilesystem.skeleton + "/var", "/var", "snapharness-var"),
-         (task, LambdaFilesystem.taskRoot, "snapharness-task"),
-         (runtime, LambdaFilesystem.runtimeDirectory, "snapharness-runtime"),
-         (agent, LambdaFilesystem.agentDirectory, "snapharness-agent"),
-         (language, LambdaFilesystem.languageRoot, "snapharness-lang"),
-         (layers, LambdaFilesystem.layersRoot, "snapharness-opt")]
+    /// (host folder, mount point), parents before children.
+    var binds: [(source: String, target: String)] {
+        if image == true {
+            let hidden = ImageStore.harnessFolder
+            return [("/usr", hidden + "/usr"), (language, hidden + "/lang"), (agent, hidden + "/agent")]
+        }
+        return [(task, LambdaFilesystem.taskRoot), (runtime, LambdaFilesystem.runtimeDirectory),
+         (agent, LambdaFilesystem.agentDirectory), (language, LambdaFilesystem.languageRoot),
+         (layers, LambdaFilesystem.layersRoot)]
     }
 
-    var binds: [(source: String, target: String)] { mounts.map { ($0.source, $0.target) } }
+    /// This machine's dynamic loader (under /usr, as on merged-/usr systems), which starts the harness's runtime in an
+    /// image whatever loader and libc the image has.
+    static var hostLoader: String {
+        let resolved = URL(fileURLWithPath: "/lib64/ld-linux-x86-64.so.2").resolvingSymlinksInPath().path
+        return resolved.hasPrefix("/usr/") ? resolved : "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+    }
 
-    /// The skeleton's folders (idempotent; /run survives between runs, but may be cleaned).
-    static func prepareSkeleton() throws {
-        for dir in ["/run/snapharness", skeleton, skeleton + "/var", skeleton + "/var/task", skeleton + "/var/runtime",
-                    skeleton + "/var/lang", skeleton + "/opt"] {
+    /// Where this machine's shared libraries are, under /usr.
+    static let hostLibraryFolders = ["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"]
+
+    /// The empty /opt (idempotent; /run survives between runs, but may be cleaned).
+    static func prepareEmptyLayers() throws {
+        for dir in ["/run/snapharness", emptyLayers] {
             if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw SystemError("mkdir \(dir)") }
-            if dir != "/run/snapharness" { chmod(dir, 0o755) }
         }
+        chmod(emptyLayers, 0o755)
     }
 
     /// Merges layer folders into a fresh folder under /run/snapharness (later layers win, as Lambda extracts them

@@ -2,9 +2,9 @@
 /// What to run in a sandbox: the function process and the isolation around it.
 ///
 /// The process becomes pid 1 of its own pid namespace (so CRIU can restore many copies side by side, each in a new
-/// pid namespace), session leader, with private mount (own /proc and /tmp, no /dev/shm tmpfs; with `binds`,
-/// Lambda's read-only filesystem, see `LambdaFilesystem`), ipc and uts namespaces and the host's network
-/// (connections to the outside are cut on restore with tcp-close, as on Lambda).
+/// pid namespace), session leader, in a mount namespace of its own rooted in an `EnvironmentRoot` (read-only, with
+/// `binds` such as Lambda's folders, see `LambdaFilesystem`, its own /proc and /tmp, nothing of the host's mount
+/// table), its own ipc and uts namespaces, and a network namespace of its own or the host's.
 public struct SandboxSpec: Sendable {
     public var executable: String
     public var arguments: [String]
@@ -14,13 +14,12 @@ public struct SandboxSpec: Sendable {
     public var workingDirectory: String?
     /// Size of the private /tmp (Lambda's default ephemeral storage is 512 MB).
     public var tmpBytes: UInt64
-    /// Paths under /tmp a process without `binds` needs (a test program living in /tmp): bind-mounted into the
-    /// private /tmp at the same path. Paths elsewhere are visible anyway and ignored here. Functions use `binds`.
-    public var exposedPaths: [String] = []
     /// Run the function as this user and group; nil keeps root.
     public var user: (uid: UInt32, gid: UInt32)?
-    /// Lambda's filesystem: host folders bound read-only at these paths, in order, with every other inherited
-    /// mount read-only. Empty: the host's layout, writable where the user may write.
+    /// The folder that becomes "/"; nil: the root for `user` (`EnvironmentRoot.prepare`).
+    public var root: EnvironmentRoot?
+    /// Host folders bound read-only inside, in order, after the root's system folders (/usr): each target must be a
+    /// folder of the root (/var/task, /var/runtime, /var/lang, /opt) or of an earlier bind.
     public var binds: [(source: String, target: String)] = []
     /// RLIMIT_NOFILE and RLIMIT_NPROC (0 keeps the supervisor's).
     public var maxFiles: UInt64 = 0

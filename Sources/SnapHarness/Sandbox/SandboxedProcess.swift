@@ -12,8 +12,14 @@ public final class SandboxedProcess: Sendable {
     let marks: OutputMarks
     /// The page server of a lazy restore, until every page is in or the process ends.
     public let lazyPages: LazyPages?
+    /// The environment's root and the host folders bound in it: a checkpoint names each bind as CRIU external.
+    public let root: EnvironmentRoot?
+    public let mounts: [SandboxMount]
 
-    init(process: ChildProcess, stdio: StdioKeys, readers: [LineReader], marks: OutputMarks, lazyPages: LazyPages? = nil) {
+    init(process: ChildProcess, stdio: StdioKeys, readers: [LineReader], marks: OutputMarks, lazyPages: LazyPages? = nil,
+         root: EnvironmentRoot? = nil, mounts: [SandboxMount] = []) {
+        self.root = root
+        self.mounts = mounts
         self.process = process
         self.stdio = stdio
         self.readers = readers
@@ -53,7 +59,12 @@ public final class SandboxedProcess: Sendable {
         let envp = spec.environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         let cwd = strdup(spec.workingDirectory ?? "/")
         let path = strdup(spec.executable)
-        let expose = spec.exposedPaths.filter { $0.hasPrefix("/tmp/") }.map { strdup($0) } + [nil]
+        let root: EnvironmentRoot
+        do {
+            root = try spec.root ?? EnvironmentRoot.prepare(user: spec.user.map { FunctionUser(name: "function", uid: $0.uid, gid: $0.gid) }
+                                                                 ?? FunctionUser(name: "root", uid: 0, gid: 0))
+        } catch { pipes.closeAll(); throw error }
+        let mounts = root.systemBinds + spec.binds.map { SandboxMount(source: $0.source, target: $0.target) }
         var joins: [Int32] = []
         for file in spec.cgroup?.procsFiles ?? [] {
             let fd = open(file, O_WRONLY | O_CLOEXEC)
@@ -61,19 +72,19 @@ public final class SandboxedProcess: Sendable {
             joins.append(fd)
         }
         defer { joins.forEach(FD.close) }
-        let bindSources = spec.binds.isEmpty ? [] : spec.binds.map { strdup($0.source) } + [nil]
-        let bindTargets = spec.binds.isEmpty ? [] : spec.binds.map { strdup($0.target) } + [nil]
+        let bindSources = mounts.map { strdup($0.source) } + [nil]
+        let bindTargets = mounts.map { strdup($0.target) } + [nil]
+        let rootPath = strdup(root.path), hostname = strdup(EnvironmentRoot.hostname)
         defer {
-            (argv + envp + expose + bindSources + bindTargets + [cwd, path]).forEach { free($0) }
+            (argv + envp + bindSources + bindTargets + [cwd, path, rootPath, hostname]).forEach { free($0) }
         }
         var config = sh_spawn_config()
         config.path = UnsafePointer(path)
         let result = argv.withUnsafeBufferPointer { argvBuf in
-            envp.withUnsafeBufferPointer { envBuf in expose.withUnsafeBufferPointer { exposeBuf in
+            envp.withUnsafeBufferPointer { envBuf in
             bindSources.withUnsafeBufferPointer { sourcesBuf in bindTargets.withUnsafeBufferPointer { targetsBuf in
                 config.argv = argvBuf.baseAddress
                 config.envp = envBuf.baseAddress
-                config.expose = exposeBuf.count > 1 ? exposeBuf.baseAddress : nil
                 config.cwd = UnsafePointer(cwd)
                 config.stdin_fd = pipes.childStdin
                 config.stdout_fd = pipes.childStdout
@@ -82,15 +93,17 @@ public final class SandboxedProcess: Sendable {
                 config.tmp_bytes = spec.tmpBytes
                 config.uid = spec.user?.uid ?? UInt32.max
                 config.gid = spec.user?.gid ?? UInt32.max
-                config.bind_sources = sourcesBuf.isEmpty ? nil : sourcesBuf.baseAddress
-                config.bind_targets = targetsBuf.isEmpty ? nil : targetsBuf.baseAddress
+                config.root = UnsafePointer(rootPath)
+                config.hostname = UnsafePointer(hostname)
+                config.bind_sources = sourcesBuf.baseAddress
+                config.bind_targets = targetsBuf.baseAddress
                 config.max_files = spec.maxFiles
                 config.max_processes = spec.maxProcesses
                 config.join_fds = (joins.count > 0 ? joins[0] : -1, joins.count > 1 ? joins[1] : -1)
                 config.netns_fd = spec.network?.fd ?? 0
                 config.tmp_mount_fd = max(spec.tmpMount, 0)
                 return sh_spawn(&config)
-            } } } }
+            } } }
         }
         pipes.closeChildEnds()
         guard result.pid > 0 else {
@@ -101,7 +114,8 @@ public final class SandboxedProcess: Sendable {
         }
         let marks = OutputMarks()
         let readers = pipes.startReaders(marks: marks, onOutput)
-        return SandboxedProcess(process: ChildProcess(pid: result.pid), stdio: keys, readers: readers, marks: marks)
+        return SandboxedProcess(process: ChildProcess(pid: result.pid), stdio: keys, readers: readers, marks: marks,
+                                root: root, mounts: mounts)
     }
 }
 

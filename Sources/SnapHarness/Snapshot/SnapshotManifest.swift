@@ -29,6 +29,10 @@ public struct SnapshotManifest: Codable, Sendable, Equatable {
     /// The environment's /tmp as Init left it: an ext4 image (`tmp.ext4`, sparse) that each restore shows its copy
     /// through a copy-on-write view (`EphemeralStorage`). nil: /tmp is a tmpfs inside CRIU's images (older snapshots).
     public var tmpDisk: ImageDigest?
+    /// The host folders bound into the environment when it was dumped (CRIU externals, by key), and the user its
+    /// root was made for (`EnvironmentRoot`). nil: an older snapshot, taken in a view of the host's mount table.
+    public var mounts: [SandboxMount]?
+    public var rootUser: FunctionUser?
 
     public init(createdAt: Date = Date(), criuVersion: String, stdio: StdioKeys, imageBytes: UInt64,
                 dumpSeconds: Double, function: FunctionManifest? = nil, images: [ImageDigest]? = nil) {
@@ -75,6 +79,8 @@ public struct FunctionManifest: Codable, Sendable, Equatable {
     public var layers: [String]?
     /// The runtime client Init ran (nil: the built-in one, as in snapshots of older versions).
     public var runtimeClient: FunctionConfig.RuntimeClient?
+    /// The container image the function ran from (its root, by id in the image cache); nil for a zip function.
+    public var image: ContainerImage?
 
     public init(handlerDirectory: String, handler: String, python: String, environment: [String: String],
                 timeoutSeconds: Double, restoreTimeoutSeconds: Double, memorySizeMB: Int, initSeconds: Double) {
@@ -89,6 +95,33 @@ public struct FunctionManifest: Codable, Sendable, Equatable {
     }
 }
 
+/// Where a restored environment's mounts come from on this machine: its root folder (CRIU's `--root`) and the
+/// host folder of each bind, by CRIU key.
+public struct RestoreLayout: Sendable {
+    public let root: String
+    public let mounts: [SandboxMount]
+    public var externalMounts: [String: String] { Dictionary(uniqueKeysWithValues: mounts.map { ($0.key, $0.source) }) }
+
+    /// The root this machine has for the snapshot's user, or its image's as the image cache holds it; refuses a
+    /// snapshot from before environment roots.
+    static func root(_ snapshot: SnapshotDirectory, manifest: SnapshotManifest) throws -> EnvironmentRoot {
+        guard manifest.mounts != nil, let user = manifest.rootUser else {
+            throw HarnessError.input("\(snapshot.path) was taken by an older snapharness, in a view of the host's mount "
+                                     + "table (it cannot be restored reliably). Take a new snapshot with `snapharness snapshot`")
+        }
+        if let image = manifest.function?.image {
+            return EnvironmentRoot(image: try ImageStore.cached(id: image.id, reference: image.reference), user: user)
+        }
+        return try EnvironmentRoot.prepare(user: user)
+    }
+
+    /// A bare process's snapshot: the folders it was dumped with.
+    public static func recorded(_ snapshot: SnapshotDirectory, manifest: SnapshotManifest) throws -> RestoreLayout {
+        let root = try root(snapshot, manifest: manifest)
+        return RestoreLayout(root: root.path, mounts: manifest.mounts ?? [])
+    }
+}
+
 extension FunctionManifest {
     /// The host folders a restore binds at Lambda's paths: the snapshot's own copy of the code, this machine's
     /// runtime (the one running now) and the interpreter installation Init used. Names what is missing.
@@ -98,6 +131,16 @@ extension FunctionManifest {
                                      + "manifest). Take a new snapshot with `snapharness snapshot`")
         }
         var layout = recorded
+        if layout.image == true { // the image brings the code; this machine's agent runs the Runtime API
+            layout.agent = runtime.directory
+            let missing = layout.language
+            guard FileManager.default.fileExists(atPath: missing) else {
+                throw HarnessError.input("this snapshot cannot be restored here: the interpreter's installation (\(missing)) "
+                    + "that ran its Runtime API server is missing. Install the same interpreter (\(python)), or take a "
+                    + "new snapshot")
+            }
+            return layout
+        }
         layout.task = snapshot.codePath
         layout.runtime = runtime.library
         layout.agent = runtime.directory
@@ -111,11 +154,12 @@ extension FunctionManifest {
         return layout
     }
 
-    /// CRIU's external-mount mapping for restoring `snapshot` on this machine: key -> host folder.
-    public func externalMounts(_ snapshot: SnapshotDirectory) throws -> [String: String] {
-        try LambdaFilesystem.prepareSkeleton()
+    /// The environment root and CRIU's external-mount mapping for restoring `snapshot` on this machine.
+    public func restoreLayout(_ snapshot: SnapshotDirectory, manifest: SnapshotManifest) throws -> RestoreLayout {
+        let root = try RestoreLayout.root(snapshot, manifest: manifest)
         let layout = try restoreFilesystem(snapshot, runtime: try RuntimeFiles.locate())
-        return Dictionary(uniqueKeysWithValues: layout.mounts.map { ($0.key, $0.source) })
+        return RestoreLayout(root: root.path,
+                             mounts: root.systemBinds + layout.binds.map { SandboxMount(source: $0.source, target: $0.target) })
     }
 }
 #endif

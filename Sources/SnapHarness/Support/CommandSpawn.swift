@@ -10,7 +10,9 @@ import Glibc
 enum CommandSpawn {
     /// Spawns `argv` with `fds` (source in this process -> number in the child) and stdin/stdout/stderr on
     /// /dev/null, or stdout/stderr appended to `outputFile`. Returns the child; reap it with `wait`/`terminate`.
-    static func spawn(_ argv: [String], fds: [(source: Int32, target: Int32)] = [], outputFile: String? = nil) throws -> ChildProcess {
+    /// `errorFile`: stderr apart from stdout.
+    static func spawn(_ argv: [String], fds: [(source: Int32, target: Int32)] = [], outputFile: String? = nil,
+                      errorFile: String? = nil) throws -> ChildProcess {
         // Move every source above the targets first, so one dup2 can never clobber the source of a later one.
         var moved: [(Int32, Int32)] = []
         defer { moved.forEach { FD.close($0.0) } }
@@ -25,7 +27,11 @@ enum CommandSpawn {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         let out = outputFile ?? "/dev/null"
         posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if let errorFile {
+            posix_spawn_file_actions_addopen(&actions, 2, errorFile, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
         for (high, target) in moved { posix_spawn_file_actions_adddup2(&actions, high, target) }
         // Descriptors a concurrent restore briefly leaves inheritable (its stdio pipes, its network namespace) must
         // not reach a long-lived child such as pasta: it would hold a copy's output open.

@@ -55,7 +55,7 @@ struct HostFootprint: Equatable, CustomStringConvertible {
                 || $0.hasPrefix("snapharness-storage-") || $0.hasPrefix(".criu.mntns.") }
             .map { "/tmp/" + $0 }
             + ((try? FileManager.default.contentsOfDirectory(atPath: "/run/snapharness")) ?? [])
-                .filter { $0 != "skeleton" }.map { "/run/snapharness/" + $0 } // the skeleton stays, by design
+                .filter { !["roots", "empty"].contains($0) }.map { "/run/snapharness/" + $0 } // shared, by design
         return HostFootprint(criuProcesses: ps.split(separator: "\n").map(String.init), mounts: mounts,
                              nftCriuTables: Int(nft.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0,
                              children: ProcFile.children(),

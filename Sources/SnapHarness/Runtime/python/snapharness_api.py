@@ -2,7 +2,8 @@
 
 It is pid 1 of the environment and part of the checkpointed tree, as Lambda's API server is part of its microVM. It
 listens on 127.0.0.1:9001 in the environment's own network namespace, starts the runtime (AWS's awslambdaric as
-`python -m awslambdaric module.function`, or a custom runtime's `bootstrap`) as its child, and relays between the
+`python -m awslambdaric module.function`, a custom runtime's `bootstrap`, or a container image's ENTRYPOINT + CMD)
+as its child, and relays between the
 runtime's HTTP calls and the supervisor's control channel (docs/control-protocol.md): to the supervisor it looks
 like the built-in agent.
 
@@ -280,6 +281,14 @@ def start_runtime():
     if INSPECTING and kind == "awslambdaric":
         inspector = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inspector")
         env["PYTHONPATH"] = inspector + ":" + env.get("PYTHONPATH", "")
+    if kind == "image":
+        # ENTRYPOINT + CMD, found on the image's PATH as a container runtime finds it.
+        argv = json.loads(os.environ["SNAPHARNESS_IMAGE_COMMAND"])
+        if not argv:
+            raise OSError("the image has no ENTRYPOINT or CMD")
+        actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0)]
+        return os.posix_spawnp(argv[0], argv, env, file_actions=actions, setsigmask=(),
+                               setsigdef=(signal.SIGUSR1, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE))
     if kind == "bootstrap":
         argv = [os.path.join(os.environ["LAMBDA_TASK_ROOT"], "bootstrap")]
     else:
@@ -400,7 +409,7 @@ def serve(channel, runtime_pid):
 
 
 def main():
-    os.chdir(os.environ["LAMBDA_TASK_ROOT"])
+    os.chdir(os.environ.get("SNAPHARNESS_WORKDIR") or os.environ["LAMBDA_TASK_ROOT"])
     server = Server(ADDRESS, RuntimeAPI)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 3600}, daemon=True).start()
     channel = Channel()
@@ -408,13 +417,17 @@ def main():
     try:
         runtime_pid = start_runtime()
     except OSError as e:
-        what = "bootstrap" if os.environ.get("SNAPHARNESS_RUNTIME_CLIENT") == "bootstrap" else "awslambdaric"
+        kind = os.environ.get("SNAPHARNESS_RUNTIME_CLIENT", "awslambdaric")
+        what = {"bootstrap": "bootstrap", "image": "the image's ENTRYPOINT + CMD " + os.environ.get(
+            "SNAPHARNESS_IMAGE_COMMAND", "[]")}.get(kind, "awslambdaric")
         error = {"errorMessage": "Couldn't start the runtime ({}): {}".format(what, e),
-                 "errorType": "Runtime.InvalidEntrypoint" if what == "bootstrap" else "Runtime.ExitError",
+                 "errorType": "Runtime.InvalidEntrypoint" if kind in ("bootstrap", "image") else "Runtime.ExitError",
                  "stackTrace": []}
-        channel.send({"type": "init_error", "error": error,
-                      "hint": "a custom runtime needs an executable file named bootstrap in the function's folder "
-                              "(chmod +x bootstrap)" if what == "bootstrap" else None})
+        hints = {"bootstrap": "a custom runtime needs an executable file named bootstrap in the function's folder "
+                              "(chmod +x bootstrap)",
+                 "image": "the image's ENTRYPOINT (or the function's ImageConfig EntryPoint) must name an executable "
+                          "in the image"}
+        channel.send({"type": "init_error", "error": error, "hint": hints.get(kind)})
         os._exit(1)
     threading.Thread(target=reap, args=(runtime_pid,), daemon=True).start()
 
@@ -437,9 +450,9 @@ def main():
     if INSPECTING:
         # awslambdaric ran (and emptied) the before-snapshot hooks already; the after-restore ones are still there.
         hooks = ask_inspector({"op": "hooks"})
-        channel.send({"type": "init_done", "afterRestoreHooks": hooks["afterRestore"]})
+        channel.send({"type": "init_done", "afterRestoreHooks": hooks["afterRestore"], "parkedIn": held})
     else:
-        channel.send({"type": "init_done"})
+        channel.send({"type": "init_done", "parkedIn": held})
 
     # Before the snapshot the supervisor may invoke a runtime that waits in /next (the on-demand path).
     while True:

@@ -22,7 +22,8 @@ class Channel:
             raise SystemExit("snapharness agent: no control socket address on stdin")
         self.detached = False
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(address)
+        # "@name": an abstract address of the environment's own network namespace.
+        self.sock.connect("\0" + address[1:] if address.startswith("@") else address)
         self.reader = self.sock.makefile("rb")
         Channel.current = self
 
