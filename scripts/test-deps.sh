@@ -71,3 +71,4 @@ pip_layer requests requests==2.32.5
 pip_layer numpy numpy==2.3.5
 pip_layer cryptography cryptography==50.0.2
 pip_layer powertools aws-lambda-powertools==3.37.0
+bash "$root/scripts/test-images.sh"

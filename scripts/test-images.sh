@@ -21,7 +21,8 @@ die() { log "error: $*"; exit 1; }
 case "$images" in *:*) die "$images holds a ':', which skopeo's and umoci's image references cannot name" ;; esac
 
 # --- Tools -----------------------------------------------------------------------------------------
-# patchelf: the copied interpreter's RUNPATH names this machine's Python prefix; it is pointed at /var/lang/lib.
+# patchelf: the copied interpreter's RUNPATH names this machine's Python prefix; it is pointed at /var/lang/lib, so
+# that it starts whatever LD_LIBRARY_PATH says (the custom images set none).
 pkgs=(mmdebstrap umoci skopeo patchelf)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -53,10 +54,11 @@ pylib="lib/python$pyver"
 
 # What scripts/deps.sh put into .deps/python: the runtime interface client and AWS's hooks library.
 py="$root/.deps/python"
-rt_files=(awslambdaric awslambdaric-*.dist-info "runtime_client.$abi-x86_64-linux-gnu.so" snapshot_restore_py*
-          simplejson simplejson-*.dist-info)
-for f in "${rt_files[@]}"; do
-  compgen -G "$py/$f" >/dev/null || die "$py/$f is missing: run scripts/deps.sh (make deps) first"
+rt_files=()
+for g in awslambdaric 'awslambdaric-*.dist-info' "runtime_client.$abi-x86_64-linux-gnu.so" 'snapshot_restore_py*' \
+         simplejson 'simplejson-*.dist-info'; do
+  found=$(cd "$py" 2>/dev/null && compgen -G "$g") || die "$py/$g is missing: run scripts/deps.sh (make deps) first"
+  mapfile -t -O "${#rt_files[@]}" rt_files <<<"$found"
 done
 
 # The Debian mirror apt uses here (bookworm, its updates and security suites; main only).
@@ -93,19 +95,22 @@ mapfile -t mirror_args <<<"$mirrors"
 # The base layer: the shared libraries CPython, its lib-dynload modules and common wheels link against.
 base_pkgs=(libssl3 libffi8 zlib1g libsqlite3-0 libbz2-1.0 liblzma5 libreadline8 libncursesw6 libuuid1 libgdbm6
            libstdc++6 libgcc-s1 ca-certificates tzdata)
+# shellcheck disable=SC2016 # $1 is the hook's, expanded by mmdebstrap
 base_opts=(--variant=minbase --include="${base_pkgs[*]}"
            --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*'
            --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright'
            --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias'
-           --customize-hook='rm -f "$1/etc/resolv.conf" "$1/etc/hostname"')
+           --customize-hook='rm -f "$1/etc/resolv.conf" "$1/etc/hostname"')  # this machine's, not the image's
 
-# Stamps: the base layer is keyed on what mmdebstrap is asked for; the images on everything they are made of.
+# Stamps: the base layer is keyed on what mmdebstrap is asked for; the images on everything they are made of (less
+# what the copies leave out, such as the bytecode caches the host's Python keeps writing, and folders' mtimes).
 base_key=$(printf '%s\n' "${base_opts[@]}" "${mirror_args[@]}" | sha256sum | cut -c1-16)
 inputs_key=$({
-  sha256sum "$0"
+  sha256sum "$root/scripts/test-images.sh"
   echo "$base_key $prefix"
-  find "$prefix" -printf '%P %s %T@ %m %l\n' | sort
-  (cd "$py" && for f in "${rt_files[@]}"; do find $f -printf '%p %s %T@ %m\n'; done) | sort
+  find "$prefix" \( -name __pycache__ -o -path "$prefix/$pylib/test" -o -path "$prefix/$pylib/site-packages/*.pth" \) \
+    -prune -o -type d -printf '%P/ %m\n' -o -printf '%P %s %T@ %m %l\n' | sort
+  (cd "$py" && find "${rt_files[@]}" -name __pycache__ -prune -o -type d -printf '%p/\n' -o -printf '%p %s %T@ %m\n') | sort
 } | sha256sum | cut -c1-16)
 
 layout="$images/layout"
@@ -114,7 +119,7 @@ oci_tar="$images/python-base.oci.tar"
 docker_tar="$images/python-base.docker.tar"
 if [ "$(cat "$images/.stamp" 2>/dev/null)" = "$inputs_key" ] && [ -f "$layout/index.json" ] \
    && [ -s "$oci_tar" ] && [ -s "$docker_tar" ]; then
-  log "up to date: ${tags[*]} in ${layout#$root/}, ${oci_tar#$root/}, ${docker_tar#$root/}"
+  log "up to date: ${tags[*]} in ${layout#"$root"/}, ${oci_tar#"$root"/}, ${docker_tar#"$root"/}"
   exit 0
 fi
 
@@ -137,8 +142,9 @@ fi
 # --- Staging the other layers ---------------------------------------------------------------------
 # layer DIR OUT: DIR's contents as a layer tarball, owned by root, 0755 folders and executables, 0644 files.
 layer() {
-  tar -C "$1" --create --file "$2" --sort=name --numeric-owner --owner=0 --group=0 --mode='u=rwX,go=rX' \
-    $(cd "$1" && ls -A)
+  local top
+  mapfile -t top < <(find "$1" -mindepth 1 -maxdepth 1 -printf '%P\n')
+  tar -C "$1" --create --file "$2" --sort=name --numeric-owner --owner=0 --group=0 --mode='u=rwX,go=rX' "${top[@]}"
 }
 
 # /var/lang: the interpreter's prefix, without bytecode caches, the stdlib's tests, the static libpython, tkinter's
@@ -150,11 +156,12 @@ tar -C "$prefix" -cf - --exclude=__pycache__ --exclude="./$pylib/test" --exclude
   --exclude="./$pylib/lib-dynload/_tkinter.*" --exclude="./$pylib/site-packages/*.pth" . \
   | tar -C "$lang/var/lang" -xf -
 [ -e "$lang/var/lang/bin/python3" ] || ln -s "python$pyver" "$lang/var/lang/bin/python3"
-patchelf --set-rpath '$ORIGIN/../lib' "$lang/var/lang/bin/python$pyver"
+patchelf --set-rpath /var/lang/lib "$lang/var/lang/bin/python$pyver"
 # Scripts (pip, pydoc, ...) whose #! names this machine's prefix name /var/lang's interpreter instead.
 for f in "$lang/var/lang/bin"/*; do
-  [ -f "$f" ] && [ ! -L "$f" ] && head -c 2 "$f" | grep -q '^#!' || continue
-  sed -i "1s|^#!$prefix/bin/|#!/var/lang/bin/|" "$f"
+  if [ -f "$f" ] && [ ! -L "$f" ] && [ "$(head -c 2 "$f")" = '#!' ]; then
+    sed -i "1s|^#!$prefix/bin/|#!/var/lang/bin/|" "$f"
+  fi
 done
 layer "$lang" "$work/lang.tar"
 
@@ -259,7 +266,7 @@ chmod 0755 "$custom/var/task/bootstrap"
 layer "$custom" "$work/custom.tar"
 
 # --- The images ------------------------------------------------------------------------------------
-log "assembling ${tags[*]} in ${layout#$root/}"
+log "assembling ${tags[*]} in ${layout#"$root"/}"
 new="$work/layout"
 umoci init --layout "$new"
 umoci new --image "$new:base"
@@ -284,12 +291,14 @@ umoci config --image "$new:custom-norestore" --tag custom-allow --no-history \
 umoci gc --layout "$new"
 
 # --- Checks: each image unpacked and run in a chroot with its own environment ----------------------
+for tag in "${tags[@]}"; do
+  umoci raw unpack --image "$new:$tag" "$work/check-$tag" >"$work/unpack.log" 2>&1 \
+    || { cat "$work/unpack.log" >&2; die "umoci could not unpack $tag (its reason is above)"; }
+done
 check() { # TAG ENV... -- COMMAND...: runs COMMAND in TAG's root with only ENV
-  local tag=$1 dir="$work/check-$1"; shift
-  local env=()
+  local dir="$work/check-$1" env=(); shift
   while [ "$1" != -- ]; do env+=("$1"); shift; done; shift
-  [ -d "$dir" ] || umoci raw unpack --image "$new:$tag" "$dir" >/dev/null
-  env -i "${env[@]}" chroot "$dir" "$@"
+  chroot "$dir" /usr/bin/env -i "${env[@]}" "$@"
 }
 base_env=(LANG=en_US.UTF-8 "$path_env" LD_LIBRARY_PATH=/var/lang/lib LAMBDA_TASK_ROOT=/var/task)
 log "checking python-base"
@@ -312,7 +321,7 @@ for tag in custom-norestore custom-allow; do
 done
 
 # --- Outputs ---------------------------------------------------------------------------------------
-log "writing ${oci_tar#$root/} and ${docker_tar#$root/}"
+log "writing ${oci_tar#"$root"/} and ${docker_tar#"$root"/}"
 skopeo --insecure-policy copy --quiet "oci:$new:python-base" "oci-archive:$work/python-base.oci.tar:python-base"
 skopeo --insecure-policy copy --quiet "oci:$new:python-base" "docker-archive:$work/python-base.docker.tar:snapharness/python-base:latest"
 rm -rf "$layout" "$oci_tar" "$docker_tar"
@@ -320,4 +329,4 @@ mv "$new" "$layout"
 mv "$work/python-base.oci.tar" "$oci_tar"
 mv "$work/python-base.docker.tar" "$docker_tar"
 echo "$inputs_key" > "$images/.stamp"
-log "built ${tags[*]} in ${layout#$root/} ($(du -sh "$layout" | cut -f1)), ${oci_tar#$root/}, ${docker_tar#$root/}"
+log "built ${tags[*]} in ${layout#"$root"/} ($(du -sh "$layout" | cut -f1)), ${oci_tar#"$root"/}, ${docker_tar#"$root"/}"

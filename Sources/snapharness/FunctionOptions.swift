@@ -169,7 +169,7 @@ struct FunctionOptions: ParsableArguments {
             throw HarnessError.input("\(flag) does not apply to --image: the image brings its runtime and all its files, "
                                      + "as a container-image function on Lambda does")
         }
-        let loaded = try ImageStore.load(reference) { Output.note("snapharness: \($0)") }
+        let loaded = try ImageStore.load(reference) { Output.note($0) }
         let (environment, sources) = try userEnvironment(sam)
         let interpreter = try PythonInterpreter.choose(runtime: nil, python: python) { Output.note($0) }.path
         var imageConfig = sam?.imageConfig ?? FunctionConfig.ImageConfig()

@@ -42,7 +42,8 @@ struct InspectCommand: ParsableCommand {
             lines += ["function     \(function): \(s.handler ?? "?") on \(s.runtime ?? "?") (runtime client \(s.runtimeClient ?? "builtin"))",
                       "limits       \(s.memorySizeMB ?? 0) MB memory, \(s.timeoutSeconds.map { String(format: "%g", $0) } ?? "?") s timeout, "
                         + "\(s.ephemeralStorageMB ?? 512) MB /tmp",
-                      "layers       \(s.layers.isEmpty ? "none" : s.layers.joined(separator: ", "))",
+                      s.image.map { "image        \($0) (\(s.imageID ?? "?"))" }
+                        ?? "layers       \(s.layers.isEmpty ? "none" : s.layers.joined(separator: ", "))",
                       "hooks        before-snapshot: \(s.beforeSnapshotHooks.isEmpty ? "none" : s.beforeSnapshotHooks.joined(separator: ", ")); "
                         + "after-restore: \(s.afterRestoreHooks.isEmpty ? "none" : s.afterRestoreHooks.joined(separator: ", "))",
                       "environment  \(s.environmentVariables.joined(separator: " ")) (names only)"]

@@ -17,6 +17,11 @@ public struct StaleStateCheck: Sendable {
             throw HarnessError.input("check inspects a Python function's state; a custom runtime's (provided.al2023) "
                                      + "cannot be inspected. Use `run --restores 2` to compare copies by their output")
         }
+        if let image = config.image, !image.isAWSPythonBaseImage {
+            throw HarnessError.input("check inspects a Python function's state through AWS's Python runtime; \(image.reference) "
+                                     + "is not one of AWS's Python base images. Use `run --image ... --restores 2` to compare "
+                                     + "copies by their output")
+        }
         var config = config
         config.loadInspector = true
         let reference = try lifecycle.referenceFacts(config)

@@ -158,9 +158,10 @@ public struct FunctionConfig: Sendable {
         let hidden = ImageStore.harnessFolder
         let python = hidden + "/lang/bin/" + (self.python as NSString).lastPathComponent
         let loader = LambdaFilesystem.hostLoader
-        let libraries = ([hidden + "/lang/lib"] + LambdaFilesystem.hostLibraryFolders.map { hidden + $0.dropFirst(4) })
+        // This machine's /usr is at hidden + "/usr": its loader and library folders keep their paths below it.
+        let libraries = ([hidden + "/lang/lib"] + LambdaFilesystem.hostLibraryFolders.map { hidden + $0 })
             .joined(separator: ":")
-        return (hidden + loader.dropFirst(4), ["--library-path", libraries, python, "-u", hidden + "/agent/snapharness_api.py"])
+        return (hidden + loader, ["--library-path", libraries, python, "-u", hidden + "/agent/snapharness_api.py"])
     }
 
     /// The image's command after the function's ImageConfig.

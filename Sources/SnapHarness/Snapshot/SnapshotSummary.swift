@@ -12,6 +12,9 @@ public struct SnapshotSummary: Codable, Sendable {
     public var handler: String?
     public var runtime: String?
     public var runtimeClient: String?
+    /// The container image the snapshot needs (reference and id), for an image function.
+    public var image: String?
+    public var imageID: String?
     public var memorySizeMB: Int?
     public var timeoutSeconds: Double?
     public var ephemeralStorageMB: Int?
@@ -39,8 +42,11 @@ public struct SnapshotSummary: Codable, Sendable {
         self.function = function?.environment["AWS_LAMBDA_FUNCTION_NAME"]
         handler = function?.handler
         runtime = function.map { f in
-            f.runtimeClient == .bootstrap ? "provided.al2023" : "python" + FunctionConfig.pythonVersion(of: f.python)
+            if f.image != nil { return "a container image" }
+            return f.runtimeClient == .bootstrap ? "provided.al2023" : "python" + FunctionConfig.pythonVersion(of: f.python)
         }
+        image = function?.image?.reference
+        imageID = function?.image?.id
         runtimeClient = function.map { ($0.runtimeClient ?? .builtin).rawValue }
         memorySizeMB = function?.memorySizeMB
         timeoutSeconds = function?.timeoutSeconds

@@ -278,7 +278,7 @@ def start_runtime():
     env = {k: v for k, v in os.environ.items() if not k.startswith("SNAPHARNESS_")}
     if env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI"):
         env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = "http://%s:%d%s" % (ADDRESS[0], ADDRESS[1], CREDENTIALS_PATH)
-    if INSPECTING and kind == "awslambdaric":
+    if INSPECTING and kind in ("awslambdaric", "image"):
         inspector = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inspector")
         env["PYTHONPATH"] = inspector + ":" + env.get("PYTHONPATH", "")
     if kind == "image":
