@@ -174,8 +174,7 @@ struct FunctionOptions: ParsableArguments {
         let interpreter = try PythonInterpreter.choose(runtime: nil, python: python) { Output.note($0) }.path
         var imageConfig = sam?.imageConfig ?? FunctionConfig.ImageConfig()
         if let handler { imageConfig.command = [handler] }
-        let name = functionName ?? sam?.functionName ?? sam?.logicalId
-            ?? FunctionConfig.defaultName(for: ((reference as NSString).lastPathComponent as NSString).deletingPathExtension)
+        let name = functionName ?? sam?.functionName ?? sam?.logicalId ?? Self.defaultName(image: reference)
         var config = FunctionConfig(directory: loaded.rootfs, handler: (imageConfig.command ?? loaded.config.cmd)?.first ?? "",
                                     python: interpreter, functionName: name,
                                     memoryMB: memory ?? sam?.memorySize ?? 128, timeout: timeout ?? sam?.timeout ?? 3,
@@ -188,6 +187,17 @@ struct FunctionOptions: ParsableArguments {
         config.user = try resolvedUser(image: loaded)
         config.environmentSources = sources
         return finish(config)
+    }
+
+    /// A function name from an image reference: the tag of `DIR:TAG`, else the file's name without its archive
+    /// endings (`python-base.oci.tar` -> python-base).
+    static func defaultName(image reference: String) -> String {
+        var name = (reference as NSString).lastPathComponent
+        if let colon = name.lastIndex(of: ":") { name = String(name[name.index(after: colon)...]) }
+        for suffix in [".tar.gz", ".tgz", ".tar", ".oci", ".docker"] where name.hasSuffix(suffix) {
+            name = String(name.dropLast(suffix.count))
+        }
+        return FunctionConfig.defaultName(for: name)
     }
 
     /// The template's variables, then --env-file's, then --env's, and where each came from.
