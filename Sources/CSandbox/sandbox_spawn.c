@@ -256,79 +256,82 @@ int sh_cloexec_from(int first) {
     return (int)syscall(SYS_close_range, (unsigned)first, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
 }
 
-struct netns_job { int fd; int error; };
+/* A descriptor made on a short-lived thread, so that a namespace the thread enters stays with that thread; each
+ * job struct starts with this result. */
+struct thread_result { int fd; int error; };
+
+static int on_thread(void *(*body)(void *), struct thread_result *job) {
+    pthread_t thread;
+    int rc = pthread_create(&thread, NULL, body, job);
+    if (rc != 0) { errno = rc; return -1; }
+    pthread_join(thread, NULL);
+    if (job->fd < 0) errno = job->error;
+    return job->fd;
+}
+
+struct netns_job { struct thread_result result; };
 
 static void *netns_thread(void *arg) {
     struct netns_job *job = arg;
-    job->fd = -1;
-    if (unshare(CLONE_NEWNET) < 0) { job->error = errno; return NULL; }
+    job->result.fd = -1;
+    if (unshare(CLONE_NEWNET) < 0) { job->result.error = errno; return NULL; }
     int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (sock < 0) { job->error = errno; return NULL; }
+    if (sock < 0) { job->result.error = errno; return NULL; }
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     strcpy(ifr.ifr_name, "lo");
-    if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) { job->error = errno; close(sock); return NULL; }
+    if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) { job->result.error = errno; close(sock); return NULL; }
     ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-    if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) { job->error = errno; close(sock); return NULL; }
+    if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) { job->result.error = errno; close(sock); return NULL; }
     /* The environment's own address (sandbox.localdomain in its /etc/hosts), the same in every environment. */
     memset(&ifr, 0, sizeof ifr);
     strcpy(ifr.ifr_name, "lo:1");
     struct sockaddr_in *in = (struct sockaddr_in *)&ifr.ifr_addr;
     in->sin_family = AF_INET;
     in->sin_addr.s_addr = htonl(SH_ENVIRONMENT_ADDRESS);
-    if (ioctl(sock, SIOCSIFADDR, &ifr) < 0) { job->error = errno; close(sock); return NULL; }
+    if (ioctl(sock, SIOCSIFADDR, &ifr) < 0) { job->result.error = errno; close(sock); return NULL; }
     in->sin_addr.s_addr = htonl(0xffffffffu);
-    if (ioctl(sock, SIOCSIFNETMASK, &ifr) < 0) { job->error = errno; close(sock); return NULL; }
+    if (ioctl(sock, SIOCSIFNETMASK, &ifr) < 0) { job->result.error = errno; close(sock); return NULL; }
     close(sock);
-    job->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (job->fd < 0) job->error = errno;
+    job->result.fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (job->result.fd < 0) job->result.error = errno;
     return NULL;
 }
 
 int sh_netns_create(void) {
-    struct netns_job job = { -1, 0 };
-    pthread_t thread;
-    int rc = pthread_create(&thread, NULL, netns_thread, &job);
-    if (rc != 0) { errno = rc; return -1; }
-    pthread_join(thread, NULL);
-    if (job.fd < 0) errno = job.error;
-    return job.fd;
+    struct netns_job job = { { -1, 0 } };
+    return on_thread(netns_thread, &job.result);
 }
 
 int sh_spawn_actions_closefrom(void *actions, int from) {
     return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)actions, from);
 }
 
-struct listen_job { int netns_fd; const char *name; int fd; int error; };
+struct listen_job { struct thread_result result; int netns_fd; const char *name; };
 
 static void *listen_thread(void *arg) {
     struct listen_job *job = arg;
-    job->fd = -1;
-    if (setns(job->netns_fd, CLONE_NEWNET) < 0) { job->error = errno; return NULL; }
+    job->result.fd = -1;
+    if (setns(job->netns_fd, CLONE_NEWNET) < 0) { job->result.error = errno; return NULL; }
     int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (sock < 0) { job->error = errno; return NULL; }
+    if (sock < 0) { job->result.error = errno; return NULL; }
     struct sockaddr_un addr;
     memset(&addr, 0, sizeof addr);
     addr.sun_family = AF_UNIX;
     size_t len = strlen(job->name);
-    if (len + 1 > sizeof addr.sun_path) { job->error = ENAMETOOLONG; close(sock); return NULL; }
+    if (len + 1 > sizeof addr.sun_path) { job->result.error = ENAMETOOLONG; close(sock); return NULL; }
     memcpy(addr.sun_path + 1, job->name, len); /* abstract: sun_path[0] == 0 */
     socklen_t size = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
     if (bind(sock, (struct sockaddr *)&addr, size) < 0 || listen(sock, 4) < 0) {
-        job->error = errno;
+        job->result.error = errno;
         close(sock);
         return NULL;
     }
-    job->fd = sock;
+    job->result.fd = sock;
     return NULL;
 }
 
 int sh_listen_abstract_in_netns(int netns_fd, const char *name) {
-    struct listen_job job = { netns_fd, name, -1, 0 };
-    pthread_t thread;
-    int rc = pthread_create(&thread, NULL, listen_thread, &job);
-    if (rc != 0) { errno = rc; return -1; }
-    pthread_join(thread, NULL);
-    if (job.fd < 0) errno = job.error;
-    return job.fd;
+    struct listen_job job = { { -1, 0 }, netns_fd, name };
+    return on_thread(listen_thread, &job.result);
 }

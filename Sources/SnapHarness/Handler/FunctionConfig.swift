@@ -271,15 +271,10 @@ public struct FunctionConfig: Sendable {
         let pythonVersion = FunctionConfig.pythonVersion(of: python)
         // SnapStart functions get no AWS_LAMBDA_LOG_GROUP_NAME / AWS_LAMBDA_LOG_STREAM_NAME (one snapshot serves
         // many log streams).
-        var env: [String: String] = [
+        var env = lambdaVariables
+        env.merge([
             "_HANDLER": handler,
             "AWS_EXECUTION_ENV": "AWS_Lambda_python\(pythonVersion)",
-            "AWS_LAMBDA_FUNCTION_NAME": functionName,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": String(memoryMB),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_INITIALIZATION_TYPE": initializationType,
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
             "LAMBDA_TASK_ROOT": LambdaFilesystem.taskRoot,
             "LAMBDA_RUNTIME_DIR": LambdaFilesystem.runtimeDirectory,
             "LANG": "en_US.UTF-8",
@@ -290,9 +285,7 @@ public struct FunctionConfig: Sendable {
             // As Lambda's Python runtime sets it: the runtime's libraries after the function's and the layers' folders.
             "PYTHONPATH": LambdaFilesystem.runtimeDirectory,
             "SNAPHARNESS_RUNTIME_LIB": LambdaFilesystem.runtimeDirectory,
-            "AWS_LAMBDA_LOG_FORMAT": logFormat.rawValue,
-        ]
-        if let logLevel { env["AWS_LAMBDA_LOG_LEVEL"] = logLevel }
+        ]) { _, new in new }
         if runtimeClient.usesRuntimeAPI {
             env["AWS_LAMBDA_RUNTIME_API"] = FunctionConfig.runtimeAPIAddress
             env["SNAPHARNESS_RUNTIME_CLIENT"] = runtimeClient.rawValue
@@ -301,6 +294,24 @@ public struct FunctionConfig: Sendable {
         if runtimeClient == .bootstrap {
             env["AWS_EXECUTION_ENV"] = nil // custom runtimes get none
         }
+        return finished(env)
+    }
+
+    /// Lambda's variables for every function, zip or image.
+    var lambdaVariables: [String: String] {
+        ["AWS_LAMBDA_FUNCTION_NAME": functionName,
+         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": String(memoryMB),
+         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+         "AWS_LAMBDA_INITIALIZATION_TYPE": initializationType,
+         "AWS_REGION": region,
+         "AWS_DEFAULT_REGION": region,
+         "AWS_LAMBDA_LOG_FORMAT": logFormat.rawValue]
+    }
+
+    /// The log level, the caller's AWS credentials when asked for, then the user's own variables over everything.
+    private func finished(_ environment: [String: String]) -> [String: String] {
+        var env = environment
+        if let logLevel { env["AWS_LAMBDA_LOG_LEVEL"] = logLevel }
         if passAWSCredentials {
             let mine = ProcessInfo.processInfo.environment
             for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] { env[key] = mine[key] }
@@ -313,29 +324,17 @@ public struct FunctionConfig: Sendable {
     func imageEnvironment(_ image: ContainerImage) -> [String: String] {
         var env = image.environment
         if env["PATH"] == nil { env["PATH"] = "/usr/local/bin:/usr/bin/:/bin" }
-        let reserved: [String: String] = [
-            "AWS_LAMBDA_FUNCTION_NAME": functionName,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": String(memoryMB),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_INITIALIZATION_TYPE": initializationType,
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
-            "AWS_LAMBDA_LOG_FORMAT": logFormat.rawValue,
+        var reserved = lambdaVariables
+        reserved.merge([
             "AWS_LAMBDA_RUNTIME_API": FunctionConfig.runtimeAPIAddress,
             "SNAPHARNESS_RUNTIME_CLIENT": RuntimeClient.image.rawValue,
             "SNAPHARNESS_IMAGE_COMMAND": String(decoding: (try? JSONEncoder().encode(imageCommand)) ?? Data("[]".utf8),
                                                 as: UTF8.self),
             "SNAPHARNESS_WORKDIR": imageWorkingDirectory,
-        ]
+        ]) { _, new in new }
         env.merge(reserved) { _, lambda in lambda }
-        if let logLevel { env["AWS_LAMBDA_LOG_LEVEL"] = logLevel }
         if loadInspector { env["SNAPHARNESS_INSPECT"] = "1" }
-        if passAWSCredentials {
-            let mine = ProcessInfo.processInfo.environment
-            for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] { env[key] = mine[key] }
-        }
-        for (k, v) in userEnvironment { env[k] = v }
-        return env
+        return finished(env)
     }
 
     /// "3.11" from a path such as /usr/bin/python3.11 (falls back to asking the interpreter's folder name).
