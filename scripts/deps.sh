@@ -21,7 +21,7 @@ die() { printf '[deps] error: %s\n' "$*" >&2; exit 1; }
 # --- Debian packages -------------------------------------------------------------------------------
 pkgs=(build-essential pkgconf libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
       python3 python3-protobuf libnl-3-dev libcap-dev libnet1-dev uuid-dev libnftables-dev libbsd-dev
-      libgnutls28-dev nftables iproute2 xz-utils ca-certificates patch passt curl)
+      libgnutls28-dev nftables iproute2 xz-utils ca-certificates patch passt curl libarchive-tools)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -111,6 +111,41 @@ struct ImageTests {
         #expect(handlerMissing.exitCode == 3 && handlerMissing.stderr.contains("Handler 'nope' missing on module 'app'"), "--handler replaces CMD: \(handlerMissing)")
     }
 
+    /// Layers flattened as a container runtime flattens them (a whiteout removes a lower layer's file, an opaque
+    /// folder hides a lower layer's contents), and never written outside the image: a symlink a lower layer planted
+    /// is not followed by an upper layer's file.
+    @Test func layersAreFlattenedWithWhiteoutsAndNeverEscape() throws {
+        let dir = TestEnvironment.scratchDirectory("img-layers")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let outside = dir + "/outside"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        let lower = try HandMadeImage.layer(dir + "/lower", [
+            "etc/keep": .file("lower"), "data/a": .file("a"), "data/b": .file("b"), "gone": .file("x"),
+        ])
+        let upper = try HandMadeImage.layer(dir + "/upper", [
+            "etc/.wh.keep": .file(""), "data/.wh..wh..opq": .file(""), "data/c": .file("c"), "added": .file("new"),
+        ])
+        let image = try HandMadeImage.layout(dir + "/layout", layers: [lower, upper], entrypoint: ["/nothing"])
+        let r = try CLI.run(["snapshot", "--image", image, "-o", dir + "/snap"])
+        #expect(r.exitCode == 3 && r.stderr.contains("Runtime.InvalidEntrypoint"), "no such entrypoint in it: \(r)")
+        let rootfs = try #require(HandMadeImage.rootfs(of: dir + "/layout"))
+        let fm = FileManager.default
+        #expect(!fm.fileExists(atPath: rootfs + "/etc/keep"), "a whiteout removes the lower layer's file")
+        #expect((try? fm.contentsOfDirectory(atPath: rootfs + "/data")) == ["c"], "an opaque folder hides the lower one")
+        #expect(fm.fileExists(atPath: rootfs + "/gone") && fm.fileExists(atPath: rootfs + "/added"))
+        #expect(fm.fileExists(atPath: rootfs + "/dev/null") && fm.fileExists(atPath: rootfs + "/.snapharness/agent"),
+                "the environment's entries are added")
+
+        // escape -> a folder outside, then escape/evil in the next layer (no folder entry: GNU tar would follow it).
+        let planted = try HandMadeImage.layer(dir + "/planted", ["escape": .link(outside)])
+        let through = try HandMadeImage.layer(dir + "/through", ["escape/evil": .file("written outside")],
+                                              withFolders: false)
+        let hostile = try HandMadeImage.layout(dir + "/hostile", layers: [planted, through], entrypoint: ["/nothing"])
+        let refused = try CLI.run(["snapshot", "--image", hostile, "-o", dir + "/snap2"])
+        #expect(refused.exitCode == 1 && refused.stderr.contains("symlink"), "\(refused)")
+        #expect((try? fm.contentsOfDirectory(atPath: outside)) == [], "nothing was written outside the image")
+    }
+
     /// A damaged or incomplete image is refused before anything runs, with what is wrong.
     @Test func damagedImagesAreRefusedWithTheirFault() throws {
         let dir = TestEnvironment.scratchDirectory("img-bad")
@@ -138,5 +173,91 @@ struct ImageTests {
         #expect(nothing.exitCode == 1 && nothing.stderr.contains("no container image at"), "\(nothing)")
         let both = try CLI.run(["run", CLI.example("hello"), "--image", Self.images + "/python-base.oci.tar"])
         #expect(both.exitCode == 1 && both.stderr.contains("either a function folder or --image"), "\(both)")
+    }
+}
+
+/// Small OCI images made by hand with tar and sha256sum, for what no real image should contain.
+enum HandMadeImage {
+    enum Entry { case file(String), link(String) }
+
+    /// A layer tarball holding `entries` (paths relative to its root); with `withFolders`, their folders too.
+    static func layer(_ folder: String, _ entries: [String: Entry], withFolders: Bool = true) throws -> String {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for (path, entry) in entries {
+            let full = folder + "/" + path
+            try fm.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            switch entry {
+            case .file(let text): try text.write(toFile: full, atomically: false, encoding: .utf8)
+            case .link(let target): try fm.createSymbolicLink(atPath: full, withDestinationPath: target)
+            }
+        }
+        let names = withFolders ? ["."] : entries.keys.sorted().map { "./" + $0 }
+        let tarball = folder + ".tar"
+        let list = withFolders ? "-T <(cd '\(folder)' && find . | sort)" : names.map { "'\($0)'" }.joined(separator: " ")
+        try sh("tar --numeric-owner --no-recursion -cf '\(tarball)' -C '\(folder)' \(list)")
+        return tarball
+    }
+
+    /// An OCI layout holding one image tagged `latest`; returns `layout:latest`.
+    static func layout(_ layout: String, layers: [String], entrypoint: [String]) throws -> String {
+        let blobs = layout + "/blobs/sha256"
+        try FileManager.default.createDirectory(atPath: blobs, withIntermediateDirectories: true)
+        func blob(_ path: String) throws -> (digest: String, size: Int) {
+            let hex = try sh("sha256sum '\(path)' | cut -d' ' -f1").trimmingCharacters(in: .whitespacesAndNewlines)
+            try? FileManager.default.removeItem(atPath: blobs + "/" + hex)
+            try FileManager.default.copyItem(atPath: path, toPath: blobs + "/" + hex)
+            let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            return ("sha256:" + hex, size)
+        }
+        func json(_ object: Any, _ name: String) throws -> (digest: String, size: Int) {
+            let path = layout + "/" + name
+            try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            return try blob(path)
+        }
+        var layerDescriptors: [[String: Any]] = []
+        var diffIDs: [String] = []
+        for layer in layers {
+            let (digest, size) = try blob(layer)
+            layerDescriptors.append(["mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": size])
+            diffIDs.append(digest)
+        }
+        let config = try json(["architecture": "amd64", "os": "linux", "config": ["Entrypoint": entrypoint],
+                               "rootfs": ["type": "layers", "diff_ids": diffIDs]], "config.json")
+        let manifest = try json(["schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                 "config": ["mediaType": "application/vnd.oci.image.config.v1+json",
+                                            "digest": config.digest, "size": config.size],
+                                 "layers": layerDescriptors], "manifest.json")
+        try JSONSerialization.data(withJSONObject: [
+            "schemaVersion": 2,
+            "manifests": [["mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest.digest,
+                           "size": manifest.size, "annotations": ["org.opencontainers.image.ref.name": "latest"]]],
+        ]).write(to: URL(fileURLWithPath: layout + "/index.json"))
+        try #"{"imageLayoutVersion": "1.0.0"}"#.write(toFile: layout + "/oci-layout", atomically: true, encoding: .utf8)
+        return layout + ":latest"
+    }
+
+    /// The image cache's root of the layout's image (by its config digest).
+    static func rootfs(of layout: String) -> String? {
+        guard let index = try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: layout + "/index.json"))) as? [String: Any],
+              let digest = ((index["manifests"] as? [[String: Any]])?.first?["digest"] as? String)?.dropFirst(7),
+              let manifest = try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: layout + "/blobs/sha256/" + digest))) as? [String: Any],
+              let config = ((manifest["config"] as? [String: Any])?["digest"] as? String)?.dropFirst(7) else { return nil }
+        return ImageStore.base + "/" + config + "/rootfs"
+    }
+
+    @discardableResult
+    static func sh(_ command: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["-c", command]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw HarnessError.input("`\(command)` failed (\(p.terminationStatus))") }
+        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -59,7 +59,7 @@ final class ImageSource {
         let scratch = try ScratchFolder.make(ImageStore.base + "/.archive")
         do {
             progress("reading the image archive \(path)")
-            _ = try Tools.output([try Tools.find("tar"), "-xf", path, "-C", scratch, "--no-same-owner"],
+            _ = try Tools.output([try Tools.find("bsdtar"), "-xf", path, "-C", scratch, "--no-same-owner"],
                                  what: "unpacking the image archive \(path)")
             return try folder(scratch, tag: nil, reference: reference, temporary: scratch)
         } catch {

@@ -22,6 +22,8 @@ public enum ImageStore {
     public static func load(_ reference: String, progress: (String) -> Void = { _ in }) throws -> ContainerImage {
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         chmod(base, 0o700)
+        // What a killed snapharness left half-done: removed whatever kind of image this run reads.
+        for scratch in [".archive", ".copy", ".unpack"] { ScratchFolder.sweep(base + "/" + scratch) }
         let source = try ImageSource.open(reference, progress: progress)
         defer { source.close() }
         let image = ContainerImage(reference: reference, id: source.configDigest, config: source.config)
@@ -59,7 +61,9 @@ public enum ImageStore {
         defer { try? FileManager.default.removeItem(atPath: staging) }
         let rootfs = staging + "/rootfs"
         guard mkdir(rootfs, 0o755) == 0 else { throw SystemError("mkdir \(rootfs)") }
-        let tar = try Tools.find("tar")
+        // bsdtar (libarchive), not GNU tar: it refuses to write through a symlink an earlier layer planted
+        // (`escape -> /` then `escape/etc/...`), to extract `..` or absolute names, and reads gzip and zstd itself.
+        let tar = try Tools.find("bsdtar")
         for (n, layer) in source.layers.enumerated() {
             let size = (try? FileManager.default.attributesOfItem(atPath: layer)[.size] as? UInt64) ?? 0
             progress("unpacking layer \(n + 1)/\(source.layers.count) of \(source.reference) (\(size >> 20) MB)")
@@ -69,7 +73,8 @@ public enum ImageStore {
                 let path = String(entry).hasPrefix("./") ? String(entry.dropFirst(2)) : String(entry)
                 let name = (path as NSString).lastPathComponent, parent = (path as NSString).deletingLastPathComponent
                 guard name.hasPrefix(".wh."), !parent.split(separator: "/").contains("..") else { continue }
-                let dir = parent.isEmpty ? rootfs : rootfs + "/" + parent
+                // Never through a symlink: a whiteout must not remove anything outside the image.
+                guard let dir = folderWithoutSymlinks(rootfs, parent) else { continue }
                 if name == ".wh..wh..opq" {
                     for child in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
                         try? FileManager.default.removeItem(atPath: dir + "/" + child)
@@ -78,8 +83,7 @@ public enum ImageStore {
                     try? FileManager.default.removeItem(atPath: dir + "/" + name.dropFirst(4))
                 }
             }
-            _ = try Tools.output([tar, "-xf", layer, "-C", rootfs, "--numeric-owner", "--same-owner",
-                                  "--same-permissions", "--exclude=.wh.*"],
+            _ = try Tools.output([tar, "-xpf", layer, "-C", rootfs, "--numeric-owner", "--exclude", ".wh.*"],
                                  what: "unpacking layer \(n + 1) of \(source.reference)")
         }
         try prepareEnvironmentEntries(in: rootfs)
@@ -92,6 +96,17 @@ public enum ImageStore {
         if rename(staging, folder) != 0 && errno != EEXIST && errno != ENOTEMPTY {
             throw SystemError("rename \(staging) to \(folder)")
         }
+    }
+
+    /// `rootfs/relative` if it is a folder reached without following a symlink, else nil.
+    static func folderWithoutSymlinks(_ rootfs: String, _ relative: String) -> String? {
+        var path = rootfs
+        for component in relative.split(separator: "/") where component != "." {
+            path += "/" + component
+            var st = stat()
+            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { return nil }
+        }
+        return path
     }
 
     /// What every environment's root must hold whatever the image: mount points, /dev, Lambda's /etc/hosts.
@@ -123,8 +138,9 @@ enum Tools {
         for dir in ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin"] where access(dir + "/" + name, X_OK) == 0 {
             return dir + "/" + name
         }
+        let package = ["sha256sum": "coreutils", "bsdtar": "libarchive-tools"][name] ?? name
         throw HarnessError.input("\(name) is not installed; snapharness needs it to read container images "
-                                 + "(apt-get install \(name == "sha256sum" ? "coreutils" : name))")
+                                 + "(`make deps` installs it, or apt-get install \(package))")
     }
 
     /// Runs `argv` to the end and returns its standard output; a failure names `what` and the tool's own words.
