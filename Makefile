@@ -53,7 +53,8 @@ swift-demo:
 	@echo "== the same under AWS's runtime client: awslambdaric over the Runtime API inside each environment =="
 	$(BIN) run Examples/hello --restores 2 --runtime-client awslambdaric
 
-## bench: cold start vs restore of Examples/bench/* (release build), results and SVG charts in bench-results/
+## bench: cold start vs restore of Examples/bench/* (release build), results and SVG charts in bench-results/;
+##        BENCH_BASELINE=/path/to/snapharness adds the minimal handler measured side by side with another build
 bench: deps
 	@$(MAKE) --no-print-directory swift-bench CONFIG=release
 

@@ -3,6 +3,8 @@
 # Usage: scripts/bench.sh SNAPHARNESS_BINARY RESULTS_DIR
 # Writes RESULTS_DIR/<name>.{txt,json,csv,svg} and prints a closing summary with the issue's targets.
 # BENCH_ITERATIONS scales the small handlers' iterations (default 20); the large heaps run fewer.
+# BENCH_BASELINE=/path/to/another/snapharness also measures the minimal handler with that build, side by side with
+# this one in alternating rounds of the same run (e.g. a build of the previous commit), and prints both p50s.
 set -euo pipefail
 
 bin=$1
@@ -42,6 +44,39 @@ run() { # name dir iterations warmup [extra flags...]
   log "$name: done in $((SECONDS - start)) s"
   echo
 }
+
+# Side by side with a baseline build: rounds alternate so both see the same machine state.
+if [ -n "${BENCH_BASELINE:-}" ]; then
+  [ -x "$BENCH_BASELINE" ] || { log "BENCH_BASELINE=$BENCH_BASELINE is not an executable"; exit 1; }
+  rounds=${BENCH_BASELINE_ROUNDS:-4}
+  for round in $(seq "$rounds"); do
+    for side in baseline current; do
+      b=$bin; [ "$side" = baseline ] && b=$BENCH_BASELINE
+      log "minimal, $side build, round $round/$rounds"
+      "$b" bench "$examples/minimal" --iterations 10 --warmup 1 --json "$out/side-$side-$round.json" >/dev/null
+    done
+  done
+  "$python" - "$out" "$rounds" > "$out/side-by-side.txt" <<'PY'
+import json, statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+def samples(side, key):
+    values = []
+    for r in range(1, rounds + 1):
+        report = json.load(open("%s/side-%s-%d.json" % (out, side, r)))
+        variant, metric = key.split(".")
+        values += [s["metrics"][metric] for s in report["samples"]
+                   if s["variant"] == variant and metric in s["metrics"]]
+    return values
+print("side by side, minimal handler, %d alternating rounds of 10 iterations (p50 of every sample, ms):" % rounds)
+for key in ("restore.firstResponse", "criu.firstResponse", "cold.firstResponse", "snapshot.checkpoint"):
+    base, cur = statistics.median(samples("baseline", key)), statistics.median(samples("current", key))
+    print("  %-24s baseline %8.2f   this build %8.2f   (%+.2f ms, %.2fx)" % (key, base, cur, cur - base, cur / base))
+base, cur = (statistics.median(samples(s, "restore.firstResponse")) for s in ("baseline", "current"))
+print("summary: minimal restore -> first response, this build vs baseline: %.2f ms vs %.2f ms" % (cur, base))
+print("    %s: no slower than the baseline (within 0.5 ms of noise)" % ("met" if cur <= base + 0.5 else "NOT MET"))
+PY
+  cat "$out/side-by-side.txt"
+fi
 
 run minimal "$examples/minimal" "$iterations" 2 --breakdown --target-fill-ratio 3
 run boto3 "$examples/boto3" "$iterations" 2 --breakdown --target-speedup 10
