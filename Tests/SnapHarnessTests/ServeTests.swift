@@ -114,6 +114,27 @@ struct ServeTests {
         }
     }
 
+    /// A container-image function served: two concurrent requests, two environments restored from the image's
+    /// snapshot, both with Init's values; nothing left once it stops.
+    @Test(.enabled(if: testImagesBuilt, "needs the test images (`make test` builds them: scripts/test-images.sh)"))
+    func aContainerImageFunctionIsServed() throws {
+        try leavesNothingBehind {
+            let server = try Server(["--image", testImages + "/python-base.oci.tar"])
+            let url = server.base + "/2015-03-31/functions/python-base/invocations"
+            // Two at once, from threads (a shell's `wait` would hang: Foundation's children inherit blocked signals).
+            let answers = HostFootprint.shell("""
+                python3 -c 'import concurrent.futures as f, urllib.request as u
+                post = lambda _: u.urlopen(u.Request("\(url)", data=b"{}")).read().decode()
+                print("\\n".join(f.ThreadPoolExecutor(2).map(post, range(2))))'
+                """)
+            let results = answers.split(separator: "\n").map { object(try? JSONSerialization.jsonObject(with: Data($0.utf8))) }
+            #expect(results.count == 2 && results.allSatisfy { $0["image"] as? String == "python-base" }, "\(answers)")
+            #expect(Set(results.compactMap { $0["init_id"] as? String }).count == 1, "Init's values in both: \(answers)")
+            #expect(server.status["restores"] as? Int == 2, "\(server.status)")
+            #expect(server.stop() == 130)
+        }
+    }
+
     /// A timeout is Lambda's error, never an empty 200; an idle environment goes after --idle-timeout; SIGTERM
     /// stops the server with 143.
     @Test func timeoutsIdleEnvironmentsAndSIGTERM() throws {
