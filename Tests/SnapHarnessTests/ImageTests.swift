@@ -171,6 +171,12 @@ struct ImageTests {
         #expect(untagged.exitCode == 1 && untagged.stderr.contains("no image tagged no-such-tag"), "\(untagged)")
         let nothing = try CLI.run(["run", "--image", dir + "/nothing-here"])
         #expect(nothing.exitCode == 1 && nothing.stderr.contains("no container image at"), "\(nothing)")
+        let notATar = try CLI.run(["run", "--image", CLI.example("hello/lambda_function.py")])
+        #expect(notATar.exitCode == 1 && notATar.stderr.contains("is not an image archive"), "\(notATar)")
+        // A reference only skopeo reads: its own reason (nothing listens there), never a registry client of ours.
+        let remote = try CLI.run(["run", "--image", "docker://127.0.0.1:1/nothing:latest"])
+        #expect(remote.exitCode == 1 && remote.stderr.contains("skopeo copy docker://127.0.0.1:1/nothing:latest failed"),
+                "\(remote)")
         let both = try CLI.run(["run", CLI.example("hello"), "--image", Self.images + "/python-base.oci.tar"])
         #expect(both.exitCode == 1 && both.stderr.contains("either a function folder or --image"), "\(both)")
     }

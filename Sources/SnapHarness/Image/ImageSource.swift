@@ -59,8 +59,13 @@ final class ImageSource {
         let scratch = try ScratchFolder.make(ImageStore.base + "/.archive")
         do {
             progress("reading the image archive \(path)")
-            _ = try Tools.output([try Tools.find("bsdtar"), "-xf", path, "-C", scratch, "--no-same-owner"],
-                                 what: "unpacking the image archive \(path)")
+            do {
+                _ = try Tools.output([try Tools.find("bsdtar"), "-xf", path, "-C", scratch, "--no-same-owner"],
+                                     what: "unpacking the image archive \(path)")
+            } catch let error as HarnessError {
+                throw HarnessError.input("\(path) is not an image archive (an oci-archive or docker-archive tar file, as "
+                                         + "docker save, podman save or skopeo copy write it): \(error)")
+            }
             return try folder(scratch, tag: nil, reference: reference, temporary: scratch)
         } catch {
             try? FileManager.default.removeItem(atPath: scratch)

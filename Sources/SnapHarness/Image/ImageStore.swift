@@ -153,8 +153,10 @@ enum Tools {
         let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
         guard status == .exited(0) else {
             let why = ((try? String(contentsOfFile: err, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            // The reason comes first in what these tools print: its first lines, not a cut-off tail.
+            let reason = why.split(separator: "\n").prefix(3).joined(separator: "; ")
             throw HarnessError.input("\(what) failed (\((argv[0] as NSString).lastPathComponent) \(status)): "
-                                     + (why.isEmpty ? "no reason given" : String(why.suffix(600))))
+                                     + (reason.isEmpty ? "no reason given" : String(reason.prefix(600))))
         }
         return text
     }
