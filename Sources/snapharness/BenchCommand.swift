@@ -91,11 +91,11 @@ struct BenchCommand: ParsableCommand {
             let showBar = !quiet && isatty(2) != 0
             report = try benchmark.run { p in
                 guard showBar else { return }
-                FileHandle.standardError.write(Data(("\r\u{1B}[K" + bar.render(p)).utf8))
+                StandardStreams.err("\r\u{1B}[K" + bar.render(p))
             }
-            if showBar { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            if showBar { StandardStreams.err("\r\u{1B}[K") }
         } catch {
-            if !quiet && isatty(2) != 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+            if !quiet && isatty(2) != 0 { StandardStreams.err("\n") }
             if let sig = Interrupts.received {
                 Output.error("interrupted: the benchmark's processes were stopped and its scratch folder removed")
                 throw ExitCode(128 + sig)
@@ -103,9 +103,9 @@ struct BenchCommand: ParsableCommand {
             Output.error("\(error)")
             throw ExitCode(1)
         }
-        print("CPU per environment: \(function.cpu) (--cpu host|lambda; run both to compare)")
-        print(report.table)
-        print("\nsummary: " + report.summaryLine)
+        Output.print("CPU per environment: \(function.cpu) (--cpu host|lambda; run both to compare)")
+        Output.print(report.table)
+        Output.print("\nsummary: " + report.summaryLine)
         do {
             if let json { try report.jsonData.write(to: URL(fileURLWithPath: json)) }
             if let csv { try Data(report.csv.utf8).write(to: URL(fileURLWithPath: csv)) }

@@ -44,18 +44,18 @@ struct CheckCommand: ParsableCommand {
             }
             found = strict ? report.findings.count : report.bugs
             if invoke.json {
-                print(JSONValue.prettyText(report)) // findings, the checkpoint facts and the run's report
+                Output.print(JSONValue.prettyText(report)) // findings, the checkpoint facts and the run's report
                 return
             }
-            for failure in report.failedInvocations { print("note: \(failure)") }
+            for failure in report.failedInvocations { Output.print("note: \(failure)") }
             if report.findings.isEmpty {
-                print("No stale-state problems found across \(restores) restored copies.")
+                Output.print("No stale-state problems found across \(restores) restored copies.")
             } else {
                 let risks = report.findings.count - report.bugs
-                print("\(report.findings.count) stale-state problem(s) found across \(restores) restored copies"
+                Output.print("\(report.findings.count) stale-state problem(s) found across \(restores) restored copies"
                       + (risks > 0 ? " (\(report.bugs) bug(s), \(risks) risk(s)\(strict ? "" : "; risks fail only with --strict"))" : "")
                       + ":\n")
-                print(report.findings.map(\.text).joined(separator: "\n\n"))
+                Output.print(report.findings.map(\.text).joined(separator: "\n\n"))
             }
         }
         if found > 0 { throw ExitCode(2) }

@@ -17,9 +17,9 @@ struct DoctorCommand: ParsableCommand {
     func run() throws {
         let report = Doctor().run()
         if json {
-            print(String(decoding: try report.json(), as: UTF8.self))
+            Output.print(String(decoding: try report.json(), as: UTF8.self))
         } else {
-            print(report.text)
+            Output.print(report.text)
         }
         if !report.probeWorks { throw ExitCode(1) }
     }

@@ -27,9 +27,9 @@ struct InspectCommand: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             encoder.dateEncodingStrategy = .iso8601
-            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            Output.print(String(decoding: try encoder.encode(summary), as: UTF8.self))
         } else {
-            print(text(summary))
+            Output.print(text(summary))
         }
         if !summary.restorableHere { throw ExitCode(1) }
     }

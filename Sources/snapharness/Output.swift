@@ -10,12 +10,13 @@ enum Output {
     static func printResult(copy: Int, copies: Int, _ r: InvocationReport) {
         let body = r.error.flatMap { try? JSONValue(encoding: $0).jsonText } ?? r.result?.text ?? "null"
         let line = copies > 1 ? "{\"copy\":\(copy),\"\(r.error == nil ? "result" : "error")\":\(body)}" : body
-        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        StandardStreams.out(line + "\n")
     }
 
-    static func note(_ text: String) {
-        FileHandle.standardError.write(Data(("snapharness: " + text + "\n").utf8))
-    }
+    /// A line on stdout (results, tables, reports).
+    static func print(_ text: String) { StandardStreams.out(text + "\n") }
+
+    static func note(_ text: String) { StandardStreams.err("snapharness: " + text + "\n") }
 
     static func error(_ text: String) { note(text) }
 
@@ -27,9 +28,10 @@ enum Output {
             try body(&report)
             try Interrupts.check()
             if json { print(report.jsonText) }
+            try Interrupts.check() // the report itself may meet a closed stdout
         } catch _ where Interrupts.received != nil {
             let sig = Interrupts.received ?? SIGINT
-            error("interrupted by \(sig == SIGINT ? "SIGINT" : "SIGTERM"): the function was stopped and its temporary files removed")
+            error("interrupted by \(Interrupts.describe(sig)): the function was stopped and its temporary files removed")
             throw ExitCode(128 + sig)
         } catch let e as LifecycleError {
             report.failure = FailureReport(e)

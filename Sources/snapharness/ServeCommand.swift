@@ -77,7 +77,7 @@ struct ServeCommand: ParsableCommand {
                     fleets[name] = EnvironmentFleet(
                         source: source, criu: lifecycle.criu,
                         credentials: lifecycle.credentials, options: options,
-                        log: { line in FileHandle.standardError.write(Data(((labelled ? "[\(name)] " : "") + line + "\n").utf8)) })
+                        log: { line in StandardStreams.err((labelled ? "[\(name)] " : "") + line + "\n") })
                 }
                 let api = InvokeAPI(functions: fleets, region: region) { Output.note($0) }
                 let names = snapshots.map(\.name)
@@ -88,7 +88,7 @@ struct ServeCommand: ParsableCommand {
                     }
                     text += "snapharness serve: ready (max \(maxConcurrency) environments per function"
                         + "\(fresh ? ", fresh" : ""); Ctrl-C stops)\n"
-                    FileHandle.standardOutput.write(Data(text.utf8))
+                    StandardStreams.out(text)
                 }
             }
         }

@@ -7,7 +7,7 @@ struct Snapharness: ParsableCommand {
     static func main() {
         InheritedDescriptors.keepFromChildren()
         Interrupts.install { sig in
-            Output.note("\(sig == SIGINT ? "SIGINT" : "SIGTERM") received: stopping the function and cleaning up")
+            Output.note("\(Interrupts.describe(sig)) received: stopping the function and cleaning up")
         }
         var command: ParsableCommand
         do {
@@ -16,7 +16,7 @@ struct Snapharness: ParsableCommand {
         } catch {
             // One exit code for bad input, whichever parser caught it: ArgumentParser's usage errors (64) too.
             if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                StandardStreams.err(fullMessage(for: error) + "\n")
                 Foundation.exit(1)
             }
             exit(withError: error)

@@ -39,16 +39,16 @@ struct SoakCommand: ParsableCommand {
                 soak.rounds = rounds
                 soak.concurrency = concurrency
                 let started = Date()
-                let result = try soak.run(config) { print($0); fflush(nil) }
+                let result = try soak.run(config) { Output.print($0) }
                 let trend = Soak.trend(result.sequentialRestoreMs)
-                print(String(format: "restore latency trend: first 50 p50 %.1f ms -> last 50 p50 %.1f ms (x%.2f)",
+                Output.print(String(format: "restore latency trend: first 50 p50 %.1f ms -> last 50 p50 %.1f ms (x%.2f)",
                              trend.first, trend.last, trend.ratio))
-                print("baseline \(result.baseline); after: \(Soak.Footprint.take())")
-                print("drifts: \(result.drifts.count), failures: \(result.failures.count), "
+                Output.print("baseline \(result.baseline); after: \(Soak.Footprint.take())")
+                Output.print("drifts: \(result.drifts.count), failures: \(result.failures.count), "
                       + String(format: "%.0f s in all", Date().timeIntervalSince(started)))
-                for line in (result.drifts + result.failures).prefix(20) { print("  " + line) }
+                for line in (result.drifts + result.failures).prefix(20) { Output.print("  " + line) }
                 ok = result.ok && trend.ratio <= 1.5
-                print(ok ? "soak passed" : "soak FAILED")
+                Output.print(ok ? "soak passed" : "soak FAILED")
             }
         }
         if !ok { throw ExitCode(1) }

@@ -17,9 +17,7 @@ public final class LambdaLog: Sendable {
 
     /// Writes lines to standard error.
     public static func standardError(labelCopies: Bool) -> LambdaLog {
-        LambdaLog(labelCopies: labelCopies) { line in
-            FileHandle.standardError.write(Data((line + "\n").utf8))
-        }
+        LambdaLog(labelCopies: labelCopies) { line in StandardStreams.err(line + "\n") }
     }
 
     /// Discards everything (for --json, where the report carries the facts).

@@ -9,21 +9,16 @@ import Synchronization
 public enum Interrupts {
     private static let state = Mutex<(signal: Int32?, pids: Set<pid_t>)>((nil, []))
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+    nonisolated(unsafe) private static var handler: (@Sendable (Int32) -> Void)?
 
     /// Installs the handlers; `onSignal` runs once per signal (for a message), after the processes are killed.
     public static func install(onSignal: @escaping @Sendable (Int32) -> Void) {
         ignoreBrokenPipes()
+        handler = onSignal
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                let pids = state.withLock { s -> Set<pid_t> in
-                    if s.signal == nil { s.signal = sig }
-                    return s.pids
-                }
-                for pid in pids { kill(pid, SIGKILL) }
-                onSignal(sig)
-            }
+            source.setEventHandler { stop(sig) }
             source.resume()
             sources.append(source)
         }
@@ -40,13 +35,37 @@ public enum Interrupts {
         return true
     }()
 
+    /// Records `sig` (the first one counts), kills every tracked function process, tells the handler.
+    private static func stop(_ sig: Int32) {
+        let pids = state.withLock { s -> Set<pid_t> in
+            if s.signal == nil { s.signal = sig }
+            return s.pids
+        }
+        for pid in pids { kill(pid, SIGKILL) }
+        handler?(sig)
+    }
+
+    /// stdout or stderr can no longer be written (EPIPE): the run stops as if SIGPIPE had come, with the cleanup a
+    /// SIGINT gets, and exits 141.
+    public static func outputClosed() { stop(SIGPIPE) }
+
+    /// What ended the run, for a message.
+    public static func describe(_ sig: Int32) -> String {
+        switch sig {
+        case SIGINT: return "SIGINT"
+        case SIGTERM: return "SIGTERM"
+        case SIGPIPE: return "a closed output (EPIPE, as SIGPIPE)"
+        default: return "signal \(sig)"
+        }
+    }
+
     /// The first signal received, if any.
     public static var received: Int32? { state.withLock { $0.signal } }
 
     /// Throws once a signal was received: long phases call it between steps.
     public static func check() throws {
         if let sig = received {
-            throw LifecycleError(.input, "interrupted by \(sig == SIGINT ? "SIGINT" : "SIGTERM"); the function was stopped")
+            throw LifecycleError(.input, "interrupted by \(describe(sig)); the function was stopped")
         }
     }
 
