@@ -31,4 +31,40 @@ struct HardeningRound3Tests {
             #expect(status == 141, "exit like SIGPIPE, never a crash: \(status)")
         }
     }
+
+    // MARK: 8. Lambda's configuration and payload limits
+
+    /// A function name over 64 characters (or with characters Lambda refuses) and environment variables over 4 KB in
+    /// total are refused before Init, as Lambda refuses them; an error object over 6 MB becomes Lambda's
+    /// Function.ResponseSizeTooLarge, as a result over 6 MB does.
+    @Test(arguments: RuntimeClient.allCases)
+    func lambdasLimitsOnNamesVariablesAndErrorPayloads(client: RuntimeClient) throws {
+        let hello = CLI.example("hello")
+        try leavesNothingBehind {
+            let long = try CLI.run(["run", hello, "--function-name", String(repeating: "f", count: 65)] + client.flags)
+            #expect(long.exitCode == 1 && long.stderr.contains("Lambda accepts 1 to 64"), "\(long)")
+            #expect(!long.stderr.contains("INIT_START"))
+            let odd = try CLI.run(["run", hello, "--function-name", "my.function"] + client.flags)
+            #expect(odd.exitCode == 1 && odd.stderr.contains("letters, digits, - and _"), "\(odd)")
+            let sixtyFour = try CLI.run(["run", hello, "--function-name", String(repeating: "f", count: 64)] + client.flags)
+            #expect(sixtyFour.exitCode == 0, "64 characters are fine: \(sixtyFour)")
+            let big = try CLI.run(["run", hello, "--env", "BIG=" + String(repeating: "x", count: 4100)] + client.flags)
+            #expect(big.exitCode == 1 && big.stderr.contains("more than 4 KB"), "\(big)")
+            let fits = try CLI.run(["run", hello, "--env", "FITS=" + String(repeating: "x", count: 4000)] + client.flags)
+            #expect(fits.exitCode == 0, "\(fits)")
+        }
+        let dir = TestEnvironment.scratchDirectory("bigerror")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        chmod(dir, 0o755)
+        try """
+            def lambda_handler(event, context):
+                raise ValueError("x" * (7 * 1024 * 1024))
+            """.write(toFile: dir + "/lambda_function.py", atomically: true, encoding: .utf8)
+        chmod(dir + "/lambda_function.py", 0o644)
+        let r = try CLI.run(["run", dir] + client.flags)
+        #expect(r.exitCode == 8, "\(r.exitCode) \(r.stderr.suffix(600))")
+        let error = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any] ?? [:]
+        #expect(error["errorType"] as? String == "Function.ResponseSizeTooLarge", "\(r.stdout.prefix(300))")
+        #expect(r.stdout.utf8.count < 10_000, "the 7 MB error object is not passed on")
+    }
 }

@@ -271,6 +271,11 @@ public final class RestoredEnvironment: @unchecked Sendable {
                 result.maxMemoryUsedMB = maxMemoryUsedMB ?? m.maxMemoryMB
                 result.status = "error"
                 result.error = m.error
+                // An error object is a response too: over 6 MB, Lambda answers with its own error instead.
+                let size = (try? JSONValue(encoding: m.error).jsonText.utf8.count) ?? 0
+                if size > PayloadLimits.responseBytes {
+                    result.error = PayloadLimits.responseTooLarge(size, requestId: requestId)
+                }
                 if m.error.errorMessage.contains("No space left on device") {
                     log.line("snapharness: the function's /tmp is full: it holds \(function.ephemeralStorageMB) MB, the most "
                              + "Lambda gives a SnapStart function (--ephemeral-storage above "

@@ -105,6 +105,9 @@ public struct FunctionConfig: Sendable {
     /// Lambda's quotas per execution environment.
     public static let maxFiles: UInt64 = 1024
     public static let maxProcesses: UInt64 = 1024
+    /// Lambda's limits on a function name and on its environment variables (names and values, in total).
+    public static let maxFunctionNameLength = 64
+    public static let maxEnvironmentBytes = 4096
     /// The most ephemeral storage (/tmp) Lambda allows a SnapStart function.
     public static let snapStartEphemeralStorageMB = 512
 
@@ -177,7 +180,7 @@ public struct FunctionConfig: Sendable {
     /// A function name Lambda would accept, from the folder name.
     public static func defaultName(for directory: String) -> String {
         let base = (directory as NSString).lastPathComponent
-        let cleaned = String(base.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "-" })
+        let cleaned = String(base.map { $0.isASCII && ($0.isLetter || $0.isNumber) || $0 == "-" || $0 == "_" ? $0 : "-" })
         return cleaned.isEmpty ? "function" : String(cleaned.prefix(64))
     }
 
@@ -254,6 +257,20 @@ public struct FunctionConfig: Sendable {
             guard access(bootstrap, X_OK) == 0 else {
                 throw HarnessError.input("\(bootstrap) is not executable: `chmod +x \(bootstrap)` (Lambda starts it as a program)")
             }
+        }
+        // Lambda's configuration limits, refused before anything runs as Lambda refuses them at CreateFunction.
+        let nameCharacters = functionName.unicodeScalars.allSatisfy {
+            $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_")
+        }
+        guard (1...FunctionConfig.maxFunctionNameLength).contains(functionName.count), nameCharacters else {
+            throw HarnessError.input("function name \"\(functionName.prefix(80))\" (\(functionName.count) characters): Lambda "
+                + "accepts 1 to \(FunctionConfig.maxFunctionNameLength) letters, digits, - and _. Pass --function-name")
+        }
+        let variableBytes = userEnvironment.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+        guard variableBytes <= FunctionConfig.maxEnvironmentBytes else {
+            throw HarnessError.input("the function's environment variables take \(variableBytes) bytes: Lambda refuses more "
+                + "than 4 KB (\(FunctionConfig.maxEnvironmentBytes) bytes, names and values) in total. Keep large values "
+                + "elsewhere (a file in the function's folder, SSM Parameter Store, Secrets Manager)")
         }
         guard (512...10240).contains(ephemeralStorageMB) else {
             throw HarnessError.input("--ephemeral-storage must be between 512 and 10240 MB (Lambda's range), got \(ephemeralStorageMB)")
