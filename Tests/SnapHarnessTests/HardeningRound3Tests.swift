@@ -67,4 +67,41 @@ struct HardeningRound3Tests {
         #expect(error["errorType"] as? String == "Function.ResponseSizeTooLarge", "\(r.stdout.prefix(300))")
         #expect(r.stdout.utf8.count < 10_000, "the 7 MB error object is not passed on")
     }
+
+    // MARK: 7. Snapshots: only their own files, only plausible numbers
+
+    /// A copy that keeps tmp.ext4 sparse (a plain copy writes all 512 MB of it).
+    func copySnapshot(_ from: String, _ to: String) { _ = HostFootprint.shell("cp -a --sparse=always '\(from)' '\(to)'") }
+
+    /// A tmp.ext4 replaced by a link to another file (the copies' disk would be a host file) and manifest numbers no
+    /// Lambda function can have were accepted; both are refused with what is wrong, and `inspect` says so too.
+    @Test func linkedDisksAndImplausibleManifestsAreRefused() throws {
+        let dir = TestEnvironment.scratchDirectory("manifest3")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let snap = dir + "/snap"
+        try #require(try CLI.run(["snapshot", CLI.example("hello"), "-o", snap]).exitCode == 0)
+        try leavesNothingBehind {
+            let linked = dir + "/linked"
+            copySnapshot(snap, linked)
+            try FileManager.default.moveItem(atPath: linked + "/tmp.ext4", toPath: dir + "/elsewhere.ext4")
+            try FileManager.default.createSymbolicLink(atPath: linked + "/tmp.ext4", withDestinationPath: dir + "/elsewhere.ext4")
+            let r = try CLI.run(["restore", linked])
+            #expect(r.exitCode == 1 && r.stderr.contains("tmp.ext4 is not a regular file"), "\(r)")
+            let inspected = try CLI.run(["inspect", linked])
+            #expect(inspected.exitCode == 1, "\(inspected)")
+
+            for (key, value) in [("memorySizeMB", "10"), ("timeoutSeconds", "-1"), ("restoreTimeoutSeconds", "0")] {
+                let edited = dir + "/edited-\(key)"
+                copySnapshot(snap, edited)
+                let text = try String(contentsOfFile: edited + "/manifest.json", encoding: .utf8)
+                let changed = text.replacingOccurrences(of: #""\#(key)"\s*:\s*[0-9.]+"#, with: "\"\(key)\":\(value)",
+                                                        options: .regularExpression)
+                #expect(changed != text, "the manifest has \(key)")
+                try changed.write(toFile: edited + "/manifest.json", atomically: true, encoding: .utf8)
+                chmod(edited + "/manifest.json", 0o600)
+                let refused = try CLI.run(["restore", edited])
+                #expect(refused.exitCode == 1 && refused.stderr.contains("manifest.json says \(key) \(value)"), "\(refused)")
+            }
+        }
+    }
 }

@@ -82,7 +82,12 @@ extension SnapshotDirectory {
         for file in recordedFiles(manifest) {
             let shown = file.sparse ? file.recorded.name : "images/" + file.name
             var st = stat()
-            guard stat(file.path, &st) == 0 else { throw SnapshotError.damaged(path, reason: "\(shown) is missing") }
+            guard lstat(file.path, &st) == 0 else { throw SnapshotError.damaged(path, reason: "\(shown) is missing") }
+            // A link could name any file of the host (a tmp.ext4 link would be attached as the copies' disk).
+            guard (st.st_mode & S_IFMT) == S_IFREG else {
+                throw SnapshotError.damaged(path, reason: "\(shown) is not a regular file (a symbolic link or a special "
+                                            + "file); a snapshot holds only files of its own")
+            }
             guard UInt64(st.st_size) == file.recorded.bytes else {
                 throw SnapshotError.damaged(path, reason: "\(shown) holds \(st.st_size) bytes, the manifest "
                                             + "recorded \(file.recorded.bytes)")

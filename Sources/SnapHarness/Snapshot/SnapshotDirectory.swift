@@ -56,6 +56,9 @@ public struct SnapshotDirectory: Sendable {
         guard FileManager.default.fileExists(atPath: imagesPath + "/inventory.img") else {
             throw SnapshotError.notASnapshot(path, reason: "images/inventory.img is missing (CRIU images incomplete)")
         }
+        if let problem = manifest.function?.implausibleValue {
+            throw SnapshotError.notASnapshot(path, reason: "manifest.json says \(problem) (edited or damaged)")
+        }
         try checkOwnership()
         try verifyImages(manifest)
         return manifest

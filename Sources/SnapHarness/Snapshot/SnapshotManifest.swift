@@ -123,6 +123,21 @@ public struct RestoreLayout: Sendable {
 }
 
 extension FunctionManifest {
+    /// A number no Lambda function can have (what `validate` would have refused before Init), if any: a manifest
+    /// edited by hand must not restore with a memory size of 10 MB or a negative timeout.
+    var implausibleValue: String? {
+        if !(128...10240).contains(memorySizeMB) { return "memorySizeMB \(memorySizeMB) (Lambda: 128-10240)" }
+        if !(timeoutSeconds.isFinite && timeoutSeconds > 0 && timeoutSeconds <= 900) {
+            return "timeoutSeconds \(timeoutSeconds) (Lambda: more than 0, at most 900)"
+        }
+        if !(restoreTimeoutSeconds.isFinite && restoreTimeoutSeconds > 0) {
+            return "restoreTimeoutSeconds \(restoreTimeoutSeconds) (must be more than 0)"
+        }
+        if !(512...10240).contains(ephemeralStorageMB) { return "ephemeralStorageMB \(ephemeralStorageMB) (Lambda: 512-10240)" }
+        if !(initSeconds.isFinite && initSeconds >= 0) { return "initSeconds \(initSeconds)" }
+        return nil
+    }
+
     /// The host folders a restore binds at Lambda's paths: the snapshot's own copy of the code, this machine's
     /// runtime (the one running now) and the interpreter installation Init used. Names what is missing.
     func restoreFilesystem(_ snapshot: SnapshotDirectory, runtime: RuntimeFiles) throws -> LambdaFilesystem {
