@@ -53,16 +53,22 @@ public struct InvokeAPI: Sendable {
 
     func invoke(name: String, request: Request) async throws -> Response {
         let decoded = name.removingPercentEncoding ?? name
-        guard let fleet = fleet(named: decoded) else {
+        let qualifier = URLComponents(string: request.uri.description)?.queryItems?.first { $0.name == "Qualifier" }?.value
+        guard let fleet = fleet(named: decoded, qualifier: qualifier) else {
             return Self.error(.notFound, type: "ResourceNotFoundException",
-                              message: "Function not found: arn:aws:lambda:\(region):000000000000:function:\(decoded)")
+                              message: "Function not found: arn:aws:lambda:\(region):000000000000:function:\(decoded)"
+                                + (qualifier.map { ":" + $0 } ?? ""))
         }
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: PayloadLimits.requestBytes)
-        } catch {
+        } catch let error as HTTPError where error.status == .contentTooLarge {
             return Self.error(.contentTooLarge, type: "RequestTooLargeException",
                               message: "Request must be smaller than \(PayloadLimits.requestBytes) bytes for the Invoke operation")
+        } catch {
+            // A body that ends before its Content-Length, or broken chunked framing: the request is malformed.
+            return Self.error(.badRequest, type: "InvalidRequestContentException",
+                              message: "The request body could not be read: \(error)")
         }
         let bytes = Array(body.readableBytesView)
         let event = bytes.isEmpty ? "{}" : String(decoding: bytes, as: UTF8.self)
@@ -143,10 +149,21 @@ public struct InvokeAPI: Sendable {
 
     /// By the function's name, its ARN (any region or account, as a local endpoint has none), or RIE's `function`
     /// when one function is served.
-    func fleet(named name: String) -> EnvironmentFleet? {
-        if let fleet = functions[name] { return fleet }
-        if name == "function", functions.count == 1 { return fleets.first }
-        if name.hasPrefix("arn:aws:lambda:"), let last = name.split(separator: ":").last { return functions[String(last)] }
+    /// The function a FunctionName names, in every form Lambda accepts: `name`, `name:QUALIFIER`, a partial ARN
+    /// (`ACCOUNT:function:name[:QUALIFIER]`) or a full one (`arn:aws:lambda:REGION:ACCOUNT:function:name[:QUALIFIER]`),
+    /// with the qualifier there or in `?Qualifier=`. A snapshot is a published version of the function: `$LATEST`
+    /// and version numbers name it; an alias does not exist here.
+    func fleet(named name: String, qualifier query: String? = nil) -> EnvironmentFleet? {
+        var parts = name.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        if let at = parts.firstIndex(of: "function"), at + 1 < parts.count,
+           name.hasPrefix("arn:aws:lambda:") ? at == 5 : at == 1 {
+            parts = Array(parts[(at + 1)...])
+        }
+        guard (1...2).contains(parts.count) else { return nil }
+        let qualifier = parts.count == 2 ? parts[1] : query
+        if let qualifier, qualifier != "$LATEST", qualifier.isEmpty || !qualifier.allSatisfy(\.isNumber) { return nil }
+        if let fleet = functions[parts[0]] { return fleet }
+        if parts[0] == "function", functions.count == 1 { return fleets.first }
         return nil
     }
 

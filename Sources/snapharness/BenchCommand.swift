@@ -65,6 +65,16 @@ struct BenchCommand: ParsableCommand {
     func validate() throws {
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
         guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more") }
+        // Checked now, not after minutes of benchmarking: every output file's folder must exist and be writable.
+        for (flag, file) in [("--json", json), ("--csv", csv), ("--chart", chart)] {
+            guard let file else { continue }
+            let folder = (SnapshotDirectory.absolute(file) as NSString).deletingLastPathComponent
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir), isDir.boolValue,
+                  access(folder, W_OK) == 0 else {
+                throw ValidationError("\(flag) \(file): the folder \(folder) does not exist or is not writable; create it first")
+            }
+        }
     }
 
     func run() throws {

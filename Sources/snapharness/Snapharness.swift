@@ -12,6 +12,15 @@ struct Snapharness: ParsableCommand {
         var command: ParsableCommand
         do {
             command = try parseAsRoot()
+            let privileged: [ParsableCommand.Type] = [RunCommand.self, SnapshotCommand.self, RestoreCommand.self,
+                                                      ServeCommand.self, CheckCommand.self, SoakCommand.self, BenchCommand.self]
+            if geteuid() != 0 && privileged.contains(where: { type(of: command) == $0 }) {
+                Output.error("snapharness needs root: it creates each environment's namespaces and mounts and drives "
+                             + "CRIU, which need CAP_SYS_ADMIN and CAP_CHECKPOINT_RESTORE. Run it with sudo (the function "
+                             + "itself still runs unprivileged, as sbx_user1051); `snapharness doctor` and `inspect` work "
+                             + "without root")
+                Foundation.exit(1)
+            }
             try command.run()
         } catch {
             // One exit code for bad input, whichever parser caught it: ArgumentParser's usage errors (64) too.

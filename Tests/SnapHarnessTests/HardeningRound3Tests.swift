@@ -104,4 +104,146 @@ struct HardeningRound3Tests {
             }
         }
     }
+
+    // MARK: 9. Messages that say what is wrong, before any work is spent
+
+    @Test func messagesNameTheProblemBeforeAnyWork() throws {
+        let dir = TestEnvironment.scratchDirectory("messages3")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        chmod(dir, 0o755)
+        try leavesNothingBehind {
+            // Without root: say so and why (was: mkdtemp ... Permission denied, and a wrong Python warning).
+            let user = Process()
+            user.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            user.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", CLI.binary, "run", CLI.example("hello")]
+            let err = Pipe()
+            user.standardError = err
+            user.standardOutput = FileHandle.nullDevice
+            try user.run()
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            user.waitUntilExit()
+            #expect(user.terminationStatus == 1 && text.contains("snapharness needs root"), "\(text)")
+            #expect(!text.contains("mkdtemp") && !text.contains("Python 3.11"), "\(text)")
+
+            // -o inside the folder the snapshot copies: refused at once (was: "file exists" after the whole Init).
+            let function = dir + "/fn"
+            try FileManager.default.createDirectory(atPath: function, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: CLI.example("hello/lambda_function.py"), toPath: function + "/lambda_function.py")
+            let inside = try CLI.run(["snapshot", function, "-o", function + "/snap"])
+            #expect(inside.exitCode == 1 && inside.stderr.contains("is inside") && !inside.stderr.contains("INIT_START"), "\(inside)")
+
+            // bench's output folders are checked before the benchmark (was: after it).
+            let chart = try CLI.run(["bench", CLI.example("hello"), "--chart", dir + "/missing/chart.svg"])
+            #expect(chart.exitCode == 1 && chart.stderr.contains("does not exist"), "\(chart)")
+
+            // /proc is no function folder (was: "Invalid argument").
+            let proc = try CLI.run(["run", "/proc"])
+            #expect(proc.exitCode == 1 && proc.stderr.contains("kernel or device file system"), "\(proc)")
+
+            // A remote CodeUri is named as such (was: shown as s3:/ and "does not exist").
+            try """
+                Resources:
+                  Remote:
+                    Type: AWS::Serverless::Function
+                    Properties:
+                      CodeUri: s3://bucket/function.zip
+                      Handler: app.handler
+                      Runtime: python3.13
+                """.write(toFile: dir + "/template.yaml", atomically: true, encoding: .utf8)
+            let s3 = try CLI.run(["run", "-t", dir + "/template.yaml"])
+            #expect(s3.exitCode == 1 && s3.stderr.contains("CodeUri is s3://bucket/function.zip, a remote location"), "\(s3)")
+        }
+        // A snapshot whose images are a link: named as a link (was: "writable by other users (mode 777)").
+        let snap = dir + "/snap"
+        try #require(try CLI.run(["snapshot", CLI.example("hello"), "-o", snap]).exitCode == 0)
+        try FileManager.default.moveItem(atPath: snap + "/images", toPath: dir + "/images-elsewhere")
+        try FileManager.default.createSymbolicLink(atPath: snap + "/images", withDestinationPath: dir + "/images-elsewhere")
+        let linked = try CLI.run(["restore", snap])
+        #expect(linked.exitCode == 1 && linked.stderr.contains("is a symbolic link") && !linked.stderr.contains("mode 777"),
+                "\(linked)")
+    }
+
+    // MARK: 5. Odd inputs are refused at once, with their path
+
+    /// A FIFO in the code folder hung the snapshot (SIGINT could not end it), `--layer /` walked /proc and wrote
+    /// gigabytes, a 20 GB sparse file was copied at full size. Now: refused before Init, in well under a second each,
+    /// with the path; Lambda's deployment limits (250 MB unzipped, 5 layers) are enforced as Lambda enforces them.
+    @Test func oddInputsAreRefusedAtOnceWithTheirPath() throws {
+        let dir = TestEnvironment.scratchDirectory("odd3")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        chmod(dir, 0o755)
+        let function = dir + "/fn"
+        try FileManager.default.createDirectory(atPath: function, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: CLI.example("hello/lambda_function.py"), toPath: function + "/lambda_function.py")
+        try leavesNothingBehind {
+            func timed(_ args: [String]) throws -> (CLIResult, Double) {
+                let start = Date()
+                let r = try CLI.run(args, timeout: 30)
+                return (r, Date().timeIntervalSince(start))
+            }
+            #expect(mkfifo(function + "/pipe", 0o644) == 0)
+            let (fifo, fifoSeconds) = try timed(["snapshot", function, "-o", dir + "/snap"])
+            #expect(fifo.exitCode == 1 && fifo.stderr.contains(function + "/pipe is a FIFO"), "\(fifo)")
+            #expect(fifoSeconds < 5, "refused at once, not hung: \(fifoSeconds) s")
+            unlink(function + "/pipe")
+
+            let (root, rootSeconds) = try timed(["run", CLI.example("hello"), "--layer", "/"])
+            #expect(root.exitCode == 1 && root.stderr.contains("a kernel or device file system"), "\(root)")
+            #expect(rootSeconds < 5, "\(rootSeconds) s")
+
+            #expect(truncate(function + "/sparse", 20 << 30) == 0 || creat(function + "/sparse", 0o644) >= 0)
+            _ = truncate(function + "/sparse", 20 << 30)
+            let (sparse, sparseSeconds) = try timed(["run", function])
+            #expect(sparse.exitCode == 1 && sparse.stderr.contains("more than 250 MB"), "\(sparse)")
+            #expect(sparseSeconds < 5, "\(sparseSeconds) s")
+            unlink(function + "/sparse")
+
+            let six = Array(repeating: ["--layer", CLI.fixture("layers/one")], count: 6).flatMap { $0 }
+            let layers = try CLI.run(["run", function] + six)
+            #expect(layers.exitCode == 1 && layers.stderr.contains("at most 5"), "\(layers)")
+            #expect(try CLI.run(["run", function]).exitCode == 0, "the folder itself is fine once they are gone")
+        }
+    }
+
+    // MARK: 2. Layers keep their permissions
+
+    /// A layer's 0700 folder was merged under /opt as 0755, so the unprivileged function read what its owner had
+    /// locked (and a SAM ContentUri pointing at /root did the same for any host folder). Modes and owners are kept
+    /// as a layer's zip keeps them; /opt itself stays Lambda's.
+    @Test func layersKeepTheirModesAndOwners() throws {
+        let dir = TestEnvironment.scratchDirectory("layerperm")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        chmod(dir, 0o755)
+        let layer = dir + "/layer"
+        try FileManager.default.createDirectory(atPath: layer + "/private", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: layer + "/public", withIntermediateDirectories: true)
+        try "secret".write(toFile: layer + "/private/secret.txt", atomically: true, encoding: .utf8)
+        try "shared".write(toFile: layer + "/public/shared.txt", atomically: true, encoding: .utf8)
+        chmod(layer, 0o755)
+        chmod(layer + "/private", 0o700)
+        chmod(layer + "/public", 0o755)
+        chmod(layer + "/public/shared.txt", 0o644)
+        let function = dir + "/fn"
+        try FileManager.default.createDirectory(atPath: function, withIntermediateDirectories: true)
+        chmod(function, 0o755)
+        try """
+            import os
+            def lambda_handler(event, context):
+                def read(path):
+                    try:
+                        return open(path).read()
+                    except OSError as e:
+                        return os.strerror(e.errno)
+                return {"private": read("/opt/private/secret.txt"), "public": read("/opt/public/shared.txt"),
+                        "mode": oct(os.stat("/opt/private").st_mode & 0o777), "opt": oct(os.stat("/opt").st_mode & 0o777)}
+            """.write(toFile: function + "/lambda_function.py", atomically: true, encoding: .utf8)
+        chmod(function + "/lambda_function.py", 0o644)
+        try leavesNothingBehind {
+            let r = try CLI.run(["run", function, "--layer", layer])
+            #expect(r.exitCode == 0, "\(r)")
+            let seen = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any] ?? [:]
+            #expect(seen["private"] as? String == "Permission denied" && seen["mode"] as? String == "0o700", "\(seen)")
+            #expect(seen["public"] as? String == "shared" && seen["opt"] as? String == "0o755", "\(seen)")
+        }
+    }
 }

@@ -212,6 +212,11 @@ public struct FunctionConfig: Sendable {
                                          + "(its contents appear under /opt, e.g. python/ for Python packages)")
             }
         }
+        for system in ["/proc", "/sys", "/dev"] where directory == system || directory.hasPrefix(system + "/") {
+            throw HarnessError.input("\(directory) is a kernel or device file system, not a function's folder. Pass the "
+                                     + "folder that holds your handler module")
+        }
+        if image == nil { try DeploymentPackage.check(code: directory, layers: layers) }
         if directory == "/tmp" {
             throw HarnessError.input("the handler folder cannot be /tmp itself: the function gets a private /tmp of its "
                                      + "own, as on Lambda. Put the handler in a folder of its own")

@@ -137,6 +137,10 @@ public struct SAMTemplate: Sendable {
             guard let code = try codeNode.map({ try string($0, at: at + ".CodeUri") }) ?? (child(p, "InlineCode") == nil ? "." : nil) else {
                 throw HarnessError.input("\(file): \(id) uses InlineCode; snapharness runs a code folder (CodeUri)")
             }
+            if code.contains("://") {
+                throw HarnessError.input("\(file): \(at).CodeUri is \(code), a remote location; snapharness needs a local "
+                                         + "folder (download and unpack the package, then point CodeUri at it)")
+            }
             var f = Function(logicalId: id, codeUri: absolute(code))
             try common(&f, p, at: at)
             return f

@@ -47,6 +47,17 @@ public struct Lifecycle: Sendable {
         report.handler = config.handler
         // Refuse a bad -o before spending an Init on it.
         do { try snapshot.checkWritableOutput() } catch { throw LifecycleError(.input, "\(error)") }
+        // The snapshot copies the code and layers into itself: inside one of them it would copy itself. (What is
+        // wrong with the function itself is said first.)
+        do { try config.validate() } catch { throw LifecycleError(.input, "\(error)") }
+        for folder in (config.image == nil ? [config.directory] : []) + config.layers {
+            let inside = URL(fileURLWithPath: snapshot.path).standardizedFileURL.path
+            let source = URL(fileURLWithPath: folder).standardizedFileURL.path
+            if inside == source || inside.hasPrefix(source.hasSuffix("/") ? source : source + "/") {
+                throw LifecycleError(.input, "-o \(snapshot.path) is inside \(folder), which the snapshot copies into "
+                                     + "itself; write the snapshot outside the function's folder and its layers")
+            }
+        }
         var phase = try initPhase(config)
         phase.beforeCheckpoint = beforeCheckpoint
         phase.initFacts = initFacts

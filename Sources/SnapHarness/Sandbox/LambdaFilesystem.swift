@@ -70,28 +70,19 @@ public struct LambdaFilesystem: Codable, Sendable, Equatable {
     }
 
     /// Merges layer folders into a fresh folder under /run/snapharness (later layers win, as Lambda extracts them
-    /// into /opt in order). The caller removes it.
+    /// into /opt in order), keeping every mode and owner as a layer's zip would: a 0700 folder stays closed to the
+    /// unprivileged function. /opt itself is Lambda's (0755, root). The caller removes it.
     static func mergeLayers(_ layers: [String]) throws -> String {
         let merged = try ScratchFolder.make("/run/snapharness/layers", mode: 0o755)
-        let fm = FileManager.default
         do {
+            let cp = try Tools.find("cp")
             for layer in layers {
-                guard let walker = fm.enumerator(atPath: layer) else { continue }
-                while let relative = walker.nextObject() as? String {
-                    let source = layer + "/" + relative, target = merged + "/" + relative
-                    var isDir: ObjCBool = false
-                    _ = fm.fileExists(atPath: source, isDirectory: &isDir)
-                    if isDir.boolValue {
-                        if !fm.fileExists(atPath: target) { try fm.createDirectory(atPath: target, withIntermediateDirectories: true) }
-                    } else {
-                        if fm.fileExists(atPath: target) { try fm.removeItem(atPath: target) }
-                        try fm.copyItem(atPath: source, toPath: target)
-                    }
-                }
+                _ = try Tools.output([cp, "-a", "--", layer + "/.", merged + "/"], what: "merging the layer \(layer)")
             }
+            guard chmod(merged, 0o755) == 0, chown(merged, 0, 0) == 0 else { throw SystemError("chmod \(merged)") }
         } catch {
-            try? fm.removeItem(atPath: merged)
-            throw HarnessError.input("could not merge the layers \(layers.joined(separator: ", ")): \(error.localizedDescription)")
+            try? FileManager.default.removeItem(atPath: merged)
+            throw HarnessError.input("could not merge the layers \(layers.joined(separator: ", ")): \(error)")
         }
         return merged
     }

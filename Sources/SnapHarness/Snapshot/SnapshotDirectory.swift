@@ -72,6 +72,10 @@ public struct SnapshotDirectory: Sendable {
         for entry in entries {
             var st = stat()
             guard lstat(entry, &st) == 0 else { continue }
+            if (st.st_mode & S_IFMT) == S_IFLNK {
+                throw SnapshotError.unsafe(path, reason: "\(entry) is a symbolic link; a snapshot holds only files of its "
+                    + "own (copy it with cp -a, which keeps files, not links)")
+            }
             if st.st_mode & 0o022 != 0 {
                 throw SnapshotError.unsafe(path, reason: "\(entry) is writable by other users (mode "
                     + "\(String(st.st_mode & 0o7777, radix: 8))). Restore only snapshots nobody else can change; "
@@ -105,11 +109,12 @@ public struct SnapshotDirectory: Sendable {
 
     /// Copies a folder into the snapshot, modes kept: the function's user reads it through /var/task, and the
     /// snapshot's own 0700 keeps everyone else out. Symbolic links are copied as links.
+    /// Modes, owners and links are kept (`cp -a`): a restore binds the copy where the original was bound.
     static func copyTree(_ source: String, to destination: String) throws {
         do {
-            try FileManager.default.copyItem(atPath: source, toPath: destination)
+            _ = try Tools.output([try Tools.find("cp"), "-a", "--", source, destination], what: "copying \(source)")
         } catch {
-            throw HarnessError.input("could not copy \(source) into the snapshot: \(error.localizedDescription)")
+            throw HarnessError.input("could not copy \(source) into the snapshot: \(error)")
         }
     }
 
