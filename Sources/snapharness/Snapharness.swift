@@ -6,6 +6,7 @@ import SnapHarness
 struct Snapharness: ParsableCommand {
     static func main() {
         InheritedDescriptors.keepFromChildren()
+        Leftovers.report { Output.note($0) }
         Interrupts.install { sig in
             Output.note("\(Interrupts.describe(sig)) received: stopping the function and cleaning up")
         }

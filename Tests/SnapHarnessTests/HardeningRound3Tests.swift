@@ -246,4 +246,30 @@ struct HardeningRound3Tests {
             #expect(seen["public"] as? String == "shared" && seen["opt"] as? String == "0o755", "\(seen)")
         }
     }
+
+    // MARK: 4. A killed snapharness is cleaned up by the next one
+
+    /// SIGKILL while two copies run: their processes, /tmp disks (loop devices) and cgroups used to stay forever. The
+    /// next snapharness finds them by the cgroups the dead one owned, kills them, and says what it removed.
+    @Test func whatAKilledSnapharnessLeftIsRemovedByTheNext() throws {
+        let dir = TestEnvironment.scratchDirectory("killed3")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        chmod(dir, 0o755)
+        try """
+            import time
+            def lambda_handler(event, context):
+                time.sleep(60)
+            """.write(toFile: dir + "/lambda_function.py", atomically: true, encoding: .utf8)
+        chmod(dir + "/lambda_function.py", 0o644)
+        try leavesNothingBehind {
+            let (_, signalled) = try CLI.runSignalled(["run", dir, "--restores", "2", "--timeout", "120"], signal: SIGKILL,
+                                                      when: "[copy 2] START RequestId", timeout: 60)
+            #expect(signalled)
+            let left = HostFootprint.take()
+            #expect(left.functionProcesses.count >= 2 && !left.loopDevices.isEmpty, "the copies outlived it: \(left)")
+            let next = try CLI.run(["run", CLI.example("hello")])
+            #expect(next.exitCode == 0, "\(next)")
+            #expect(next.stderr.contains("removed what a killed snapharness"), "it says what it cleaned: \(next.stderr)")
+        }
+    }
 }

@@ -91,14 +91,29 @@ public final class EnvironmentCgroup: @unchecked Sendable {
         return group
     }
 
-    /// Empty cgroups of supervisors that died without cleaning up (SIGKILL): the name holds their pid.
+    /// The cgroups of supervisors that died without cleaning up (SIGKILL; the name holds their pid): the environments
+    /// in them (an Init, restored copies, serve's frozen ones) are killed and reaped by their new parent, which lets
+    /// go of their mounts and /tmp disks (the loop devices clear themselves), and the cgroups are removed.
     static func removeOrphans(in parents: [String]) {
+        var killed: [Int32: Int] = [:] // dead supervisor -> processes killed
         for parent in parents {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix("snapharness-") {
                 guard let pid = Int32(name.split(separator: "-")[1]), pid != getpid(),
                       kill(pid, 0) != 0 && errno == ESRCH else { continue }
-                rmdir(parent + "/" + name) // only empty ones go
+                let path = parent + "/" + name
+                let end = Clock.now + 3
+                while true {
+                    let procs = (ProcFile.read(path + "/cgroup.procs") ?? "").split(separator: "\n").compactMap { Int32($0) }
+                    if procs.isEmpty || Clock.now > end { break }
+                    for process in procs where kill(process, SIGKILL) == 0 { killed[pid, default: 0] += 1 }
+                    usleep(20_000)
+                }
+                rmdir(path)
             }
+        }
+        for (pid, count) in killed.sorted(by: { $0.key < $1.key }) {
+            Leftovers.note("removed what a killed snapharness (pid \(pid)) left running: \(count) function processes "
+                           + "of its environments, with their cgroups and /tmp disks")
         }
     }
 
