@@ -37,6 +37,8 @@ struct ServeCommand: ParsableCommand {
         guard maxConcurrency >= 1 else { throw ValidationError("--max-concurrency must be at least 1") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535, got \(port)") }
         _ = try DurationText.parse(idleTimeout)
+        // Before the snapshot, not after it: a wrong --host or a taken port is said at once.
+        do { try InvokeServer.checkAddress(host: host, port: port) } catch { throw ValidationError("\(error)") }
     }
 
     func run() throws {
