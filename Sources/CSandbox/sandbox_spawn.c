@@ -153,7 +153,7 @@ static void child(const struct sh_spawn_config *cfg, int status_fd) {
         if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
 
     if (setsid() < 0) child_fail(status_fd, SH_STAGE_SETSID);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         if (cfg->join_fds[i] >= 0 && write(cfg->join_fds[i], "0", 1) != 1) child_fail(status_fd, SH_STAGE_CGROUP);
     if (cfg->netns_fd > 0 && setns(cfg->netns_fd, CLONE_NEWNET) < 0) child_fail(status_fd, SH_STAGE_NETNS);
 

@@ -301,4 +301,40 @@ struct HardeningRound3Tests {
             #expect(!inUse.stderr.contains("INIT_START"))
         }
     }
+
+    // MARK: 1. One environment cannot starve another
+
+    /// Every environment runs as the same uid, and RLIMIT_NPROC counted that uid's processes machine-wide: one
+    /// function holding 1,030 children made every other environment's Init fail (fork: EAGAIN). Each environment now
+    /// has its own count of 1,024 (its cgroup's pids.max): the one at its limit gets EAGAIN, as on Lambda, and a
+    /// second one beside it forks 1,000 children undisturbed.
+    @Test(.enabled(if: EnvironmentCgroup.countsProcesses, "needs the cgroup pids controller"))
+    func oneEnvironmentAtItsProcessLimitDoesNotStarveAnother() throws {
+        let dir = TestEnvironment.scratchDirectory("nproc3")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try #"{"n": 1100, "hold": 12}"#.write(toFile: dir + "/greedy.json", atomically: true, encoding: .utf8)
+        try #"{"n": 1000, "hold": 1}"#.write(toFile: dir + "/modest.json", atomically: true, encoding: .utf8)
+        let fixture = CLI.fixture("fork_hold")
+        try leavesNothingBehind {
+            let greedy = Process()
+            greedy.executableURL = URL(fileURLWithPath: CLI.binary)
+            greedy.arguments = ["run", fixture, "--event", dir + "/greedy.json", "--memory", "8192", "--timeout", "60"]
+            let out = Pipe()
+            greedy.standardOutput = out
+            greedy.standardError = FileHandle.nullDevice
+            try greedy.run()
+            let greedyOut = CLI.PipeReader(out.fileHandleForReading)
+            // Beside it, while its 1,000-odd children live: a second environment of the same uid.
+            usleep(4_000_000)
+            let modest = try CLI.run(["run", fixture, "--event", dir + "/modest.json", "--memory", "8192", "--timeout", "60"])
+            #expect(modest.exitCode == 0, "\(modest.stderr.suffix(800))")
+            let mine = (try? JSONSerialization.jsonObject(with: Data(modest.stdout.utf8))) as? [String: Any] ?? [:]
+            #expect(mine["started"] as? Int == 1000 && mine["error"] is NSNull, "undisturbed: \(mine)")
+            greedy.waitUntilExit()
+            let theirs = (try? JSONSerialization.jsonObject(with: Data(greedyOut.text.utf8))) as? [String: Any] ?? [:]
+            let started = theirs["started"] as? Int ?? 0
+            #expect(theirs["error"] as? String == "Resource temporarily unavailable" && started < 1100 && started > 900,
+                    "its own limit stopped it: \(theirs)")
+        }
+    }
 }

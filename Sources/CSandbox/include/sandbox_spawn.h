@@ -58,7 +58,7 @@ struct sh_spawn_config {
     const char *hostname;      /* the UTS namespace's hostname; NULL: keep the host's */
     unsigned long long max_files;     /* RLIMIT_NOFILE, 0 = keep */
     unsigned long long max_processes; /* RLIMIT_NPROC, 0 = keep */
-    int join_fds[2];           /* cgroup.procs files opened for writing (-1: none): the child writes "0" to each
+    int join_fds[3];           /* cgroup.procs files opened for writing (-1: none): the child writes "0" to each
                                   before anything else, so everything the function allocates is charged there */
     int netns_fd;              /* > 0: a network namespace (nsfs descriptor) the child joins; 0: the caller's */
     int tmp_mount_fd;          /* > 0: a detached mount (fsmount) moved to /tmp instead of a fresh tmpfs */

@@ -136,7 +136,9 @@ struct InitPhase {
         made.storage = storage
         spec.tmpMount = storage.mountFD
         spec.maxFiles = FunctionConfig.maxFiles
-        spec.maxProcesses = FunctionConfig.maxProcesses
+        // Lambda's 1,024 processes per environment: the cgroup's own count when it has one (RLIMIT_NPROC counts the
+        // uid's processes across every environment, so one at its limit would stop the others from forking).
+        spec.maxProcesses = cgroup?.pidsPath != nil ? 0 : FunctionConfig.maxProcesses
         spec.cgroup = cgroup
         if !config.user.isRoot { spec.user = (config.user.uid, config.user.gid) }
         log.initStart(runtime: runtimeVersion)

@@ -3,8 +3,11 @@ import CSandbox
 import Foundation
 import Glibc
 
-/// One execution environment's memory (and optionally CPU) limit, as Lambda enforces the memory size: a cgroup per
-/// environment (the Init and every restored copy), created under the supervisor's own cgroup and removed with it.
+/// One execution environment's memory (and optionally CPU) limit, as Lambda enforces the memory size, and its own
+/// count of processes and threads (1,024, Lambda's quota): a cgroup per environment (the Init and every restored
+/// copy), created under the supervisor's own cgroup and removed with it. The process quota is the pids
+/// controller's, not RLIMIT_NPROC: every environment runs as the same uid, and RLIMIT_NPROC counts a uid's
+/// processes machine-wide, so one environment at its limit stopped every other from forking.
 ///
 /// cgroup v2 where the memory controller is there (memory.max, memory.peak, memory.events, cpu.max); otherwise the
 /// v1 memory and cpu hierarchies (memory.limit_in_bytes, memory.max_usage_in_bytes, memory.oom_control,
@@ -17,6 +20,8 @@ public final class EnvironmentCgroup: @unchecked Sendable {
     public let memoryPath: String
     /// v1 only: the cpu hierarchy's folder, when the CPU is limited.
     public private(set) var cpuPath: String?
+    /// The pids controller's folder (v1's own hierarchy, or the v2 folder), when the machine has the controller.
+    public private(set) var pidsPath: String?
     private var removed = false
 
     /// Lambda: one vCPU per 1,769 MB.
@@ -33,7 +38,7 @@ public final class EnvironmentCgroup: @unchecked Sendable {
     public static var available: Bool { (try? parents()) != nil }
 
     /// Where environments' cgroups are made on this machine, or why none can be.
-    static func parents() throws -> (version: Version, memory: String, cpu: String?) {
+    static func parents() throws -> (version: Version, memory: String, cpu: String?, pids: String?) {
         let own = ProcFile.read("/proc/self/cgroup") ?? ""
         var v1: [String: String] = [:]
         var v2: String?
@@ -47,20 +52,26 @@ public final class EnvironmentCgroup: @unchecked Sendable {
             : "/sys/fs/cgroup/unified"
         if let v2, let controllers = ProcFile.read(unified + v2 + "/cgroup.controllers") ?? ProcFile.read(unified + "/cgroup.controllers"),
            controllers.split(separator: " ").contains(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines) == "memory" }) {
-            return (.v2, unified + (v2 == "/" ? "" : v2), nil)
+            let path = unified + (v2 == "/" ? "" : v2)
+            let pids = (ProcFile.read(path + "/cgroup.controllers") ?? "").split(separator: " ")
+                .contains { $0.trimmingCharacters(in: .whitespacesAndNewlines) == "pids" }
+            return (.v2, path, nil, pids ? path : nil)
         }
         if let memory = v1["memory"], FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/memory.limit_in_bytes") {
             let cpu = v1["cpu"].map { "/sys/fs/cgroup/cpu" + ($0 == "/" ? "" : $0) }
-            return (.v1, "/sys/fs/cgroup/memory" + (memory == "/" ? "" : memory), cpu)
+            let pids = v1["pids"].map { "/sys/fs/cgroup/pids" + ($0 == "/" ? "" : $0) }
+                .flatMap { FileManager.default.fileExists(atPath: $0 + "/cgroup.procs") ? $0 : nil }
+            return (.v1, "/sys/fs/cgroup/memory" + (memory == "/" ? "" : memory), cpu, pids)
         }
         throw HarnessError.input("no cgroup memory controller here (neither cgroup v2's nor v1's): the memory size "
                                  + "cannot be enforced")
     }
 
     /// A new cgroup limited to `memoryMB` (and to Lambda's share of CPU for that memory with `lambdaCPU`).
-    public static func create(label: String, memoryMB: Int, lambdaCPU: Bool) throws -> EnvironmentCgroup {
-        let (version, memoryParent, cpuParent) = try parents()
-        removeOrphans(in: [memoryParent] + (cpuParent.map { [$0] } ?? []))
+    public static func create(label: String, memoryMB: Int, lambdaCPU: Bool,
+                              maxProcesses: Int = Int(FunctionConfig.maxProcesses)) throws -> EnvironmentCgroup {
+        let (version, memoryParent, cpuParent, pidsParent) = try parents()
+        removeOrphans(in: [memoryParent] + [cpuParent, pidsParent].compactMap { $0 })
         let name = "snapharness-\(getpid())-\(label)-\(UInt32.random(in: 0...UInt32.max))"
         let memoryPath = memoryParent + "/" + name
         guard mkdir(memoryPath, 0o755) == 0 else { throw SystemError("mkdir \(memoryPath)") }
@@ -84,12 +95,22 @@ public final class EnvironmentCgroup: @unchecked Sendable {
                     try write(path + "/cpu.cfs_quota_us", "\(max(1000, quota))")
                 }
             }
+            // Lambda's 1,024 processes and threads, counted for this environment alone.
+            if let pidsParent {
+                let path = version == .v2 ? memoryPath : pidsParent + "/" + name
+                if path != memoryPath { guard mkdir(path, 0o755) == 0 else { throw SystemError("mkdir \(path)") } }
+                group.pidsPath = path
+                try write(path + "/pids.max", "\(maxProcesses)")
+            }
         } catch {
             group.remove()
             throw error
         }
         return group
     }
+
+    /// Whether environments get their own process count (the pids controller): without it RLIMIT_NPROC stands in.
+    public static var countsProcesses: Bool { ((try? parents())?.pids) != nil }
 
     /// The cgroups of supervisors that died without cleaning up (SIGKILL; the name holds their pid): the environments
     /// in them (an Init, restored copies, serve's frozen ones) are killed and reaped by their new parent, which lets
@@ -127,7 +148,14 @@ public final class EnvironmentCgroup: @unchecked Sendable {
 
     /// The files a process writes "0" into to join (opened by the supervisor, written by the sandbox's child
     /// before exec, so everything the function allocates is charged here).
-    var procsFiles: [String] { [memoryPath + "/cgroup.procs"] + (cpuPath.map { [$0 + "/cgroup.procs"] } ?? []) }
+    var procsFiles: [String] { separateFolders.map { $0 + "/cgroup.procs" } }
+
+    /// Every folder of this environment's cgroup (one in v2; memory, cpu and pids hierarchies in v1).
+    private var separateFolders: [String] {
+        var folders = [memoryPath]
+        for path in [cpuPath, pidsPath].compactMap({ $0 }) where !folders.contains(path) { folders.append(path) }
+        return folders
+    }
 
     /// Memory a restored tree already had when it was moved in: CRIU's process restored those pages outside this
     /// cgroup, and neither cgroup version moves charges any more, so they are counted here instead.
@@ -139,8 +167,7 @@ public final class EnvironmentCgroup: @unchecked Sendable {
     func adopt(tree root: pid_t) {
         let pids = [root] + ProcFile.descendants(of: root)
         for pid in pids {
-            try? EnvironmentCgroup.write(memoryPath + "/cgroup.procs", String(pid))
-            if let cpuPath { try? EnvironmentCgroup.write(cpuPath + "/cgroup.procs", String(pid)) }
+            for folder in separateFolders { try? EnvironmentCgroup.write(folder + "/cgroup.procs", String(pid)) }
         }
         // Measured once the tree is in: everything it touched before is resident and charged elsewhere,
         // everything after is charged here.
@@ -175,7 +202,7 @@ public final class EnvironmentCgroup: @unchecked Sendable {
     public func remove() {
         guard !removed else { return }
         removed = true
-        for path in [memoryPath] + (cpuPath.map { [$0] } ?? []) {
+        for path in separateFolders {
             for _ in 0..<50 {
                 if rmdir(path) == 0 || errno == ENOENT { break }
                 if errno == EBUSY {

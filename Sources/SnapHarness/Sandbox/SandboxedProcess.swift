@@ -99,7 +99,8 @@ public final class SandboxedProcess: Sendable {
                 config.bind_targets = targetsBuf.baseAddress
                 config.max_files = spec.maxFiles
                 config.max_processes = spec.maxProcesses
-                config.join_fds = (joins.count > 0 ? joins[0] : -1, joins.count > 1 ? joins[1] : -1)
+                config.join_fds = (joins.count > 0 ? joins[0] : -1, joins.count > 1 ? joins[1] : -1,
+                                   joins.count > 2 ? joins[2] : -1)
                 config.netns_fd = spec.network?.fd ?? 0
                 config.tmp_mount_fd = max(spec.tmpMount, 0)
                 return sh_spawn(&config)
