@@ -77,7 +77,14 @@ public final class EnvironmentFleet: @unchecked Sendable {
                 idle.busy = true
                 lock.unlock()
                 idle.environment.thaw()
-                return idle
+                if idle.environment.isRunning { return idle }
+                // Its processes ended while it was idle (killed from outside, the OOM killer): it is replaced, and
+                // the request goes on to another environment, never fails for it.
+                log("[copy \(idle.environment.index)] snapharness: this environment's processes ended while it was idle; "
+                    + "the request goes to another one")
+                remove(idle)
+                lock.lock()
+                continue
             }
             if members.count < options.maxConcurrency { break }
             if !wait { lock.unlock(); throw Refusal.throttled }

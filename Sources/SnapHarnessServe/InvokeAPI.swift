@@ -62,7 +62,7 @@ public struct InvokeAPI: Sendable {
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: PayloadLimits.requestBytes)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch let error as HTTPResponseError where error.status == .contentTooLarge {
             return Self.error(.contentTooLarge, type: "RequestTooLargeException",
                               message: "Request must be smaller than \(PayloadLimits.requestBytes) bytes for the Invoke operation")
         } catch {

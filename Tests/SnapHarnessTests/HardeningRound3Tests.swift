@@ -282,20 +282,9 @@ struct HardeningRound3Tests {
             let foreign = try CLI.run(["serve", CLI.example("hello"), "--host", "192.0.2.1"], timeout: 30)
             #expect(foreign.exitCode == 1 && foreign.stderr.contains("is not an address of this machine"), "\(foreign)")
             #expect(!foreign.stderr.contains("INIT_START"), "before the snapshot: \(foreign)")
-            let taken = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(taken) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = 0
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &address) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(taken, $0, length) == 0 && listen(taken, 1) == 0 && getsockname(taken, $0, &length) == 0
-                }
-            }
-            try #require(bound)
-            let port = Int(UInt16(bigEndian: address.sin_port))
+            let taken = try TCPServer() // a port this machine uses already
+            defer { taken.stop() }
+            let port = Int(taken.port)
             let inUse = try CLI.run(["serve", CLI.example("hello"), "--port", String(port)], timeout: 30)
             #expect(inUse.exitCode == 1 && inUse.stderr.contains("--port \(port) is in use"), "\(inUse)")
             #expect(!inUse.stderr.contains("INIT_START"))

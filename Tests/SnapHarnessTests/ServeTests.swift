@@ -1,4 +1,5 @@
 import Foundation
+import SnapHarness
 import Glibc
 import Testing
 
@@ -145,6 +146,46 @@ struct ServeTests {
                 print(s.recv(200).split(b" ")[1].decode())'
                 """).trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(short == "400", "a body shorter than its Content-Length: \(short)")
+            #expect(server.stop() == 130)
+        }
+    }
+
+    /// An idle environment whose processes were killed (from outside, or by the OOM killer) is replaced: the next
+    /// request is answered by a new one, never fails for it. Issue 21, item 6.
+    @Test func anIdleEnvironmentThatDiedIsReplacedNotUsed() throws {
+        try leavesNothingBehind {
+            let server = try Server([function])
+            let url = server.base + "/2015-03-31/functions/function/invocations"
+            let first = HostFootprint.shell("curl -s -o /dev/null -w '%{http_code}' -X POST \(url) -d '{}'")
+            #expect(first == "200")
+            let environment = ProcFile.descendants(of: server.process.processIdentifier)
+                .filter { ProcFile.commandLine($0).contains("snapharness") && !ProcFile.commandLine($0).contains("pasta") }
+            #expect(!environment.isEmpty, "the idle environment's processes")
+            for pid in environment { kill(pid, SIGKILL) }
+            usleep(200_000)
+            let second = HostFootprint.shell("curl -s -o /dev/null -w '%{http_code}' -X POST \(url) -d '{}'")
+            #expect(second == "200", "answered by a new environment: \(second)")
+            #expect(server.status["restores"] as? Int == 2, "\(server.status)")
+            #expect(server.stop() == 130)
+        }
+    }
+
+    /// The snapshot served is taken again at the same path: a restore used to hang 10 s (new images, old manifest)
+    /// or mix the two. Now every restore checks the snapshot is still the one opened, and says so at once.
+    @Test func aSnapshotReplacedOnDiskIsNeverMixed() throws {
+        let dir = TestEnvironment.scratchDirectory("serve-replaced")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let snap = dir + "/snap"
+        try #require(try CLI.run(["snapshot", function, "-o", snap]).exitCode == 0)
+        try leavesNothingBehind {
+            let server = try Server([snap, "--fresh"])
+            let url = server.base + "/2015-03-31/functions/function/invocations"
+            #expect(HostFootprint.shell("curl -s -o /dev/null -w '%{http_code}' -X POST \(url) -d '{}'") == "200")
+            try #require(try CLI.run(["snapshot", function, "-o", snap]).exitCode == 0)
+            let start = Date()
+            let answer = HostFootprint.shell("curl -s -X POST \(url) -d '{}'")
+            #expect(Date().timeIntervalSince(start) < 5, "refused at once, not after the restore limit")
+            #expect(answer.contains("changed on disk"), "\(answer)")
             #expect(server.stop() == 130)
         }
     }

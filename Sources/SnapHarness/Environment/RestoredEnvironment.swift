@@ -12,6 +12,32 @@ public struct RestoreSource: Sendable {
     public let layout: RestoreLayout
     /// Restore lazily: each copy runs once its registers are back, its pages arrive on demand (`LazyPages`).
     public var lazyPages = false
+    /// The snapshot as it was checked: its folder's and images folder's inodes (a snapshot taken again at the path is
+    /// a new folder) and its manifest's identity. New images under this manifest would hang the restore: every
+    /// restore compares first. (The folder's own times change when any snapharness records a verification there.)
+    let fingerprint: String?
+
+    public init(snapshot: SnapshotDirectory, manifest: SnapshotManifest, function: FunctionManifest, layout: RestoreLayout) {
+        (self.snapshot, self.manifest, self.function, self.layout) = (snapshot, manifest, function, layout)
+        fingerprint = RestoreSource.fingerprint(of: snapshot)
+    }
+
+    static func fingerprint(of snapshot: SnapshotDirectory) -> String? {
+        func inode(_ path: String) -> String? {
+            var st = stat()
+            return stat(path, &st) == 0 ? "\(st.st_dev):\(st.st_ino)" : nil
+        }
+        let parts = [inode(snapshot.path), SnapshotDirectory.identity(snapshot.manifestPath), inode(snapshot.imagesPath)]
+        return parts.contains { $0 == nil } ? nil : parts.compactMap { $0 }.joined(separator: " ")
+    }
+
+    /// Refuses a restore once the snapshot on disk is no longer the one checked when it was opened.
+    func checkUnchanged() throws {
+        guard RestoreSource.fingerprint(of: snapshot) == fingerprint else {
+            throw LifecycleError(.restore, "\(snapshot.path) changed on disk since it was opened (taken again, moved or "
+                                 + "removed): no copy is restored from a mix of two snapshots. Restart to serve the new one")
+        }
+    }
 
     /// Fails with `.input` for a snapshot this CRIU cannot restore or one that holds no Lambda function.
     public static func open(_ snapshot: SnapshotDirectory, criu: Criu) throws -> RestoreSource {
@@ -127,6 +153,7 @@ public final class RestoredEnvironment: @unchecked Sendable {
     public func restore() throws { try turn.withLock { try restoreInTurn() } }
 
     private func restoreInTurn() throws {
+        try source.checkUnchanged()
         try prepareInTurn()
         guard let listener else { throw LifecycleError(.restore, "copy \(index) has no control listener") }
         log.restoreStart(runtime: runtimeVersion, copy: index)
