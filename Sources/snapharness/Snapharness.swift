@@ -6,6 +6,13 @@ import SnapHarness
 struct Snapharness: ParsableCommand {
     static func main() {
         InheritedDescriptors.keepFromChildren()
+        // Every environment holds a few descriptors here (pipes, its network, its listener): many copies at once
+        // need more than the usual soft limit of 1,024, which the hard limit allows.
+        var files = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &files) == 0, files.rlim_cur < files.rlim_max {
+            files.rlim_cur = files.rlim_max
+            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &files)
+        }
         Leftovers.report { Output.note($0) }
         Interrupts.install { sig in
             Output.note("\(Interrupts.describe(sig)) received: stopping the function and cleaning up")

@@ -132,6 +132,14 @@ struct HardeningRound3Tests {
             let inside = try CLI.run(["snapshot", function, "-o", function + "/snap"])
             #expect(inside.exitCode == 1 && inside.stderr.contains("is inside") && !inside.stderr.contains("INIT_START"), "\(inside)")
 
+            // A handler module that links to nothing (was: "No module named" after a whole start-up).
+            let dangling = dir + "/dangling"
+            try FileManager.default.createDirectory(atPath: dangling, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: dangling + "/lambda_function.py", withDestinationPath: dir + "/gone.py")
+            let link = try CLI.run(["run", dangling])
+            #expect(link.exitCode == 1 && link.stderr.contains("is a symbolic link to") && !link.stderr.contains("INIT_START"),
+                    "\(link)")
+
             // bench's output folders are checked before the benchmark (was: after it).
             let chart = try CLI.run(["bench", CLI.example("hello"), "--chart", dir + "/missing/chart.svg"])
             #expect(chart.exitCode == 1 && chart.stderr.contains("does not exist"), "\(chart)")

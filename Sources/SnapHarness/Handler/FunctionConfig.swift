@@ -231,6 +231,16 @@ public struct FunctionConfig: Sendable {
             throw HarnessError.input("the function runs as user \(user.name), who cannot read \(directory) (it becomes "
                 + "/var/task). Make the folder readable (chmod o+rx), or run the function as root with --user root")
         }
+        // A handler module that is a link to nothing: say so, not Python's "No module named" after a whole start-up.
+        if image == nil, runtimeClient != .bootstrap, let dot = handler.lastIndex(of: ".") {
+            let module = directory + "/" + handler[..<dot].replacingOccurrences(of: ".", with: "/") + ".py"
+            var st = stat()
+            if lstat(module, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK, stat(module, &st) != 0 {
+                let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: module)) ?? "?"
+                throw HarnessError.input("the handler module \(module) is a symbolic link to \(target), which does not "
+                                         + "exist; point it at the module's file, or copy the file there")
+            }
+        }
         guard user.canUse(python, bits: 5) else {
             throw HarnessError.input("the function runs as user \(user.name), who cannot run \(python) (mode bits). "
                 + "Pass --python with an interpreter \(user.name) can run, or --user root")
