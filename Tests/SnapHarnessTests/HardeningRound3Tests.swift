@@ -73,8 +73,9 @@ struct HardeningRound3Tests {
     /// A copy that keeps tmp.ext4 sparse (a plain copy writes all 512 MB of it).
     func copySnapshot(_ from: String, _ to: String) { _ = HostFootprint.shell("cp -a --sparse=always '\(from)' '\(to)'") }
 
-    /// A tmp.ext4 replaced by a link to another file (the copies' disk would be a host file) and manifest numbers no
-    /// Lambda function can have were accepted; both are refused with what is wrong, and `inspect` says so too.
+    /// A tmp.ext4 replaced by a link to another file (the copies' disk would be a host file), files changed or added in
+    /// the snapshot's copy of the code, and manifest numbers no Lambda function can have were accepted; all are
+    /// refused with what is wrong, and `inspect` says so too.
     @Test func linkedDisksAndImplausibleManifestsAreRefused() throws {
         let dir = TestEnvironment.scratchDirectory("manifest3")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -89,6 +90,18 @@ struct HardeningRound3Tests {
             #expect(r.exitCode == 1 && r.stderr.contains("tmp.ext4 is not a regular file"), "\(r)")
             let inspected = try CLI.run(["inspect", linked])
             #expect(inspected.exitCode == 1, "\(inspected)")
+
+            // The snapshot's copy of the code runs in every copy: a changed or added file there is refused.
+            let edited = dir + "/edited-code"
+            copySnapshot(snap, edited)
+            try "\nprint('changed')\n".write(toFile: edited + "/code/lambda_function.py", atomically: false, encoding: .utf8)
+            let changedCode = try CLI.run(["restore", edited])
+            #expect(changedCode.exitCode == 1 && changedCode.stderr.contains("code/ differs"), "\(changedCode)")
+            let added = dir + "/added-code"
+            copySnapshot(snap, added)
+            try "import os\n".write(toFile: added + "/code/sitecustomize.py", atomically: true, encoding: .utf8)
+            let addedCode = try CLI.run(["restore", added])
+            #expect(addedCode.exitCode == 1 && addedCode.stderr.contains("code/ differs"), "\(addedCode)")
 
             for (key, value) in [("memorySizeMB", "10"), ("timeoutSeconds", "-1"), ("restoreTimeoutSeconds", "0")] {
                 let edited = dir + "/edited-\(key)"

@@ -56,6 +56,11 @@ extension Criu {
         manifest.tmpDisk = tmpDisk
         manifest.mounts = process.mounts
         manifest.rootUser = root.user
+        if !copies.isEmpty {
+            manifest.trees = try Dictionary(uniqueKeysWithValues: copies.keys.map {
+                ($0, try SnapshotDirectory.treeDigest(staging.path + "/" + $0))
+            })
+        }
         try staging.writeManifest(manifest)
         staging.writeVerified(manifest)
         try SnapshotDirectory.replace(snapshot, with: staging)

@@ -15,26 +15,21 @@ public struct FunctionUser: Codable, Sendable, Hashable {
     public var isRoot: Bool { uid == 0 }
 
     /// Resolves `--user NAME|UID` and `--group NAME|GID` (default: the user's primary group).
-    /// nil user: $SNAPHARNESS_USER, else `nobody`.
+    /// nil user: $SNAPHARNESS_USER, else Lambda's sbx_user1051 (which the host need not have).
     public static func resolve(user: String?, group: String?,
                                environment: [String: String] = ProcessInfo.processInfo.environment) throws -> FunctionUser {
         let wanted = user ?? environment["SNAPHARNESS_USER"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultName
+        var result: FunctionUser
         if wanted == defaultName || wanted == String(EnvironmentRoot.lambdaUser.uid) {
-            var lambda = EnvironmentRoot.lambdaUser
-            if let group {
-                guard let g = group.withCString({ getgrnam($0) }) ?? UInt32(group).flatMap({ getgrgid($0) }) else {
-                    throw HarnessError.input("no group \"\(group)\" on this machine: pass --group with an existing group")
-                }
-                lambda.gid = g.pointee.gr_gid
+            result = EnvironmentRoot.lambdaUser
+        } else {
+            guard let entry = wanted.withCString({ getpwnam($0) }) ?? UInt32(wanted).flatMap({ getpwuid($0) }) else {
+                throw HarnessError.input("no user \"\(wanted)\" on this machine: pass --user with an existing user "
+                                         + "(default \(defaultName)), or --user root to run the function as root")
             }
-            return lambda
-        }
-        guard let entry = wanted.withCString({ getpwnam($0) }) ?? UInt32(wanted).flatMap({ getpwuid($0) }) else {
-            throw HarnessError.input("no user \"\(wanted)\" on this machine: pass --user with an existing user "
-                                     + "(default \(defaultName)), or --user root to run the function as root")
-        }
-        var result = FunctionUser(name: String(cString: entry.pointee.pw_name), uid: entry.pointee.pw_uid,
+            result = FunctionUser(name: String(cString: entry.pointee.pw_name), uid: entry.pointee.pw_uid,
                                   gid: entry.pointee.pw_gid)
+        }
         if let group {
             guard let g = group.withCString({ getgrnam($0) }) ?? UInt32(group).flatMap({ getgrgid($0) }) else {
                 throw HarnessError.input("no group \"\(group)\" on this machine: pass --group with an existing group")

@@ -61,6 +61,7 @@ public struct SnapshotDirectory: Sendable {
         }
         try checkOwnership()
         try verifyImages(manifest)
+        try verifyTrees(manifest)
         return manifest
     }
 

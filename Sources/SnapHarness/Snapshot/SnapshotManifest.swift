@@ -33,6 +33,8 @@ public struct SnapshotManifest: Codable, Sendable, Equatable {
     /// root was made for (`EnvironmentRoot`). nil: an older snapshot, taken in a view of the host's mount table.
     public var mounts: [SandboxMount]?
     public var rootUser: FunctionUser?
+    /// Digests of the folders the snapshot keeps and a restore binds (`code`, `layers`): see `treeDigest`.
+    public var trees: [String: String]?
 
     public init(createdAt: Date = Date(), criuVersion: String, stdio: StdioKeys, imageBytes: UInt64,
                 dumpSeconds: Double, function: FunctionManifest? = nil, images: [ImageDigest]? = nil) {
