@@ -118,6 +118,33 @@ struct HardeningRound3Tests {
         }
     }
 
+    /// An io_uring made during Init: CRIU said only "send_fds failed (-22)". The checkpoint now names what holds
+    /// what, and what to do; nothing is written or left.
+    @Test(arguments: RuntimeClient.allCases)
+    func anIoUringHeldAtInitIsNamed(client: RuntimeClient) throws {
+        let dir = TestEnvironment.scratchDirectory("uring3")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        chmod(dir, 0o755)
+        let function = dir + "/fn"
+        try FileManager.default.createDirectory(atPath: function, withIntermediateDirectories: true)
+        try """
+            import ctypes, os
+            libc = ctypes.CDLL(None, use_errno=True)
+            RING = libc.syscall(425, 8, ctypes.create_string_buffer(120))  # io_uring_setup
+            if RING < 0:
+                raise OSError(ctypes.get_errno(), "io_uring_setup")
+            def lambda_handler(event, context):
+                return RING
+            """.write(toFile: function + "/lambda_function.py", atomically: true, encoding: .utf8)
+        chmod(function + "/lambda_function.py", 0o644)
+        try leavesNothingBehind {
+            let r = try CLI.run(["snapshot", function, "-o", dir + "/snap"] + client.flags)
+            #expect(r.exitCode == 5 && r.stderr.contains("holds an io_uring instance")
+                    && r.stderr.contains("after-restore hook"), "\(r)")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/snap"))
+        }
+    }
+
     // MARK: 9. Messages that say what is wrong, before any work is spent
 
     @Test func messagesNameTheProblemBeforeAnyWork() throws {

@@ -24,6 +24,11 @@ extension Criu {
         guard fm.fileExists(atPath: parent) else {
             throw SnapshotError.notFound(parent + " (the parent folder of the snapshot)")
         }
+        let refused = Uncheckpointable.find(in: process.pid)
+        guard refused.isEmpty else {
+            throw CriuError(operation: "dump of pid \(process.pid)",
+                            message: refused.joined(separator: "; ") + ". " + Uncheckpointable.fix)
+        }
         let staging = SnapshotDirectory(path: snapshot.path + ".partial-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         guard mkdir(staging.path, 0o700) == 0 else { throw SystemError("mkdir \(staging.path)") }
         var keep = false
