@@ -253,6 +253,24 @@ struct HardeningRound3Tests {
         }
     }
 
+    /// Many copies need more descriptors than a usual soft limit: with `ulimit -Sn 64`, 12 copies ran out (CRIU's
+    /// "Can't chose service_fd_base", or pasta blamed /dev/net/tun). The supervisor raises its soft limit to the hard one.
+    @Test func manyCopiesDoNotRunOutOfDescriptors() throws {
+        try leavesNothingBehind {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/bash")
+            p.arguments = ["-c", "ulimit -Sn 64 && exec '\(CLI.binary)' run '\(CLI.example("hello"))' --restores 12"]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "\(text.suffix(300))")
+            #expect(text.split(separator: "\n").filter { $0.contains("\"result\"") }.count == 12, "\(text.suffix(300))")
+        }
+    }
+
     // MARK: 2. Layers keep their permissions
 
     /// A layer's 0700 folder was merged under /opt as 0755, so the unprivileged function read what its owner had
