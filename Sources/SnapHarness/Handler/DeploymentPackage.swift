@@ -30,10 +30,16 @@ public enum DeploymentPackage {
         }
     }
 
+    /// /proc, /sys and /dev (but not the tmpfs at /dev/shm, where snapshots and scratch folders may live).
+    static func isSystemTree(_ path: String) -> Bool {
+        if path == "/dev/shm" || path.hasPrefix("/dev/shm/") { return false }
+        return ["/proc", "/sys", "/dev"].contains { path == $0 || path.hasPrefix($0 + "/") }
+    }
+
     /// Calls `visit` for every entry under `root` (not following links), refusing special files and system trees.
     static func walk(_ root: String, visit: (String, stat) throws -> Void) throws {
         func refuseSystem(_ folder: String) throws {
-            if ["/proc", "/sys", "/dev"].contains(where: { folder == $0 || folder.hasPrefix($0 + "/") }) {
+            if isSystemTree(folder) {
                 throw HarnessError.input("\(root) reaches \(folder), a kernel or device file system: a function's code or "
                                          + "layer is a folder of its own files (was `/` or a system folder passed?)")
             }

@@ -212,7 +212,7 @@ public struct FunctionConfig: Sendable {
                                          + "(its contents appear under /opt, e.g. python/ for Python packages)")
             }
         }
-        for system in ["/proc", "/sys", "/dev"] where directory == system || directory.hasPrefix(system + "/") {
+        if DeploymentPackage.isSystemTree(directory) {
             throw HarnessError.input("\(directory) is a kernel or device file system, not a function's folder. Pass the "
                                      + "folder that holds your handler module")
         }

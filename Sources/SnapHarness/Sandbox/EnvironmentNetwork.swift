@@ -99,7 +99,24 @@ public final class EnvironmentNetwork: @unchecked Sendable {
     /// What a network's folder holds outside itself: pasta (not our child once it runs in the background; killed
     /// only if its command line names this folder, never a process that reused the pid) and the namespace's bind.
     /// For this process's networks and, through ScratchFolder's sweep, a killed snapharness's.
+    /// Also kills every process still in the namespace: an environment of a killed snapharness that no cgroup
+    /// holds yet (a copy CRIU was restoring when its supervisor died), so nothing of it outlives its network.
     static func release(_ folder: String) {
+        var ns = stat()
+        if stat(folder + "/ns", &ns) == 0 { // the namespace while it is bound there (nsfs: the same device as ns/net)
+            var killed = 0
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+                guard let pid = Int32(entry), pid != getpid() else { continue }
+                var member = stat()
+                if stat("/proc/\(entry)/ns/net", &member) == 0, member.st_ino == ns.st_ino, member.st_dev == ns.st_dev,
+                   kill(pid, SIGKILL) == 0 {
+                    killed += 1
+                }
+            }
+            if killed > 0 {
+                Leftovers.note("removed what a killed snapharness left in an environment's network: \(killed) processes")
+            }
+        }
         if let text = try? String(contentsOfFile: folder + "/pasta.pid", encoding: .utf8),
            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
            ProcFile.commandLine(pid).contains(folder + "/ns") {
