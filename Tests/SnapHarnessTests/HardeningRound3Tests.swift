@@ -55,13 +55,11 @@ struct HardeningRound3Tests {
         }
         let dir = TestEnvironment.scratchDirectory("bigerror")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        chmod(dir, 0o755)
-        try """
+        let function = try TestEnvironment.function(in: dir, source: """
             def lambda_handler(event, context):
                 raise ValueError("x" * (7 * 1024 * 1024))
-            """.write(toFile: dir + "/lambda_function.py", atomically: true, encoding: .utf8)
-        chmod(dir + "/lambda_function.py", 0o644)
-        let r = try CLI.run(["run", dir] + client.flags)
+            """)
+        let r = try CLI.run(["run", function] + client.flags)
         #expect(r.exitCode == 8, "\(r.exitCode) \(r.stderr.suffix(600))")
         let error = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any] ?? [:]
         #expect(error["errorType"] as? String == "Function.ResponseSizeTooLarge", "\(r.stdout.prefix(300))")
@@ -124,10 +122,7 @@ struct HardeningRound3Tests {
     func anIoUringHeldAtInitIsNamed(client: RuntimeClient) throws {
         let dir = TestEnvironment.scratchDirectory("uring3")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        chmod(dir, 0o755)
-        let function = dir + "/fn"
-        try FileManager.default.createDirectory(atPath: function, withIntermediateDirectories: true)
-        try """
+        let function = try TestEnvironment.function(in: dir, source: """
             import ctypes, os
             libc = ctypes.CDLL(None, use_errno=True)
             RING = libc.syscall(425, 8, ctypes.create_string_buffer(120))  # io_uring_setup
@@ -135,8 +130,7 @@ struct HardeningRound3Tests {
                 raise OSError(ctypes.get_errno(), "io_uring_setup")
             def lambda_handler(event, context):
                 return RING
-            """.write(toFile: function + "/lambda_function.py", atomically: true, encoding: .utf8)
-        chmod(function + "/lambda_function.py", 0o644)
+            """)
         try leavesNothingBehind {
             let r = try CLI.run(["snapshot", function, "-o", dir + "/snap"] + client.flags)
             #expect(r.exitCode == 5 && r.stderr.contains("holds an io_uring instance")
@@ -289,10 +283,7 @@ struct HardeningRound3Tests {
         chmod(layer + "/private", 0o700)
         chmod(layer + "/public", 0o755)
         chmod(layer + "/public/shared.txt", 0o644)
-        let function = dir + "/fn"
-        try FileManager.default.createDirectory(atPath: function, withIntermediateDirectories: true)
-        chmod(function, 0o755)
-        try """
+        let function = try TestEnvironment.function(in: dir, source: """
             import os
             def lambda_handler(event, context):
                 def read(path):
@@ -302,8 +293,7 @@ struct HardeningRound3Tests {
                         return os.strerror(e.errno)
                 return {"private": read("/opt/private/secret.txt"), "public": read("/opt/public/shared.txt"),
                         "mode": oct(os.stat("/opt/private").st_mode & 0o777), "opt": oct(os.stat("/opt").st_mode & 0o777)}
-            """.write(toFile: function + "/lambda_function.py", atomically: true, encoding: .utf8)
-        chmod(function + "/lambda_function.py", 0o644)
+            """)
         try leavesNothingBehind {
             let r = try CLI.run(["run", function, "--layer", layer])
             #expect(r.exitCode == 0, "\(r)")
@@ -320,15 +310,13 @@ struct HardeningRound3Tests {
     @Test func whatAKilledSnapharnessLeftIsRemovedByTheNext() throws {
         let dir = TestEnvironment.scratchDirectory("killed3")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        chmod(dir, 0o755)
-        try """
+        let function = try TestEnvironment.function(in: dir, source: """
             import time
             def lambda_handler(event, context):
                 time.sleep(60)
-            """.write(toFile: dir + "/lambda_function.py", atomically: true, encoding: .utf8)
-        chmod(dir + "/lambda_function.py", 0o644)
+            """)
         try leavesNothingBehind {
-            let (_, signalled) = try CLI.runSignalled(["run", dir, "--restores", "2", "--timeout", "120"], signal: SIGKILL,
+            let (_, signalled) = try CLI.runSignalled(["run", function, "--restores", "2", "--timeout", "120"], signal: SIGKILL,
                                                       when: "[copy 2] START RequestId", timeout: 60)
             #expect(signalled)
             let left = HostFootprint.take()

@@ -21,6 +21,18 @@ enum TestEnvironment {
 
     static let python: String = (try? PythonInterpreter.resolve()) ?? "/usr/bin/python3"
 
+    /// A function folder `dir/name` (0755) holding `source` as lambda_function.py (0644), readable by the function's
+    /// unprivileged user.
+    static func function(in dir: String, named name: String = "fn", source: String) throws -> String {
+        let folder = dir + "/" + name
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        chmod(dir, 0o755)
+        chmod(folder, 0o755)
+        try source.write(toFile: folder + "/lambda_function.py", atomically: true, encoding: .utf8)
+        chmod(folder + "/lambda_function.py", 0o644)
+        return folder
+    }
+
     /// A fresh 0700 directory under /tmp (short paths keep Unix socket names under 108 bytes).
     static func scratchDirectory(_ tag: String) -> String {
         var template = Array("/tmp/sh-test-\(tag)-XXXXXX".utf8CString)
