@@ -7,16 +7,24 @@ import Testing
 /// behind (function processes, pasta, loop devices, cgroups, temporary folders).
 @Suite(.serialized, .enabled(if: TestEnvironment.canCheckpoint && CLI.available, TestEnvironment.skipReason))
 struct HardeningRound3Tests {
+    /// Runs `program` to its end and returns its exit status and what it wrote on one stream (the other is dropped).
+    func launch(_ program: String, _ arguments: [String], capturing stream: Int32 = 1) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: program)
+        p.arguments = arguments
+        let pipe = Pipe()
+        p.standardOutput = stream == 1 ? pipe : FileHandle.nullDevice
+        p.standardError = stream == 2 ? pipe : FileHandle.nullDevice
+        try p.run()
+        // Read only a pipe the child holds: otherwise this process's own write end keeps it open forever.
+        let text = stream == 0 ? "" : String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
     /// Runs `command` in bash and returns snapharness's own exit code (the first of the pipeline).
     func pipeline(_ command: String) throws -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = ["-c", command + "; exit ${PIPESTATUS[0]}"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        return p.terminationStatus
+        try launch("/bin/bash", ["-c", command + "; exit ${PIPESTATUS[0]}"], capturing: 0).0
     }
 
     // MARK: 3. A closed output ends the run cleanly
@@ -147,16 +155,9 @@ struct HardeningRound3Tests {
         chmod(dir, 0o755)
         try leavesNothingBehind {
             // Without root: say so and why (was: mkdtemp ... Permission denied, and a wrong Python warning).
-            let user = Process()
-            user.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            user.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", CLI.binary, "run", CLI.example("hello")]
-            let err = Pipe()
-            user.standardError = err
-            user.standardOutput = FileHandle.nullDevice
-            try user.run()
-            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            user.waitUntilExit()
-            #expect(user.terminationStatus == 1 && text.contains("snapharness needs root"), "\(text)")
+            let (status, text) = try launch("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                                  CLI.binary, "run", CLI.example("hello")], capturing: 2)
+            #expect(status == 1 && text.contains("snapharness needs root"), "\(text)")
             #expect(!text.contains("mkdtemp") && !text.contains("Python 3.11"), "\(text)")
 
             // -o inside the folder the snapshot copies: refused at once (was: "file exists" after the whole Init).
@@ -251,16 +252,9 @@ struct HardeningRound3Tests {
     /// "Can't chose service_fd_base", or pasta blamed /dev/net/tun). The supervisor raises its soft limit to the hard one.
     @Test func manyCopiesDoNotRunOutOfDescriptors() throws {
         try leavesNothingBehind {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/bin/bash")
-            p.arguments = ["-c", "ulimit -Sn 64 && exec '\(CLI.binary)' run '\(CLI.example("hello"))' --restores 12"]
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 0, "\(text.suffix(300))")
+            let (status, text) = try launch("/bin/bash", [
+                "-c", "ulimit -Sn 64 && exec '\(CLI.binary)' run '\(CLI.example("hello"))' --restores 12"])
+            #expect(status == 0, "\(text.suffix(300))")
             #expect(text.split(separator: "\n").filter { $0.contains("\"result\"") }.count == 12, "\(text.suffix(300))")
         }
     }

@@ -40,7 +40,7 @@ public final class EnvironmentNetwork: @unchecked Sendable {
                                      + "Run `make deps` (it installs Debian's passt package)")
         }
         try FileManager.default.createDirectory(atPath: "/run/snapharness", withIntermediateDirectories: true)
-        let folder = try ScratchFolder.make(base, release: release)
+        let folder = try ScratchFolder.make(base, release: releaseAbandoned)
         let fd = sh_netns_create()
         guard fd >= 0 else {
             let e = SystemError("creating a network namespace")
@@ -96,12 +96,10 @@ public final class EnvironmentNetwork: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: folder)
     }
 
-    /// What a network's folder holds outside itself: pasta (not our child once it runs in the background; killed
-    /// only if its command line names this folder, never a process that reused the pid) and the namespace's bind.
-    /// For this process's networks and, through ScratchFolder's sweep, a killed snapharness's.
-    /// Also kills every process still in the namespace: an environment of a killed snapharness that no cgroup
-    /// holds yet (a copy CRIU was restoring when its supervisor died), so nothing of it outlives its network.
-    static func release(_ folder: String) {
+    /// A killed snapharness's network (ScratchFolder's sweep): every process still in the namespace is killed first,
+    /// an environment no cgroup holds yet (a copy CRIU was restoring when its supervisor died), so nothing of it
+    /// outlives its network. Only here: a live environment's own teardown has no such processes to look for.
+    static func releaseAbandoned(_ folder: String) {
         var ns = stat()
         if stat(folder + "/ns", &ns) == 0 { // the namespace while it is bound there (nsfs: the same device as ns/net)
             var killed = 0
@@ -117,6 +115,14 @@ public final class EnvironmentNetwork: @unchecked Sendable {
                 Leftovers.note("removed what a killed snapharness left in an environment's network: \(killed) processes")
             }
         }
+        release(folder)
+    }
+
+    /// What a network's folder holds outside itself: pasta (not our child once it runs in the background; killed
+    /// only if its command line names this folder, never a process that reused the pid) and the namespace's bind.
+    /// For this process's networks (whose processes are gone by then) and, through `releaseAbandoned`, a killed
+    /// snapharness's.
+    static func release(_ folder: String) {
         if let text = try? String(contentsOfFile: folder + "/pasta.pid", encoding: .utf8),
            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
            ProcFile.commandLine(pid).contains(folder + "/ns") {
