@@ -9,7 +9,7 @@ SWIFT ?= swift
 CONFIG ?= debug
 # Link the libcriu of the CRIU we run (never bookworm's 3.17 with the same soname): an installed copy finds it next
 # to itself ($ORIGIN), a build in the checkout in .deps. No path is compiled in: the executable finds its runtime
-# files and CRIU from where it is (Sources/SnapHarness/Handler/Installation.swift).
+# files and CRIU from where it is (Sources/SnapHarnessEngine/Handler/Installation.swift).
 SWIFT_FLAGS = -c $(CONFIG) -Xlinker -rpath -Xlinker '$$ORIGIN/../lib/snapharness/criu/lib' \
 	-Xlinker -rpath -Xlinker $(CRIU_LIBDIR)
 PREFIX ?= /usr/local

@@ -7,7 +7,7 @@ let package = Package(
     name: "snapharness",
     products: [
         .executable(name: "snapharness", targets: ["snapharness"]),
-        .library(name: "SnapHarness", targets: ["SnapHarness"]),
+        .library(name: "SnapHarnessEngine", targets: ["SnapHarnessEngine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -16,24 +16,35 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
+    // The data path, one target a layer (README "Architecture"):
+    //   SnapHarnessProtocol  the control channel's messages and framing, shared with the Python agent; no dependencies
+    //   SnapHarnessEngine    handler dir -> sandbox -> control channel -> checkpoint -> snapshot -> restore -> invoke
+    //   SnapHarnessTools     check, bench, soak, doctor: built on the engine's public API only
+    //   SnapHarnessServe     Lambda's Invoke API over HTTP (Hummingbird)
+    //   snapharness          the command line: parses, calls the above, maps errors to messages and exit codes
     targets: [
         .systemLibrary(name: "CCriu", pkgConfig: "criu", providers: [.apt(["libprotobuf-c-dev"])]),
         // -O2 even in debug builds: the image digest runs over every snapshot's images.
         .target(name: "CSandbox", cSettings: [.unsafeFlags(["-O2"])]),
-        // Runtime/python is the agent the function process runs; it is read from the checkout, not compiled.
-        .target(name: "SnapHarness", dependencies: ["CCriu", "CSandbox", .product(name: "Yams", package: "Yams")],
+        .target(name: "SnapHarnessProtocol"),
+        // Runtime/ holds what runs inside the environment (the Python agent, snapharness-init's C source): read from
+        // the checkout or an install prefix, never compiled into the executable.
+        .target(name: "SnapHarnessEngine",
+                dependencies: ["CCriu", "CSandbox", "SnapHarnessProtocol", .product(name: "Yams", package: "Yams")],
                 exclude: ["Runtime"]),
-        // `serve`: Lambda's Invoke API over HTTP (Hummingbird), kept out of the core library.
+        .target(name: "SnapHarnessTools", dependencies: ["SnapHarnessEngine"]),
         .target(name: "SnapHarnessServe", dependencies: [
-            "SnapHarness", .product(name: "Hummingbird", package: "hummingbird"),
+            "SnapHarnessEngine", .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .executableTarget(
             name: "snapharness",
-            dependencies: ["SnapHarness", "SnapHarnessServe",
+            dependencies: ["SnapHarnessEngine", "SnapHarnessTools", "SnapHarnessServe",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "SnapHarnessTests", dependencies: ["SnapHarness", "SnapHarnessServe", "CSandbox"]),
+        .testTarget(name: "SnapHarnessTests",
+                    dependencies: ["SnapHarnessProtocol", "SnapHarnessEngine", "SnapHarnessTools", "SnapHarnessServe",
+                                   "CSandbox"]),
     ],
     swiftLanguageModes: [.v6]
 )

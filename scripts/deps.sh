@@ -178,7 +178,7 @@ if [ "$ric_missing" = 1 ]; then
   rm -rf "$pydir.ric.tmp"
 fi
 # pid 1 of a built-in runtime's environment (the runtime runs as its child, as on Lambda), seen at /var/runtime.
-init_src="$root/Sources/SnapHarness/Runtime/init/snapharness_init.c"
+init_src="$root/Sources/SnapHarnessEngine/Runtime/init/snapharness_init.c"
 if [ ! -x "$pydir/snapharness-init" ] || [ "$init_src" -nt "$pydir/snapharness-init" ]; then
   log "building snapharness-init into $pydir"
   cc -O2 -Wall -Werror -o "$pydir/snapharness-init.tmp" "$init_src" </dev/null || die "could not build $init_src"

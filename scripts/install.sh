@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs a built snapharness under PREFIX with everything it reads at run time, in the layout the executable
-# looks for next to itself (Sources/SnapHarness/Handler/Installation.swift):
+# looks for next to itself (Sources/SnapHarnessEngine/Handler/Installation.swift):
 #   PREFIX/bin/snapharness
 #   PREFIX/lib/snapharness/runtime   the runtime agent (Python)
 #   PREFIX/lib/snapharness/python    the runtime's libraries (snapshot-restore-py, boto3, ...), from `make deps`
@@ -20,7 +20,7 @@ mkdir -p "$prefix/bin" "$lib"
 # Each folder is written beside the old one and swapped in, so an older install's files never linger.
 stage=$(mktemp -d "$lib/.install-XXXXXX")
 trap 'rm -rf "$stage"' EXIT
-cp -R "$root/Sources/SnapHarness/Runtime/python" "$stage/runtime"
+cp -R "$root/Sources/SnapHarnessEngine/Runtime/python" "$stage/runtime"
 rm -rf "$stage/runtime/__pycache__"
 cp -R "$root/.deps/python" "$stage/python"
 mkdir -p "$stage/python/snapharness" # where the agent is bound inside /var/runtime

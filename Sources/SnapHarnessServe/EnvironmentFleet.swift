@@ -1,6 +1,6 @@
 #if os(Linux)
 import Foundation
-import SnapHarness
+import SnapHarnessEngine
 
 /// Lambda's scaling model over one snapshot: a request goes to an idle environment; with none idle, a new one is
 /// restored from the snapshot, up to `maxConcurrency`; past it the request is throttled. Idle environments are shut

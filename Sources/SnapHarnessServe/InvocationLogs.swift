@@ -1,6 +1,6 @@
 #if os(Linux)
 import Foundation
-import SnapHarness
+import SnapHarnessEngine
 import Synchronization
 
 /// One environment's log: every line goes to the server's log labelled with the environment (as `run` labels

@@ -3,7 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import SnapHarness
+import SnapHarnessEngine
 
 /// Lambda's Invoke API (`POST /2015-03-31/functions/{FunctionName}/invocations`, as boto3's `lambda` client and
 /// `aws lambda invoke --endpoint-url` send it; RIE's fixed `function` name for curl users) over an `EnvironmentFleet`,

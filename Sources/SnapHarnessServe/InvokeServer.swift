@@ -3,7 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
-import SnapHarness
+import SnapHarnessEngine
 
 /// Runs the Invoke API until SIGINT/SIGTERM (`Interrupts`, which the caller reports), reaping idle environments
 /// meanwhile; then stops accepting and tears every environment down.

@@ -1,6 +1,6 @@
 #if os(Linux)
 import Foundation
-import SnapHarness
+import SnapHarnessEngine
 
 /// Network namespaces made ahead of the requests that need them: pasta takes 60-90 ms to configure one (more when
 /// several start at once on a small machine), which a request that restores an environment would otherwise wait for.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import SnapHarness
+import SnapHarnessEngine
+import SnapHarnessTools
 
 /// `snapharness bench`: cold start vs restore of one handler, measured in one interleaved run. The measuring lives
 /// in the SnapHarness library (`Benchmark`); this command parses flags, draws the progress bar and writes files.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import SnapHarness
+import SnapHarnessEngine
+import SnapHarnessTools
 
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

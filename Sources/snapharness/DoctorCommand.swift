@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import SnapHarness
+import SnapHarnessEngine
+import SnapHarnessTools
 
 /// `snapharness doctor`: prints the doctor report (text or JSON). The checks live in the SnapHarness library so
 /// tests run the same code; this command only chooses the format and turns a failed probe into exit status 1, so

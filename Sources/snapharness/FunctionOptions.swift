@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import SnapHarness
+import SnapHarnessEngine
 
 /// Flags that describe the function: shared by `run`, `snapshot` and `check`.
 struct FunctionOptions: ParsableArguments {

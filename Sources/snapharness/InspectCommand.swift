@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import SnapHarness
+import SnapHarnessEngine
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import SnapHarness
+import SnapHarnessEngine
 
 /// How commands talk to the user: Lambda's log on stderr, results (or one JSON report) on stdout, and an exit
 /// code per failed phase.

@@ -1,5 +1,5 @@
 import ArgumentParser
-import SnapHarness
+import SnapHarnessEngine
 
 struct RestoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import SnapHarness
+import SnapHarnessEngine
 
 @main
 struct Snapharness: ParsableCommand {

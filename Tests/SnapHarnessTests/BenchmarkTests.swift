@@ -3,7 +3,8 @@ import Foundation
 import FoundationXML
 #endif
 import Glibc
-@testable import SnapHarness
+@testable import SnapHarnessEngine
+@testable import SnapHarnessTools
 import Testing
 
 /// The benchmark's arithmetic and drawing (no privileges needed), and one tiny real run.
@@ -121,7 +122,7 @@ struct BenchmarkIntegrationTests {
         #expect(r.stdout.contains("restore: harness -> first response"), "\(r)")
         let report = try BenchmarkReport.decode(try Data(contentsOf: URL(fileURLWithPath: scratch + "/r.json")))
         var expected: Set<BenchmarkVariant> = [.cold, .snapshot, .restore, .criu, .fill]
-        if MachineFacts.userfaultfdAvailable() { expected.insert(.lazy) }
+        if LazyPages.userfaultfdAvailable() { expected.insert(.lazy) }
         let measured = Set(report.samples.filter { $0.error == nil }.map(\.variant))
         #expect(measured == expected, "samples: \(report.samples)")
         for key in ["cold.firstResponse", "snapshot.checkpoint", "restore.firstResponse", "criu.firstResponse", "fill.fill"] {

@@ -1,4 +1,6 @@
-@testable import SnapHarness
+@testable import SnapHarnessProtocol
+@testable import SnapHarnessTools
+@testable import SnapHarnessEngine
 import Testing
 
 /// `check`'s rules on facts as the inspector reports them (no processes): how a connection's client, a global

@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import SnapHarness
+import SnapHarnessEngine
 import Testing
 
 /// The foundation with real CRIU: a stateful process with a TCP connection, checkpointed, restored one after

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
-import SnapHarness
+import SnapHarnessEngine
+@testable import SnapHarnessTools
 import Testing
 
 /// `snapharness doctor` against the real machine: the checks, the real checkpoint/restore probe, the text and JSON

@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
 import Synchronization
-import SnapHarness
+import SnapHarnessEngine
 import Testing
 
 /// `RestoredEnvironment` is the handle `run`, `bench` and (later) `serve` share: it owns one restored copy, and

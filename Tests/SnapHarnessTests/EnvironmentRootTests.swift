@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import SnapHarness
+import SnapHarnessEngine
 import Testing
 
 /// Each environment's root is its own, built from an allow-list: no host mount reaches it (so nothing the host mounts
@@ -47,7 +47,7 @@ struct EnvironmentRootTests {
             let snap = try CLI.run(["snapshot", CLI.example("hello"), "-o", dir + "/s\(i)"])
             guard snap.exitCode == 0 else { failures.append("snapshot \(i): \(snap)"); continue }
         }
-        FileManager.default.createFile(atPath: stop, contents: nil)
+        #expect(FileManager.default.createFile(atPath: stop, contents: nil))
         loop.waitUntilExit()
         let rounds = Int(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0

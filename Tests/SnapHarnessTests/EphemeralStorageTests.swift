@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import SnapHarness
+import SnapHarnessEngine
 import Testing
 
 /// /tmp as a disk of the environment's own: what Init wrote (a 50 MB file, an open SQLite database) reaches every
@@ -48,7 +48,7 @@ struct EphemeralStorageTests {
             expectIsolatedCopies(try CLI.run(["restore", snap, "--count", "3", "--invocations", "2"]), copies: 3, invocations: 2)
             // The copies wrote nothing into the snapshot: later copies start from Init's /tmp again, restored lazily too
             // (the open database and the mapped pages arrive on demand).
-            if MachineFacts.userfaultfdAvailable() {
+            if LazyPages.userfaultfdAvailable() {
                 let lazy = try CLI.run(["restore", snap, "--count", "2", "--lazy"])
                 expectIsolatedCopies(lazy, copies: 2, invocations: 1)
                 #expect(lazy.stderr.components(separatedBy: "all pages in").count == 3, "\(lazy)")
@@ -80,7 +80,7 @@ struct EphemeralStorageTests {
         }
     }
 
-    @Test(.enabled(if: MachineFacts.userfaultfdAvailable(), "userfaultfd is not available to this process"))
+    @Test(.enabled(if: LazyPages.userfaultfdAvailable(), "userfaultfd is not available to this process"))
     func runRestoresLazilyAndReportsAllPagesIn() throws {
         try leavesNothingBehind {
             let r = try CLI.run(["run", CLI.example("hello"), "--restores", "2", "--lazy", "--json"])

@@ -1,6 +1,7 @@
 import Foundation
+import SnapHarnessProtocol
 import Glibc
-@testable import SnapHarness
+@testable import SnapHarnessEngine
 import Testing
 
 /// Seeded property tests ("fuzz targets") for every parser that reads outside input: the control-channel framing,

@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import SnapHarness
+import SnapHarnessEngine
 import Testing
 
 /// Issue "Hardening, round 3": each case failed on the main before its fix and passes after it, and leaves nothing

@@ -1,6 +1,7 @@
 import Foundation
+import SnapHarnessProtocol
 import Glibc
-@testable import SnapHarness
+@testable import SnapHarnessEngine
 import Testing
 
 /// Issue "Hardening": each case failed before its fix (a hang, a crash, silent data loss or a wrong diagnosis) and

@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import SnapHarness
+import SnapHarnessEngine
 import Testing
 
 let testImages = TestEnvironment.repoRoot + "/.deps/images"

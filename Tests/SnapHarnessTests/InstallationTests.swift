@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import SnapHarness
+import SnapHarnessEngine
 import Testing
 
 /// The executable finds its runtime files and CRIU from where it is, never from a path compiled into it.
@@ -9,7 +9,7 @@ struct InstallationTests {
         let root = TestEnvironment.repoRoot
         #expect(Installation.locate(environment: [:]) == .checkout(root), "from the test executable under .build")
         #expect(Installation.locate(environment: ["SNAPHARNESS_HOME": root]) == .checkout(root))
-        #expect(try RuntimeFiles.locate(environment: [:]).agent == root + "/Sources/SnapHarness/Runtime/python/snapharness_bootstrap.py")
+        #expect(try RuntimeFiles.locate(environment: [:]).agent == root + "/Sources/SnapHarnessEngine/Runtime/python/snapharness_bootstrap.py")
     }
 
     @Test func aHomeWithNeitherLayoutIsRefusedWithTheFix() {

@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import SnapHarness
+import SnapHarnessEngine
 import Testing
 
 /// Issue "Lambda's execution environment": what a restored copy sees from inside, checked with real restores.

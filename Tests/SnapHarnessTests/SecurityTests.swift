@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import SnapHarness
+import SnapHarnessEngine
 import Testing
 
 /// The function runs unprivileged, snapshots are private, only the launched process may use the control channel.

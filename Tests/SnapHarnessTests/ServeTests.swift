@@ -1,5 +1,5 @@
 import Foundation
-import SnapHarness
+import SnapHarnessEngine
 import Glibc
 import Testing
 

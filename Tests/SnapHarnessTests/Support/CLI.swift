@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import SnapHarness
+import SnapHarnessEngine
 import Testing
 
 /// Runs the real `snapharness` executable, as a user would, and captures what it printed.

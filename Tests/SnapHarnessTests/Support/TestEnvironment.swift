@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import SnapHarness
+import SnapHarnessEngine
 import Testing
 
 /// What the integration tests need, and why they skip without it (reported as skipped, never as passed).

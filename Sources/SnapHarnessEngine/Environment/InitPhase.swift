@@ -1,0 +1,395 @@
+#if os(Linux)
+import Foundation
+import SnapHarnessProtocol
+import Glibc
+
+/// Init -> before-snapshot hooks -> checkpoint: what Lambda does when a version is published with SnapStart.
+/// The same start-up also serves as a reference Init (inspected, never snapshotted) for `check`, and as the cold,
+/// on-demand path for `bench`.
+package struct InitPhase {
+    let criu: Criu
+    let config: FunctionConfig
+    let runtime: RuntimeFiles
+    let log: LambdaLog
+    var credentials: ContainerCredentialsServer?
+    /// Runs on the parked process right before the checkpoint (check looks at its sockets and /tmp).
+    var beforeCheckpoint: ((SandboxedProcess) -> Void)?
+    /// Given the inspector's facts at the end of Init, before the before-snapshot hooks (`check`: what the snapshot
+    /// holds, to tell a value frozen in it from one each copy made again).
+    var initFacts: ((FunctionFacts) -> Void)?
+    /// A network namespace made beforehand (bench makes it before its clock); the session owns it from `begin` on.
+    package var network: EnvironmentNetwork?
+
+    package init(criu: Criu, config: FunctionConfig, runtime: RuntimeFiles, log: LambdaLog,
+                 credentials: ContainerCredentialsServer? = nil) {
+        self.criu = criu
+        self.config = config
+        self.runtime = runtime
+        self.log = log
+        self.credentials = credentials
+    }
+
+    /// How long the runtime's channel may stay open after snapshot_ready (it closes it right away).
+    static let channelCloseSeconds = 5.0
+
+    var runtimeVersion: String { config.runtimeClient.runtimeVersion(python: config.python) }
+
+    struct Outcome {
+        var manifest: SnapshotManifest
+        var initSeconds: Double
+        var beforeSnapshotHooks: [String]
+        var afterRestoreHooks: [String]
+        var initToken: String?
+    }
+
+    /// A started function process, up to `init_done`.
+    package final class Session {
+        package let process: SandboxedProcess
+        package let connection: ControlConnection
+        let listener: ControlListener
+        let start: Double
+        package let deadline: Double
+        let initDone: AgentMessage.InitDone
+        let token: String?
+        /// The function's environment (without the per-environment credential token), as the manifest records it.
+        let environment: [String: String]
+        /// Lambda's folders as this Init had them; the merged layers are removed with the session.
+        let layout: LambdaFilesystem
+        let mergedLayers: String?
+        /// The Init environment's memory cgroup (removed with the session).
+        let cgroup: EnvironmentCgroup?
+        /// The Init environment's network namespace (dumped as external, removed with the session).
+        let network: EnvironmentNetwork
+        /// The Init environment's /tmp disk (moved into the snapshot by a checkpoint, else removed with the session).
+        let storage: EphemeralStorage
+
+        init(process: SandboxedProcess, connection: ControlConnection, listener: ControlListener, start: Double,
+             deadline: Double, initDone: AgentMessage.InitDone, token: String?, environment: [String: String],
+             layout: LambdaFilesystem, mergedLayers: String?, cgroup: EnvironmentCgroup?, network: EnvironmentNetwork,
+             storage: EphemeralStorage) {
+            self.storage = storage
+            self.cgroup = cgroup
+            self.network = network
+            self.layout = layout
+            self.mergedLayers = mergedLayers
+            self.process = process
+            self.connection = connection
+            self.listener = listener
+            self.start = start
+            self.deadline = deadline
+            self.initDone = initDone
+            self.token = token
+            self.environment = environment
+        }
+
+        /// Asks the runtime to exit and makes sure it did.
+        package func close() {
+            try? connection.send(.shutdown)
+            if process.waitForExit(timeout: 2) == nil { process.terminate() }
+            release()
+        }
+
+        /// The listener and the merged layers (once the process is gone or checkpointed).
+        package func release() {
+            listener.close()
+            if let mergedLayers { try? FileManager.default.removeItem(atPath: mergedLayers) }
+            cgroup?.remove()
+            network.remove()
+            storage.discard()
+        }
+    }
+
+    /// Spawns the function and runs Init (the handler module's code) within the Init limit. `snapshotFolder`: where
+    /// a checkpoint will write the snapshot (the /tmp disk is made beside it when it can be).
+    package func begin(snapshotFolder: String? = nil, report: inout LifecycleReport) throws -> Session {
+        // Everything made here goes again if Init does not get as far as a session that owns it (a network made
+        // beforehand included: it is this Init's from here on).
+        var made: (layers: String?, listener: ControlListener?, cgroup: EnvironmentCgroup?, process: SandboxedProcess?,
+                   network: EnvironmentNetwork?, storage: EphemeralStorage?)
+        made.network = network
+        var ok = false
+        defer {
+            if !ok {
+                made.process?.terminate()
+                made.listener?.close()
+                made.cgroup?.remove()
+                made.network?.remove()
+                made.storage?.discard()
+                if let layers = made.layers { try? FileManager.default.removeItem(atPath: layers) }
+            }
+        }
+        try config.validate()
+        if config.runtimeClient == .awslambdaric { try runtime.checkAWSRuntimeClient(python: config.python) }
+        try LambdaFilesystem.prepareEmptyLayers()
+        let merged = config.layers.isEmpty ? nil : try LambdaFilesystem.mergeLayers(config.layers)
+        made.layers = merged
+        let layout = config.filesystem(runtime: runtime, layers: merged)
+        let cgroup = try config.makeCgroup(label: "init")
+        made.cgroup = cgroup
+        let network = try made.network ?? EnvironmentNetwork.create()
+        made.network = network
+        let listener = try ControlListener(network: network)
+        made.listener = listener
+        let baseEnvironment = config.environment(runtime: runtime)
+        var env = baseEnvironment
+        let token = credentials?.issueToken(label: "init")
+        if let credentials, let token { env.merge(credentials.environment(token: token)) { _, new in new } }
+        let (executable, arguments) = config.launch()
+        var spec = SandboxSpec(executable: executable, arguments: arguments,
+                               environment: env,
+                               workingDirectory: config.image == nil ? LambdaFilesystem.taskRoot : config.imageWorkingDirectory,
+                               tmpBytes: UInt64(config.ephemeralStorageMB) << 20)
+        spec.root = try config.environmentRoot()
+        spec.binds = layout.binds
+        spec.network = network
+        let storage = try EphemeralStorage.create(bytes: UInt64(config.ephemeralStorageMB) << 20, near: snapshotFolder)
+        made.storage = storage
+        spec.tmpMount = storage.mountFD
+        spec.maxFiles = FunctionConfig.maxFiles
+        // Lambda's 1,024 processes per environment: the cgroup's own count when it has one (RLIMIT_NPROC counts the
+        // uid's processes across every environment, so one at its limit would stop the others from forking).
+        spec.maxProcesses = cgroup?.pidsPath != nil ? 0 : FunctionConfig.maxProcesses
+        spec.cgroup = cgroup
+        if !config.user.isRoot { spec.user = (config.user.uid, config.user.gid) }
+        log.initStart(runtime: runtimeVersion)
+        let start = Clock.now
+        let deadline = start + config.initTimeout
+        let log = self.log
+        let process = try SandboxedProcess.spawn(spec, stdin: listener.addressLine) { _, line in log.line(line) }
+        storage.handedOver()
+        made.process = process
+        let failure = Failure(phase: .`init`, process: process, start: start, config: config, log: log, cgroup: cgroup)
+
+        guard let conn = try listener.accept(from: process.process, deadline: deadline) else {
+            if process.process.poll() != nil { throw failure.died("start-up", report: &report) }
+            throw failure.timedOut("start-up", report: &report)
+        }
+        let greeting = try conn.receive(deadline: deadline)
+        guard case .message(.hello(let hello)) = greeting else {
+            throw failure.unexpected(greeting, during: "start-up", report: &report)
+        }
+        guard hello.protocol == ControlProtocol.version else {
+            throw failure.fail("the runtime agent speaks protocol \(hello.protocol ?? 0), this supervisor "
+                               + "\(ControlProtocol.version)", report: &report)
+        }
+        switch try conn.receive(deadline: deadline) {
+        case .message(.initDone(let m)):
+            ok = true
+            return Session(process: process, connection: conn, listener: listener, start: start, deadline: deadline,
+                           initDone: m, token: token, environment: baseEnvironment, layout: layout, mergedLayers: merged,
+                           cgroup: cgroup, network: network, storage: storage)
+        case .message(.initError(let m)):
+            let e = m.error
+            throw failure.fail("\(e.errorType): \(e.errorMessage)", lambdaError: e, hint: m.hint ?? InitPhase.hint(for: e),
+                               report: &report)
+        case let other: throw failure.unexpected(other, during: "Init", timeoutLabel: "Init (module code)", report: &report)
+        }
+    }
+
+    /// Why Lambda would refuse to publish a SnapStart version of `image`, if it would: an image that is neither one
+    /// of AWS's base images (Python 3.12+) nor labelled `com.amazonaws.lambda.feature.snapstart="Allow"` must run a
+    /// runtime that asks for restore/next after Init (AWS: "Implementing SnapStart hooks for container images").
+    static func snapStartRefusal(_ image: ContainerImage, parkedIn: String?) -> (message: String, hint: String)? {
+        guard !image.isAWSPythonBaseImage, !image.allowsSnapStart, parkedIn != "restore" else { return nil }
+        return ("Lambda refuses SnapStart for the image \(image.reference): it is not one of AWS's base images for "
+                + "Python 3.12 or later, it has no LABEL \(ContainerImage.snapStartLabel)=\"Allow\", and its runtime "
+                + "did not call GET /2018-06-01/runtime/restore/next after Init (it asked for an invocation); no "
+                + "snapshot was taken",
+                "add `LABEL \(ContainerImage.snapStartLabel)=\"Allow\"` to the image, or have its runtime call "
+                + "restore/next when Init is done (then run its after-restore hooks when that call returns)")
+    }
+
+    /// What to do about an Init error a runtime client reports, where snapharness knows more than the runtime says.
+    static func hint(for error: LambdaError) -> String? {
+        if error.errorType == "Runtime.ImportModuleError" && error.errorMessage.hasSuffix("No module named 'snapshot_restore'") {
+            return "the hooks package is imported as `snapshot_restore_py` (PyPI: snapshot-restore-py); "
+                + "`import snapshot_restore` fails on Lambda too"
+        }
+        return nil
+    }
+
+    /// Init + before-snapshot hooks + checkpoint into `snapshot`.
+    func run(into snapshot: SnapshotDirectory, report: inout LifecycleReport) throws -> Outcome {
+        let session = try begin(snapshotFolder: (snapshot.path as NSString).deletingLastPathComponent, report: &report)
+        let (process, conn, start, deadline) = (session.process, session.connection, session.start, session.deadline)
+        var parked = false
+        defer {
+            if !parked { process.terminate() }
+            session.release()
+        }
+        let failure = Failure(phase: .beforeSnapshot, process: process, start: start, config: config, log: log,
+                              cgroup: session.cgroup)
+        if let image = config.image, let refusal = InitPhase.snapStartRefusal(image, parkedIn: session.initDone.parkedIn) {
+            process.terminate()
+            throw LifecycleError(.input, refusal.message, hint: refusal.hint)
+        }
+
+        if let initFacts {
+            guard let facts = try? conn.inspect(deadline: deadline) else {
+                let initFailure = Failure(phase: .`init`, process: process, start: start, config: config, log: log,
+                                          cgroup: session.cgroup)
+                throw initFailure.fail("the runtime did not answer check's inspection at the end of Init (its log above "
+                                   + "says why); no snapshot was taken", errorType: "Runtime.Unknown", report: &report)
+            }
+            initFacts(facts)
+        }
+        do { try conn.send(.beforeSnapshot) } catch {
+            throw failure.fail("the before-snapshot signal could not be sent (\(error))", errorType: "Runtime.ExitError",
+                               report: &report)
+        }
+        switch try conn.receive(deadline: deadline) {
+        case .message(.snapshotReady): break
+        case .message(.beforeSnapshotError(let m)):
+            let cause = m.error
+            let exit = process.waitForExit(timeout: 5)
+            let e = cause.wrapped(as: "Runtime.BeforeSnapshotError")
+            throw failure.fail("a before-snapshot hook raised \(cause.errorType): \(cause.errorMessage) "
+                               + "(runtime \(exit.map { "\($0)" } ?? "did not exit")); no snapshot was taken",
+                               lambdaError: e, report: &report)
+        case let other: throw failure.unexpected(other, during: "the before-snapshot hooks",
+                                                 timeoutLabel: "The before-snapshot hooks", report: &report)
+        }
+        // The agent closes its end before parking: a socket to a peer outside the tree cannot be checkpointed. It
+        // does so at once; if the EOF does not come, another process of the sandbox holds a copy of the socket.
+        switch try conn.receive(deadline: min(deadline, Clock.now + InitPhase.channelCloseSeconds)) {
+        case .closed: break
+        case .timedOut:
+            let others = ProcFile.descendants(of: process.pid).filter { $0 != conn.peer }
+                .map { "pid \($0) (\(ProcFile.commandLine($0)))" }
+            let initFailure = Failure(phase: .`init`, process: process, start: start, config: config, log: log,
+                                      cgroup: session.cgroup)
+            throw initFailure.fail(
+                "the runtime closed its control channel for the snapshot, but "
+                + (others.isEmpty ? "another process still holds it"
+                   : "a process started during Init still holds a copy of it: \(others.joined(separator: ", "))"),
+                hint: "On Lambda, processes started during Init are frozen into the snapshot with the runtime. This one "
+                    + "was forked without Python's at-fork hooks (by C code, e.g. ctypes or an extension), so it kept "
+                    + "the runtime's descriptors; close the descriptors it does not need in the child, or start it with "
+                    + "subprocess (close_fds=True)", report: &report)
+        case .message(let m):
+            throw failure.fail("the runtime sent \(m.type) after snapshot_ready", errorType: "Runtime.Unknown", report: &report)
+        case .malformed(let why):
+            throw failure.fail("the runtime sent \(why) after snapshot_ready", errorType: "Runtime.Unknown", report: &report)
+        }
+        let initSeconds = Clock.now - start
+        log.initReport(seconds: initSeconds, status: "success")
+        report.phases.append(PhaseReport(phase: "init", durationMs: initSeconds * 1000, status: "success"))
+        beforeCheckpoint?(process)
+
+        let initDone = session.initDone
+        let checkpointStart = Clock.now
+        let manifest: SnapshotManifest
+        do {
+            let function = functionManifest(initSeconds: initSeconds, session: session)
+            manifest = try checkpoint(session, function: function, into: snapshot)
+        } catch {
+            process.terminate()
+            report.phases.append(PhaseReport(phase: "checkpoint", durationMs: (Clock.now - checkpointStart) * 1000,
+                                             status: "error"))
+            throw LifecycleError(.checkpoint, "\(error)")
+        }
+        parked = true
+        if let token = session.token { credentials?.revoke(token) } // rotated: copies get tokens of their own
+        report.phases.append(PhaseReport(phase: "checkpoint", durationMs: (Clock.now - checkpointStart) * 1000,
+                                         status: "success"))
+        return Outcome(manifest: manifest, initSeconds: initSeconds,
+                       beforeSnapshotHooks: initDone.beforeSnapshotHooks,
+                       afterRestoreHooks: initDone.afterRestoreHooks, initToken: session.token)
+    }
+
+    /// Checkpoints a parked session: the environment's binds are external mounts (a restore binds its own), and the
+    /// code and merged layers are copied into the snapshot.
+    package func checkpoint(_ session: Session, function: FunctionManifest, into snapshot: SnapshotDirectory) throws -> SnapshotManifest {
+        let layout = session.layout
+        var copies = config.image == nil ? [SnapshotDirectory.codeFolder: layout.task] : [:] // an image's code is in it
+        if let merged = session.mergedLayers { copies[SnapshotDirectory.layersFolder] = merged }
+        return try criu.checkpoint(session.process, to: snapshot, function: function,
+                                   copies: copies, network: session.network,
+                                   tcpEstablished: config.runtimeClient.usesRuntimeAPI, storage: session.storage)
+    }
+
+    /// What the snapshot's manifest records about the function.
+    package func functionManifest(initSeconds: Double, session: Session) -> FunctionManifest {
+        let initDone = session.initDone
+        var function = FunctionManifest(
+            handlerDirectory: config.directory, handler: config.handler, python: config.python,
+            environment: session.environment, timeoutSeconds: config.timeout,
+            restoreTimeoutSeconds: config.restoreTimeout, memorySizeMB: config.memoryMB, initSeconds: initSeconds)
+        function.ephemeralStorageMB = config.ephemeralStorageMB
+        function.user = config.user
+        function.beforeSnapshotHooks = initDone.beforeSnapshotHooks
+        function.afterRestoreHooks = initDone.afterRestoreHooks
+        function.filesystem = session.layout
+        function.lambdaCPU = config.lambdaCPU
+        function.runtimeLibraries = runtime.libraryVersions
+        function.enforceMemory = config.enforceMemory
+        function.layers = config.layers
+        function.runtimeClient = config.runtimeClient == .builtin ? nil : config.runtimeClient
+        function.image = config.image
+        return function
+    }
+
+    /// Init only, inspected and shut down: what a fresh, never-snapshotted environment looks like.
+    func reference(report: inout LifecycleReport) throws -> FunctionFacts {
+        let session = try begin(report: &report)
+        defer { session.close() }
+        guard let facts = try session.connection.inspect(deadline: Clock.now + 30) else {
+            throw LifecycleError(.`init`, "the reference Init did not answer the inspection")
+        }
+        return facts
+    }
+
+    /// How Init-phase failures end: the process is killed (never left running or frozen), INIT_REPORT says why.
+    struct Failure {
+        let phase: LifecyclePhase
+        let process: SandboxedProcess
+        let start: Double
+        let config: FunctionConfig
+        let log: LambdaLog
+        var cgroup: EnvironmentCgroup? = nil
+
+        func fail(_ message: String, status: String = "error", errorType: String? = nil,
+                  lambdaError: LambdaError? = nil, hint: String? = nil, report: inout LifecycleReport) -> LifecycleError {
+            process.terminate()
+            let seconds = Clock.now - start
+            log.initReport(seconds: seconds, status: status, errorType: errorType ?? lambdaError?.errorType)
+            report.phases.append(PhaseReport(phase: "init", durationMs: seconds * 1000, status: status))
+            return LifecycleError(phase, message, lambdaError: lambdaError, hint: hint)
+        }
+
+        func timedOut(_ what: String, report: inout LifecycleReport) -> LifecycleError {
+            fail("\(what) did not finish within the Init limit of \(Int(config.initTimeout)) s; the function was stopped",
+                 status: "timeout", errorType: "Runtime.InitTimeout",
+                 hint: "Init (module code and before-snapshot hooks) may take at most max(130 s, --timeout) on Lambda; "
+                     + "--init-timeout changes the limit here", report: &report)
+        }
+
+        /// Anything but the expected message, during `what`: each cause keeps its own words and error type.
+        func unexpected(_ received: ControlConnection.Received, during what: String, timeoutLabel: String? = nil,
+                        report: inout LifecycleReport) -> LifecycleError {
+            switch received {
+            case .closed: return died(what, report: &report)
+            case .timedOut: return timedOut(timeoutLabel ?? what, report: &report)
+            case .malformed(let why):
+                return fail("during \(what), the runtime sent \(why)", errorType: "Runtime.Unknown", report: &report)
+            case .message(let m):
+                return fail("during \(what), the runtime sent an unexpected control message \(m.type)",
+                            errorType: "Runtime.Unknown", report: &report)
+            }
+        }
+
+        func died(_ what: String, report: inout LifecycleReport) -> LifecycleError {
+            let status = process.waitForExit(timeout: 5)
+            if cgroup?.outOfMemory == true {
+                let e = LambdaError(errorMessage: "Runtime exited with error: signal: killed (out of memory: Init used "
+                                    + "more than the memory size of \(config.memoryMB) MB)", errorType: "Runtime.OutOfMemory")
+                return fail("the function ran out of memory during \(what): it used more than --memory \(config.memoryMB) MB "
+                            + "and was killed, as Lambda kills it", lambdaError: e,
+                            hint: "raise --memory (Lambda's memory size), or allocate less during Init", report: &report)
+            }
+            return fail("the function process \(status.map { "\($0)" } ?? "stopped") during \(what)",
+                        errorType: "Runtime.ExitError", report: &report)
+        }
+    }
+}
+#endif

@@ -1,0 +1,451 @@
+#if os(Linux)
+import Foundation
+import SnapHarnessProtocol
+import Glibc
+
+/// A snapshot opened for restoring: its manifest and function checked once, and the host folders of Lambda's
+/// mounts worked out once, so every environment restored from it starts at CRIU.
+public struct RestoreSource: Sendable {
+    public let snapshot: SnapshotDirectory
+    public let manifest: SnapshotManifest
+    public let function: FunctionManifest
+    /// The environment's root and the host folders of its binds (CRIU's external mounts).
+    public let layout: RestoreLayout
+    /// Restore lazily: each copy runs once its registers are back, its pages arrive on demand (`LazyPages`).
+    public var lazyPages = false
+    /// The snapshot as it was checked: its folder's and images folder's inodes (a snapshot taken again at the path is
+    /// a new folder) and its manifest's identity. New images under this manifest would hang the restore: every
+    /// restore compares first. (The folder's own times change when any snapharness records a verification there.)
+    let fingerprint: String?
+
+    public init(snapshot: SnapshotDirectory, manifest: SnapshotManifest, function: FunctionManifest, layout: RestoreLayout) {
+        (self.snapshot, self.manifest, self.function, self.layout) = (snapshot, manifest, function, layout)
+        fingerprint = RestoreSource.fingerprint(of: snapshot)
+    }
+
+    static func fingerprint(of snapshot: SnapshotDirectory) -> String? {
+        func inode(_ path: String) -> String? {
+            var st = stat()
+            return stat(path, &st) == 0 ? "\(st.st_dev):\(st.st_ino)" : nil
+        }
+        let parts = [inode(snapshot.path), SnapshotDirectory.identity(snapshot.manifestPath), inode(snapshot.imagesPath)]
+        return parts.contains { $0 == nil } ? nil : parts.compactMap { $0 }.joined(separator: " ")
+    }
+
+    /// Refuses a restore once the snapshot on disk is no longer the one checked when it was opened.
+    func checkUnchanged() throws {
+        guard RestoreSource.fingerprint(of: snapshot) == fingerprint else {
+            throw LifecycleError(.restore, "\(snapshot.path) changed on disk since it was opened (taken again, moved or "
+                                 + "removed): no copy is restored from a mix of two snapshots. Restart to serve the new one")
+        }
+    }
+
+    /// Fails with `.input` for a snapshot this CRIU cannot restore or one that holds no Lambda function.
+    public static func open(_ snapshot: SnapshotDirectory, criu: Criu) throws -> RestoreSource {
+        do {
+            let manifest = try snapshot.loadManifest()
+            if let current = try? criu.cachedServiceVersion(), current != manifest.criuVersion {
+                throw SnapshotError.criuMismatch(snapshot.path, snapshot: manifest.criuVersion, current: current)
+            }
+            guard let function = manifest.function else {
+                throw HarnessError.input("\(snapshot.path) holds a bare process, not a Lambda function; "
+                                         + "create one with `snapharness snapshot DIR -o SNAP`")
+            }
+            return RestoreSource(snapshot: snapshot, manifest: manifest, function: function,
+                                 layout: try function.restoreLayout(snapshot, manifest: manifest))
+        } catch { throw LifecycleError(.input, "\(error)") }
+    }
+}
+
+/// One restored execution environment, as a handle that owns everything of it: its process tree, control
+/// connection, listener and cgroup. restore -> signal -> after-restore hooks -> invocations -> shutdown. Many run at
+/// once from one snapshot. Calls on one environment take turns (a Lambda environment serves one invocation at a
+/// time), so the handle can be passed between threads.
+public final class RestoredEnvironment: @unchecked Sendable {
+    public let index: Int
+    let criu: Criu
+    let source: RestoreSource
+    var snapshot: SnapshotDirectory { source.snapshot }
+    var manifest: SnapshotManifest { source.manifest }
+    var function: FunctionManifest { source.function }
+    let log: LambdaLog
+    let credentials: ContainerCredentialsServer?
+    /// Every public call holds it; recursive because failure paths tear down from inside a call.
+    private let turn = NSRecursiveLock()
+    /// This environment's container-credentials token: each restored environment gets fresh credentials, as on Lambda.
+    private var token: String?
+    private var state: CopyReport
+    private var process: SandboxedProcess?
+    private var connection: ControlConnection?
+    private var listener: ControlListener?
+    /// This environment's memory cgroup (nil when memory is not enforced).
+    private var cgroup: EnvironmentCgroup?
+    /// Signalled once the restored tree is in its cgroup.
+    private var adoption: DispatchSemaphore?
+    /// This environment's network namespace, made before the restore (see `prepare`).
+    private var network: EnvironmentNetwork?
+    /// This environment's view of the snapshot's /tmp disk, made before the restore (see `prepare`).
+    private var tmpView: EphemeralStorage.CopyView?
+
+    /// Waits (once) until the restored tree is in its cgroup (before the cgroup is read for an OOM or removed).
+    private func awaitCgroup() {
+        guard let adoption else { return }
+        _ = adoption.wait(timeout: .now() + 5)
+        self.adoption = nil
+    }
+
+    public init(index: Int, criu: Criu, source: RestoreSource, log: LambdaLog, credentials: ContainerCredentialsServer? = nil) {
+        self.index = index
+        self.credentials = credentials
+        self.criu = criu
+        self.source = source
+        self.log = log
+        self.state = CopyReport(copy: index, status: "pending")
+    }
+
+    /// What happened to this environment so far.
+    public var report: CopyReport {
+        turn.withLock {
+            var current = state
+            current.allPagesMs = process?.lazyPages?.allPagesMs
+            return current
+        }
+    }
+    public var credentialsToken: String? { turn.withLock { token } }
+
+    var runtimeVersion: String { (function.runtimeClient ?? .builtin).runtimeVersion(python: function.python) }
+
+    /// Makes what the environment needs before the snapshot can be restored into it: its network namespace (pasta
+    /// takes ~60-90 ms to configure one), its view of the /tmp disk, its memory cgroup and its control listener.
+    /// On Lambda the microVM, its memory, disk and network exist before the restore too, so this is not part of the
+    /// Restore Duration; `restore` does it first if it was not done.
+    public func prepare() throws { try turn.withLock { try prepareInTurn() } }
+
+    /// Prepares the environment with a network made beforehand (a pool's); it is this environment's from now on.
+    public func prepare(network made: EnvironmentNetwork) {
+        turn.withLock {
+            if network == nil, manifest.networkKey != nil { network = made; state.networkMs = 0 } else { made.remove() }
+        }
+    }
+
+    private func prepareInTurn() throws {
+        if cgroup == nil, function.enforceMemory ?? false {
+            cgroup = try EnvironmentCgroup.create(label: "copy\(index)", memoryMB: function.memorySizeMB,
+                                                  lambdaCPU: function.lambdaCPU ?? false)
+        }
+        if tmpView == nil, manifest.tmpDisk != nil {
+            let start = Clock.now
+            do { tmpView = try EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest) } catch {
+                throw LifecycleError(.restore, "\(error)")
+            }
+            state.tmpDiskMs = (Clock.now - start) * 1000
+        }
+        if network == nil, manifest.networkKey != nil {
+            let start = Clock.now
+            do { network = try EnvironmentNetwork.create() } catch { throw LifecycleError(.restore, "\(error)") }
+            state.networkMs = (Clock.now - start) * 1000
+        }
+        if listener == nil {
+            listener = try network.map { try ControlListener(network: $0) } ?? ControlListener(owner: function.user)
+        }
+    }
+
+    /// Restores the environment and runs its after-restore hooks within the restore limit.
+    public func restore() throws { try turn.withLock { try restoreInTurn() } }
+
+    private func restoreInTurn() throws {
+        try source.checkUnchanged()
+        try prepareInTurn()
+        guard let listener else { throw LifecycleError(.restore, "copy \(index) has no control listener") }
+        log.restoreStart(runtime: runtimeVersion, copy: index)
+        let start = Clock.now
+        let deadline = start + function.restoreTimeoutSeconds
+        let (log, index) = (self.log, self.index)
+        let restored: SandboxedProcess
+        do {
+            restored = try criu.restore(snapshot, manifest: manifest, stdin: listener.addressLine,
+                                        timeout: function.restoreTimeoutSeconds, layout: source.layout,
+                                        network: network, tmpView: takeTmpView(), lazyPages: source.lazyPages, onAllPages: { ms in
+                log.line("snapharness: all pages in \(LambdaLog.ms(ms / 1000)) after the restore began (lazy restore)", copy: index)
+            }) { _, line in
+                log.line(line, copy: index)
+            }
+        } catch {
+            state.status = "error"
+            state.message = "\(error)"
+            log.restoreReport(seconds: Clock.now - start, copy: index, status: "error", errorType: "SnapStartException")
+            throw LifecycleError(.restore, "\(error)")
+        }
+        process = restored
+        state.pid = restored.pid
+        // Into its cgroup, off the critical path: a move into a cgroup waits for an RCU grace period (~7 ms here),
+        // so it runs beside the after-restore phase and the first invocation. Until it is done, the copy's memory
+        // is the runtime's own measure (`maxMemoryUsedMB`).
+        if let cgroup {
+            let done = DispatchSemaphore(value: 0)
+            adoption = done
+            let pid = restored.pid
+            let mover = Thread { cgroup.adopt(tree: pid); done.signal() }
+            mover.name = "snapharness-cgroup-move"
+            mover.start()
+        }
+        let loaded = Clock.now // CRIU is done: what follows (runtime load, hooks) is what Lambda bills
+        restored.process.signal(SIGUSR1) // the parked runtime wakes up and dials the address on its new stdin
+
+        func fail(_ phase: LifecyclePhase, _ status: String, _ errorType: String, _ message: String,
+                  _ error: LambdaError? = nil) -> LifecycleError {
+            teardown()
+            let seconds = Clock.now - start
+            log.restoreReport(seconds: seconds, copy: index, status: status, errorType: errorType)
+            state.restoreMs = seconds * 1000
+            state.status = status
+            state.error = error
+            state.message = message
+            return LifecycleError(phase, message, lambdaError: error)
+        }
+        let limit = "the restore limit of \(LambdaLog.ms(function.restoreTimeoutSeconds).replacingOccurrences(of: ".00 ms", with: " ms"))"
+        let timeout = "SnapStartTimeoutException: runtime load and after-restore hooks did not finish within \(limit); the copy was stopped"
+        guard let conn = try listener.accept(from: restored.process, deadline: deadline) else {
+            if restored.process.poll() != nil {
+                throw fail(.afterRestore, "error", "Runtime.ExitError", "the restored runtime exited before reconnecting")
+            }
+            throw fail(.afterRestore, "timeout", "SnapStartTimeoutException", timeout)
+        }
+        connection = conn
+        switch try conn.receive(deadline: deadline) {
+        case .message(.hello): break
+        case .closed:
+            throw fail(.afterRestore, "error", "Runtime.ExitError", "the restored runtime exited before greeting the supervisor")
+        case .timedOut: throw fail(.afterRestore, "timeout", "SnapStartTimeoutException", timeout)
+        case .malformed(let why):
+            throw fail(.afterRestore, "error", "Runtime.Unknown", "the restored runtime sent \(why)")
+        case .message(let m):
+            throw fail(.afterRestore, "error", "Runtime.Unknown", "the restored runtime sent \(m.type) instead of hello")
+        }
+        var environment: [String: String]?
+        if let credentials {
+            let token = credentials.issueToken(label: "copy-\(index)")
+            self.token = token
+            environment = credentials.environment(token: token)
+        }
+        do { try conn.send(.afterRestore(environment: environment)) } catch {
+            let exit = restored.waitForExit(timeout: 5)
+            throw fail(.afterRestore, "error", "Runtime.ExitError", "the after-restore signal could not be sent (\(error)); "
+                       + "the runtime \(exit.map { "\($0)" } ?? "stopped") before the after-restore hooks")
+        }
+        switch try conn.receive(deadline: deadline) {
+        case .message(.restored): break
+        case .message(.afterRestoreError(let m)):
+            let cause = m.error
+            let exit = restored.waitForExit(timeout: 5)
+            let e = cause.wrapped(as: "Runtime.AfterRestoreError")
+            throw fail(.afterRestore, "error", "Runtime.AfterRestoreError",
+                       "an after-restore hook raised \(cause.errorType): \(cause.errorMessage) (runtime "
+                       + "\(exit.map { "\($0)" } ?? "did not exit")); the invocation was not served (SnapStartException)", e)
+        case .message(let m):
+            throw fail(.afterRestore, "error", "Runtime.Unknown", "unexpected control message \(m.type)")
+        case .malformed(let why):
+            throw fail(.afterRestore, "error", "Runtime.Unknown", "during the after-restore hooks, the runtime sent \(why)")
+        case .closed:
+            let exit = restored.waitForExit(timeout: 5)
+            throw fail(.afterRestore, "error", "Runtime.ExitError",
+                       "the runtime \(exit.map { "\($0)" } ?? "stopped") during the after-restore hooks")
+        case .timedOut:
+            throw fail(.afterRestore, "timeout", "SnapStartTimeoutException", timeout)
+        }
+        let seconds = Clock.now - start
+        state.restoreMs = seconds * 1000
+        state.billedRestoreMs = (Clock.now - loaded) * 1000
+        state.status = "restored"
+        log.restoreReport(seconds: seconds, copy: index)
+    }
+
+    /// Runs one invocation; a timeout or crash ends the environment (Lambda resets it), a handler error does not.
+    public func invoke(event: String, first: Bool, clientContext: String? = nil) -> InvocationReport {
+        turn.withLock { invokeInTurn(event: event, first: first, clientContext: clientContext) }
+    }
+
+    private func invokeInTurn(event: String, first: Bool, clientContext: String?) -> InvocationReport {
+        let requestId = UUID().uuidString.lowercased()
+        log.start(requestId: requestId, copy: index)
+        let start = Clock.now
+        let deadline = start + function.timeoutSeconds
+        let deadlineMs = Int64((Date().timeIntervalSince1970 + function.timeoutSeconds) * 1000)
+        var result = InvocationReport(requestId: requestId, durationMs: 0, billedDurationMs: 0, status: "success")
+        var statusField: String?
+        var errorTypeField: String?
+        let message = SupervisorMessage.invoke(.init(
+            requestId: requestId, event: event, deadlineMs: deadlineMs,
+            invokedFunctionArn: "arn:aws:lambda:\(function.environment["AWS_REGION"] ?? "us-east-1"):000000000000:function:\(function.environment["AWS_LAMBDA_FUNCTION_NAME"] ?? "function")",
+            traceId: TraceHeader.make(), clientContext: clientContext))
+        do {
+            guard let conn = connection else { throw HarnessError.input("copy \(index) is not running") }
+            try conn.send(message)
+            let answer = try conn.receive(deadline: deadline)
+            if case .message = answer { awaitOutput(of: requestId) }
+            switch answer {
+            case .message(.result(let m)):
+                result.maxMemoryUsedMB = maxMemoryUsedMB ?? m.maxMemoryMB
+                let payload = m.text
+                let size = m.byteCount
+                if size > PayloadLimits.responseBytes {
+                    result.status = "error"
+                    result.error = PayloadLimits.responseTooLarge(size, requestId: requestId)
+                    statusField = "error"
+                } else {
+                    result.result = RawJSON(unchecked: payload)
+                }
+            case .message(.error(let m)):
+                result.maxMemoryUsedMB = maxMemoryUsedMB ?? m.maxMemoryMB
+                result.status = "error"
+                result.error = m.error
+                // An error object is a response too: over 6 MB, Lambda answers with its own error instead.
+                let size = (try? JSONValue(encoding: m.error).jsonText.utf8.count) ?? 0
+                if size > PayloadLimits.responseBytes {
+                    result.error = PayloadLimits.responseTooLarge(size, requestId: requestId)
+                }
+                if m.error.errorMessage.contains("No space left on device") {
+                    log.line("snapharness: the function's /tmp is full: it holds \(function.ephemeralStorageMB) MB, the most "
+                             + "Lambda gives a SnapStart function (--ephemeral-storage above "
+                             + "\(FunctionConfig.snapStartEphemeralStorageMB) MB is refused with SnapStart); write less to "
+                             + "/tmp, or keep large files elsewhere (S3, EFS is not available with SnapStart)", copy: index)
+                }
+            case .message(let m):
+                result.status = "error"
+                result.error = LambdaError(errorMessage: "unexpected control message \(m.type)", errorType: "Runtime.Unknown", requestId: requestId)
+            case .closed:
+                let exit = process?.waitForExit(timeout: 5)
+                result.status = "crashed"
+                awaitCgroup()
+                result.maxMemoryUsedMB = maxMemoryUsedMB
+                if cgroup?.outOfMemory == true {
+                    result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: Runtime exited with error: "
+                                               + "signal: killed", errorType: "Runtime.OutOfMemory", requestId: requestId)
+                    log.line("snapharness: the function used more than its memory size of \(function.memorySizeMB) MB "
+                             + "and was killed, as Lambda kills it; raise --memory", copy: index)
+                    errorTypeField = "Runtime.OutOfMemory"
+                } else {
+                    result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: Runtime exited"
+                                               + (exit.map { " (\($0))" } ?? ""), errorType: "Runtime.ExitError", requestId: requestId)
+                }
+                statusField = "error"
+                teardown()
+            case .timedOut:
+                result.status = "timeout"
+                let limit = String(format: "%.2f", function.timeoutSeconds)
+                result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: Task timed out after \(limit) seconds",
+                                           errorType: "Sandbox.Timedout", requestId: requestId)
+                log.line("\(ISO8601DateFormatter().string(from: Date())) \(requestId) Task timed out after \(limit) seconds", copy: index)
+                statusField = "timeout"
+                teardown()
+            case .malformed(let why):
+                // The channel can no longer be trusted: the environment is reset, as after a runtime crash.
+                result.status = "crashed"
+                result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: the runtime sent \(why)",
+                                           errorType: "Runtime.Unknown", requestId: requestId)
+                statusField = "error"
+                errorTypeField = "Runtime.Unknown"
+                teardown()
+            }
+        } catch {
+            result.status = "crashed"
+            result.error = LambdaError(errorMessage: "\(error)", errorType: "Runtime.ExitError", requestId: requestId)
+            statusField = "error"
+            teardown()
+        }
+        let seconds = Clock.now - start
+        result.durationMs = seconds * 1000
+        result.billedDurationMs = LambdaLog.billed(seconds)
+        log.end(requestId: requestId, copy: index)
+        log.report(requestId: requestId, seconds: seconds, memoryMB: function.memorySizeMB,
+                   maxMemoryMB: result.maxMemoryUsedMB, restoreSeconds: first ? state.restoreMs.map { $0 / 1000 } : nil,
+                   billedRestoreSeconds: first ? state.billedRestoreMs.map { $0 / 1000 } : nil,
+                   status: statusField, errorType: errorTypeField, copy: index)
+        state.invocations.append(result)
+        return result
+    }
+
+    /// The environment's peak memory (its cgroup's, once the restored tree is in it), in MB as Lambda rounds it.
+    private var maxMemoryUsedMB: Int? {
+        if let adoption {
+            guard adoption.wait(timeout: .now()) == .success else { return nil }
+            self.adoption = nil
+        }
+        return cgroup?.peakBytes.map { Int(($0 + (1 << 20) - 1) >> 20) }
+    }
+
+    /// Everything the invocation printed is out before its END line (the runtime marks the end of its output).
+    private func awaitOutput(of requestId: String) {
+        process?.marks.wait(for: requestId, timeout: 2)
+    }
+
+    /// The inspector's facts about this environment (for `check`).
+    public func inspect() throws -> FunctionFacts { try turn.withLock { try inspectInTurn() } }
+
+    private func inspectInTurn() throws -> FunctionFacts {
+        guard let conn = connection else { throw HarnessError.input("copy \(index) is not running") }
+        guard let facts = try conn.inspect(deadline: Clock.now + 30) else {
+            throw LifecycleError(.invoke, "copy \(index) did not answer the inspection")
+        }
+        return facts
+    }
+
+    public var isRunning: Bool { turn.withLock { connection != nil && process?.process.poll() == nil } }
+
+    /// Freezes the environment between invocations, as Lambda does: every process of it is stopped, so background
+    /// threads and timers make no progress until the next invocation (`thaw`). Idempotent.
+    public func freeze() { turn.withLock { freezeInTurn() } }
+
+    /// Lets a frozen environment run again (on the request path: no /proc walk, the frozen list is kept). Idempotent.
+    public func thaw() { turn.withLock { thawInTurn() } }
+
+    /// The processes `freeze` stopped, root first; a stopped tree cannot fork, so the list stays complete.
+    private var frozen: [pid_t] = []
+
+    private func freezeInTurn() {
+        guard frozen.isEmpty, let root = process?.pid, process?.process.poll() == nil else { return }
+        frozen = [root] + ProcFile.descendants(of: root)
+        for pid in frozen.reversed() { kill(pid, SIGSTOP) } // children first
+    }
+
+    private func thawInTurn() {
+        for pid in frozen { kill(pid, SIGCONT) }
+        frozen = []
+    }
+
+    /// Asks the runtime to exit, then makes sure: nothing of an environment outlives the run.
+    public func shutdown() { turn.withLock { shutdownInTurn() } }
+
+    private func shutdownInTurn() {
+        thawInTurn() // a frozen runtime cannot answer
+        // A lazy copy that served is let finish loading, so "all pages in" is reported (the daemon is killed with
+        // the copy otherwise).
+        if connection != nil { process?.lazyPages?.waitUntilComplete(timeout: 30) }
+        if let conn = connection, process?.process.poll() == nil {
+            try? conn.send(.shutdown)
+            if process?.waitForExit(timeout: 2) == nil { process?.terminate() }
+        }
+        teardown()
+        if state.status == "restored" { state.status = "done" }
+    }
+
+    /// The prepared /tmp view goes to the restore, which takes it off the host once CRIU has bound it.
+    private func takeTmpView() -> EphemeralStorage.CopyView? {
+        defer { tmpView = nil }
+        return tmpView
+    }
+
+    func teardown() {
+        tmpView?.detach()
+        tmpView = nil
+        process?.terminate()
+        awaitCgroup()
+        cgroup?.remove()
+        connection = nil
+        listener?.close()
+        listener = nil
+        network?.remove()
+        network = nil
+    }
+}
+#endif
