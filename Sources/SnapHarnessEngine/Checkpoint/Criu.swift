@@ -104,7 +104,7 @@ final class CriuOptions {
         }
         // Each environment's cgroup is the harness's business: a restore lands in the cgroup of the thread that
         // started it (see EnvironmentCgroup), never in the Init's, which is gone by then.
-        _ = criu_local_set_manage_cgroups_mode(raw, CRIU_CG_MODE_IGNORE)
+        criu_local_set_manage_cgroups_mode(raw, CRIU_CG_MODE_IGNORE)
         criu_local_set_file_locks(raw, true)
         _ = criu_local_set_network_lock(raw, CRIU_NETWORK_LOCK_SKIP)
     }

@@ -59,8 +59,8 @@ public final class EphemeralStorage: @unchecked Sendable {
         let mnt = sh_mount_ext4_detached(dev)
         let mountErrno = errno
         FD.close(loop) // the mount holds the device from here on
-        guard mnt >= 0 else { throw StorageError.mount("ext4 on \(String(cString: dev))", errno: mountErrno) }
-        let storage = EphemeralStorage(folder: folder, device: String(cString: dev), mountFD: mnt)
+        guard mnt >= 0 else { throw StorageError.mount("ext4 on \(devicePath(dev))", errno: mountErrno) }
+        let storage = EphemeralStorage(folder: folder, device: devicePath(dev), mountFD: mnt)
         // Lambda's /tmp is empty and writable by everyone (sticky), like a tmpfs with mode=1777.
         let root = openat(mnt, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         defer { if root >= 0 { FD.close(root) } }
@@ -208,7 +208,7 @@ extension EphemeralStorage {
             let mounted = mount(dev, lower, "ext4", UInt(MS_RDONLY | MS_NOSUID | MS_NODEV), "noload") == 0
             let e = errno
             FD.close(loop)
-            guard mounted else { throw StorageError.mount("\(image) (ext4 on \(String(cString: dev)))", errno: e) }
+            guard mounted else { throw StorageError.mount("\(image) (ext4 on \(devicePath(dev)))", errno: e) }
             // The copy's writes get the whole size: overlayfs reports its upper layer to statfs, so /tmp shows the
             // configured size, as on Lambda (Init's files are not counted against what a copy may add).
             guard mount("tmpfs", rw, "tmpfs", UInt(MS_NOSUID | MS_NODEV), "size=\(bytes),mode=0700") == 0 else {
@@ -239,5 +239,9 @@ extension EphemeralStorage {
             for dir in ["/tmp", "/rw", "/disk"] { umount2(folder + dir, Int32(MNT_DETACH)) }
         }
     }
+}
+/// A device path the C shim wrote into a NUL-terminated buffer.
+private func devicePath(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 #endif

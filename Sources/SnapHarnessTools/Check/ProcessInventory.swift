@@ -61,7 +61,7 @@ enum ProcessInventory {
                     visit(inside, depth: depth + 1)
                 } else {
                     let size = (try? fm.attributesOfItem(atPath: root + inside)[.size] as? Int) ?? 0
-                    found.append("\(inside) (\(size ?? 0) bytes)")
+                    found.append("\(inside) (\(size) bytes)")
                 }
             }
         }
