@@ -44,7 +44,7 @@ public enum AgentMessage: Decodable, Sendable {
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             error = try c.decodeIfPresent(LambdaError.self, forKey: .error)
-                ?? LambdaError(errorMessage: "the runtime gave no error object", errorType: "Runtime.Unknown")
+                ?? LambdaError(errorMessage: "the runtime gave no error object", type: .runtimeUnknown)
             hint = try c.decodeIfPresent(String.self, forKey: .hint)
         }
 

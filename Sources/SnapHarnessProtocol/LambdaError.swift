@@ -14,9 +14,15 @@ public struct LambdaError: Codable, Sendable, Equatable {
         self.stackTrace = stackTrace
     }
 
+    public init(errorMessage: String, type: LambdaErrorType, requestId: String? = nil, stackTrace: [String]? = nil) {
+        self.init(errorMessage: errorMessage, errorType: type.name, requestId: requestId, stackTrace: stackTrace)
+    }
+
+    public var type: LambdaErrorType { LambdaErrorType(name: errorType) }
+
     /// A hook's exception as the runtime reports the phase's failure (awslambdaric's `Runtime.BeforeSnapshotError`,
     /// `Runtime.AfterRestoreError`): the hook's type and message become the message, its stack trace is kept.
-    public func wrapped(as errorType: String) -> LambdaError {
-        LambdaError(errorMessage: "\(self.errorType): \(errorMessage)", errorType: errorType, stackTrace: stackTrace)
+    public func wrapped(as type: LambdaErrorType) -> LambdaError {
+        LambdaError(errorMessage: "\(errorType): \(errorMessage)", type: type, stackTrace: stackTrace)
     }
 }

@@ -41,7 +41,7 @@ enum Output {
         } catch let e as ExitCode {
             throw e
         } catch {
-            let e = LifecycleError(.input, "\(error)")
+            let e = LifecycleError(.input, cause: error)
             report.failure = FailureReport(e)
             if json { print(report.jsonText) }
             Output.error("\(error)")

@@ -201,7 +201,7 @@ package struct InitPhase {
 
     /// What to do about an Init error a runtime client reports, where snapharness knows more than the runtime says.
     static func hint(for error: LambdaError) -> String? {
-        if error.errorType == "Runtime.ImportModuleError" && error.errorMessage.hasSuffix("No module named 'snapshot_restore'") {
+        if error.type == .runtimeImportModuleError && error.errorMessage.hasSuffix("No module named 'snapshot_restore'") {
             return "the hooks package is imported as `snapshot_restore_py` (PyPI: snapshot-restore-py); "
                 + "`import snapshot_restore` fails on Lambda too"
         }
@@ -229,12 +229,12 @@ package struct InitPhase {
                 let initFailure = Failure(phase: .`init`, process: process, start: start, config: config, log: log,
                                           cgroup: session.cgroup)
                 throw initFailure.fail("the runtime did not answer check's inspection at the end of Init (its log above "
-                                   + "says why); no snapshot was taken", errorType: "Runtime.Unknown", report: &report)
+                                   + "says why); no snapshot was taken", type: .runtimeUnknown, report: &report)
             }
             initFacts(facts)
         }
         do { try conn.send(.beforeSnapshot) } catch {
-            throw failure.fail("the before-snapshot signal could not be sent (\(error))", errorType: "Runtime.ExitError",
+            throw failure.fail("the before-snapshot signal could not be sent (\(error))", type: .runtimeExitError,
                                report: &report)
         }
         switch try conn.receive(deadline: deadline) {
@@ -242,7 +242,7 @@ package struct InitPhase {
         case .message(.beforeSnapshotError(let m)):
             let cause = m.error
             let exit = process.waitForExit(timeout: 5)
-            let e = cause.wrapped(as: "Runtime.BeforeSnapshotError")
+            let e = cause.wrapped(as: .runtimeBeforeSnapshotError)
             throw failure.fail("a before-snapshot hook raised \(cause.errorType): \(cause.errorMessage) "
                                + "(runtime \(exit.map { "\($0)" } ?? "did not exit")); no snapshot was taken",
                                lambdaError: e, report: &report)
@@ -267,9 +267,9 @@ package struct InitPhase {
                     + "the runtime's descriptors; close the descriptors it does not need in the child, or start it with "
                     + "subprocess (close_fds=True)", report: &report)
         case .message(let m):
-            throw failure.fail("the runtime sent \(m.type) after snapshot_ready", errorType: "Runtime.Unknown", report: &report)
+            throw failure.fail("the runtime sent \(m.type) after snapshot_ready", type: .runtimeUnknown, report: &report)
         case .malformed(let why):
-            throw failure.fail("the runtime sent \(why) after snapshot_ready", errorType: "Runtime.Unknown", report: &report)
+            throw failure.fail("the runtime sent \(why) after snapshot_ready", type: .runtimeUnknown, report: &report)
         }
         let initSeconds = Clock.now - start
         log.initReport(seconds: initSeconds, status: "success")
@@ -286,7 +286,7 @@ package struct InitPhase {
             process.terminate()
             report.phases.append(PhaseReport(phase: "checkpoint", durationMs: (Clock.now - checkpointStart) * 1000,
                                              status: "error"))
-            throw LifecycleError(.checkpoint, "\(error)")
+            throw LifecycleError(.checkpoint, cause: error)
         }
         parked = true
         if let token = session.token { credentials?.revoke(token) } // rotated: copies get tokens of their own
@@ -348,18 +348,18 @@ package struct InitPhase {
         let log: LambdaLog
         var cgroup: EnvironmentCgroup? = nil
 
-        func fail(_ message: String, status: String = "error", errorType: String? = nil,
+        func fail(_ message: String, status: String = "error", type: LambdaErrorType? = nil,
                   lambdaError: LambdaError? = nil, hint: String? = nil, report: inout LifecycleReport) -> LifecycleError {
             process.terminate()
             let seconds = Clock.now - start
-            log.initReport(seconds: seconds, status: status, errorType: errorType ?? lambdaError?.errorType)
+            log.initReport(seconds: seconds, status: status, errorType: type ?? lambdaError?.type)
             report.phases.append(PhaseReport(phase: "init", durationMs: seconds * 1000, status: status))
             return LifecycleError(phase, message, lambdaError: lambdaError, hint: hint)
         }
 
         func timedOut(_ what: String, report: inout LifecycleReport) -> LifecycleError {
             fail("\(what) did not finish within the Init limit of \(Int(config.initTimeout)) s; the function was stopped",
-                 status: "timeout", errorType: "Runtime.InitTimeout",
+                 status: "timeout", type: .runtimeInitTimeout,
                  hint: "Init (module code and before-snapshot hooks) may take at most max(130 s, --timeout) on Lambda; "
                      + "--init-timeout changes the limit here", report: &report)
         }
@@ -371,10 +371,10 @@ package struct InitPhase {
             case .closed: return died(what, report: &report)
             case .timedOut: return timedOut(timeoutLabel ?? what, report: &report)
             case .malformed(let why):
-                return fail("during \(what), the runtime sent \(why)", errorType: "Runtime.Unknown", report: &report)
+                return fail("during \(what), the runtime sent \(why)", type: .runtimeUnknown, report: &report)
             case .message(let m):
                 return fail("during \(what), the runtime sent an unexpected control message \(m.type)",
-                            errorType: "Runtime.Unknown", report: &report)
+                            type: .runtimeUnknown, report: &report)
             }
         }
 
@@ -382,13 +382,13 @@ package struct InitPhase {
             let status = process.waitForExit(timeout: 5)
             if cgroup?.outOfMemory == true {
                 let e = LambdaError(errorMessage: "Runtime exited with error: signal: killed (out of memory: Init used "
-                                    + "more than the memory size of \(config.memoryMB) MB)", errorType: "Runtime.OutOfMemory")
+                                    + "more than the memory size of \(config.memoryMB) MB)", type: .runtimeOutOfMemory)
                 return fail("the function ran out of memory during \(what): it used more than --memory \(config.memoryMB) MB "
                             + "and was killed, as Lambda kills it", lambdaError: e,
                             hint: "raise --memory (Lambda's memory size), or allocate less during Init", report: &report)
             }
             return fail("the function process \(status.map { "\($0)" } ?? "stopped") during \(what)",
-                        errorType: "Runtime.ExitError", report: &report)
+                        type: .runtimeExitError, report: &report)
         }
     }
 }

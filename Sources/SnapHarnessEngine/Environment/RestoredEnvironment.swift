@@ -53,7 +53,7 @@ public struct RestoreSource: Sendable {
             }
             return RestoreSource(snapshot: snapshot, manifest: manifest, function: function,
                                  layout: try function.restoreLayout(snapshot, manifest: manifest))
-        } catch { throw LifecycleError(.input, "\(error)") }
+        } catch { throw LifecycleError(.input, cause: error) }
     }
 }
 
@@ -136,13 +136,13 @@ public final class RestoredEnvironment: @unchecked Sendable {
         if tmpView == nil, manifest.tmpDisk != nil {
             let start = Clock.now
             do { tmpView = try EphemeralStorage.CopyView.make(for: snapshot, manifest: manifest) } catch {
-                throw LifecycleError(.restore, "\(error)")
+                throw LifecycleError(.restore, cause: error)
             }
             state.tmpDiskMs = (Clock.now - start) * 1000
         }
         if network == nil, manifest.networkKey != nil {
             let start = Clock.now
-            do { network = try EnvironmentNetwork.create() } catch { throw LifecycleError(.restore, "\(error)") }
+            do { network = try EnvironmentNetwork.create() } catch { throw LifecycleError(.restore, cause: error) }
             state.networkMs = (Clock.now - start) * 1000
         }
         if listener == nil {
@@ -173,8 +173,8 @@ public final class RestoredEnvironment: @unchecked Sendable {
         } catch {
             state.status = "error"
             state.message = "\(error)"
-            log.restoreReport(seconds: Clock.now - start, copy: index, status: "error", errorType: "SnapStartException")
-            throw LifecycleError(.restore, "\(error)")
+            log.restoreReport(seconds: Clock.now - start, copy: index, status: "error", errorType: .snapStartException)
+            throw LifecycleError(.restore, cause: error)
         }
         process = restored
         state.pid = restored.pid
@@ -192,7 +192,7 @@ public final class RestoredEnvironment: @unchecked Sendable {
         let loaded = Clock.now // CRIU is done: what follows (runtime load, hooks) is what Lambda bills
         restored.process.signal(SIGUSR1) // the parked runtime wakes up and dials the address on its new stdin
 
-        func fail(_ phase: LifecyclePhase, _ status: String, _ errorType: String, _ message: String,
+        func fail(_ phase: LifecyclePhase, _ status: String, _ errorType: LambdaErrorType, _ message: String,
                   _ error: LambdaError? = nil) -> LifecycleError {
             teardown()
             let seconds = Clock.now - start
@@ -207,20 +207,20 @@ public final class RestoredEnvironment: @unchecked Sendable {
         let timeout = "SnapStartTimeoutException: runtime load and after-restore hooks did not finish within \(limit); the copy was stopped"
         guard let conn = try listener.accept(from: restored.process, deadline: deadline) else {
             if restored.process.poll() != nil {
-                throw fail(.afterRestore, "error", "Runtime.ExitError", "the restored runtime exited before reconnecting")
+                throw fail(.afterRestore, "error", .runtimeExitError, "the restored runtime exited before reconnecting")
             }
-            throw fail(.afterRestore, "timeout", "SnapStartTimeoutException", timeout)
+            throw fail(.afterRestore, "timeout", .snapStartTimeoutException, timeout)
         }
         connection = conn
         switch try conn.receive(deadline: deadline) {
         case .message(.hello): break
         case .closed:
-            throw fail(.afterRestore, "error", "Runtime.ExitError", "the restored runtime exited before greeting the supervisor")
-        case .timedOut: throw fail(.afterRestore, "timeout", "SnapStartTimeoutException", timeout)
+            throw fail(.afterRestore, "error", .runtimeExitError, "the restored runtime exited before greeting the supervisor")
+        case .timedOut: throw fail(.afterRestore, "timeout", .snapStartTimeoutException, timeout)
         case .malformed(let why):
-            throw fail(.afterRestore, "error", "Runtime.Unknown", "the restored runtime sent \(why)")
+            throw fail(.afterRestore, "error", .runtimeUnknown, "the restored runtime sent \(why)")
         case .message(let m):
-            throw fail(.afterRestore, "error", "Runtime.Unknown", "the restored runtime sent \(m.type) instead of hello")
+            throw fail(.afterRestore, "error", .runtimeUnknown, "the restored runtime sent \(m.type) instead of hello")
         }
         var environment: [String: String]?
         if let credentials {
@@ -230,7 +230,7 @@ public final class RestoredEnvironment: @unchecked Sendable {
         }
         do { try conn.send(.afterRestore(environment: environment)) } catch {
             let exit = restored.waitForExit(timeout: 5)
-            throw fail(.afterRestore, "error", "Runtime.ExitError", "the after-restore signal could not be sent (\(error)); "
+            throw fail(.afterRestore, "error", .runtimeExitError, "the after-restore signal could not be sent (\(error)); "
                        + "the runtime \(exit.map { "\($0)" } ?? "stopped") before the after-restore hooks")
         }
         switch try conn.receive(deadline: deadline) {
@@ -238,20 +238,20 @@ public final class RestoredEnvironment: @unchecked Sendable {
         case .message(.afterRestoreError(let m)):
             let cause = m.error
             let exit = restored.waitForExit(timeout: 5)
-            let e = cause.wrapped(as: "Runtime.AfterRestoreError")
-            throw fail(.afterRestore, "error", "Runtime.AfterRestoreError",
+            let e = cause.wrapped(as: .runtimeAfterRestoreError)
+            throw fail(.afterRestore, "error", .runtimeAfterRestoreError,
                        "an after-restore hook raised \(cause.errorType): \(cause.errorMessage) (runtime "
                        + "\(exit.map { "\($0)" } ?? "did not exit")); the invocation was not served (SnapStartException)", e)
         case .message(let m):
-            throw fail(.afterRestore, "error", "Runtime.Unknown", "unexpected control message \(m.type)")
+            throw fail(.afterRestore, "error", .runtimeUnknown, "unexpected control message \(m.type)")
         case .malformed(let why):
-            throw fail(.afterRestore, "error", "Runtime.Unknown", "during the after-restore hooks, the runtime sent \(why)")
+            throw fail(.afterRestore, "error", .runtimeUnknown, "during the after-restore hooks, the runtime sent \(why)")
         case .closed:
             let exit = restored.waitForExit(timeout: 5)
-            throw fail(.afterRestore, "error", "Runtime.ExitError",
+            throw fail(.afterRestore, "error", .runtimeExitError,
                        "the runtime \(exit.map { "\($0)" } ?? "stopped") during the after-restore hooks")
         case .timedOut:
-            throw fail(.afterRestore, "timeout", "SnapStartTimeoutException", timeout)
+            throw fail(.afterRestore, "timeout", .snapStartTimeoutException, timeout)
         }
         let seconds = Clock.now - start
         state.restoreMs = seconds * 1000
@@ -273,7 +273,7 @@ public final class RestoredEnvironment: @unchecked Sendable {
         let deadlineMs = Int64((Date().timeIntervalSince1970 + function.timeoutSeconds) * 1000)
         var result = InvocationReport(requestId: requestId, durationMs: 0, billedDurationMs: 0, status: "success")
         var statusField: String?
-        var errorTypeField: String?
+        var errorTypeField: LambdaErrorType?
         let message = SupervisorMessage.invoke(.init(
             requestId: requestId, event: event, deadlineMs: deadlineMs,
             invokedFunctionArn: "arn:aws:lambda:\(function.environment["AWS_REGION"] ?? "us-east-1"):000000000000:function:\(function.environment["AWS_LAMBDA_FUNCTION_NAME"] ?? "function")",
@@ -312,7 +312,7 @@ public final class RestoredEnvironment: @unchecked Sendable {
                 }
             case .message(let m):
                 result.status = "error"
-                result.error = LambdaError(errorMessage: "unexpected control message \(m.type)", errorType: "Runtime.Unknown", requestId: requestId)
+                result.error = LambdaError(errorMessage: "unexpected control message \(m.type)", type: .runtimeUnknown, requestId: requestId)
             case .closed:
                 let exit = process?.waitForExit(timeout: 5)
                 result.status = "crashed"
@@ -320,13 +320,13 @@ public final class RestoredEnvironment: @unchecked Sendable {
                 result.maxMemoryUsedMB = maxMemoryUsedMB
                 if cgroup?.outOfMemory == true {
                     result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: Runtime exited with error: "
-                                               + "signal: killed", errorType: "Runtime.OutOfMemory", requestId: requestId)
+                                               + "signal: killed", type: .runtimeOutOfMemory, requestId: requestId)
                     log.line("snapharness: the function used more than its memory size of \(function.memorySizeMB) MB "
                              + "and was killed, as Lambda kills it; raise --memory", copy: index)
-                    errorTypeField = "Runtime.OutOfMemory"
+                    errorTypeField = .runtimeOutOfMemory
                 } else {
                     result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: Runtime exited"
-                                               + (exit.map { " (\($0))" } ?? ""), errorType: "Runtime.ExitError", requestId: requestId)
+                                               + (exit.map { " (\($0))" } ?? ""), type: .runtimeExitError, requestId: requestId)
                 }
                 statusField = "error"
                 teardown()
@@ -334,7 +334,7 @@ public final class RestoredEnvironment: @unchecked Sendable {
                 result.status = "timeout"
                 let limit = String(format: "%.2f", function.timeoutSeconds)
                 result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: Task timed out after \(limit) seconds",
-                                           errorType: "Sandbox.Timedout", requestId: requestId)
+                                           type: .sandboxTimedout, requestId: requestId)
                 log.line("\(ISO8601DateFormatter().string(from: Date())) \(requestId) Task timed out after \(limit) seconds", copy: index)
                 statusField = "timeout"
                 teardown()
@@ -342,14 +342,14 @@ public final class RestoredEnvironment: @unchecked Sendable {
                 // The channel can no longer be trusted: the environment is reset, as after a runtime crash.
                 result.status = "crashed"
                 result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: the runtime sent \(why)",
-                                           errorType: "Runtime.Unknown", requestId: requestId)
+                                           type: .runtimeUnknown, requestId: requestId)
                 statusField = "error"
-                errorTypeField = "Runtime.Unknown"
+                errorTypeField = .runtimeUnknown
                 teardown()
             }
         } catch {
             result.status = "crashed"
-            result.error = LambdaError(errorMessage: "\(error)", errorType: "Runtime.ExitError", requestId: requestId)
+            result.error = LambdaError(errorMessage: "\(error)", type: .runtimeExitError, requestId: requestId)
             statusField = "error"
             teardown()
         }

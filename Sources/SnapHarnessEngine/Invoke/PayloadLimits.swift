@@ -19,7 +19,7 @@ public enum PayloadLimits {
     /// Lambda's error for a result over the limit: the invocation fails, the environment stays.
     static func responseTooLarge(_ size: Int, requestId: String) -> LambdaError {
         LambdaError(errorMessage: "Response payload size (\(size) bytes) exceeded maximum allowed payload size "
-                    + "(\(responseBytes) bytes).", errorType: "Function.ResponseSizeTooLarge", requestId: requestId)
+                    + "(\(responseBytes) bytes).", type: .functionResponseSizeTooLarge, requestId: requestId)
     }
 }
 

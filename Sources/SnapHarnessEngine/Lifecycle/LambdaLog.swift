@@ -38,7 +38,7 @@ public final class LambdaLog: Sendable {
 
     func initStart(runtime: String) { line("INIT_START Runtime Version: \(runtime)") }
 
-    func initReport(seconds: Double, status: String, errorType: String? = nil) {
+    func initReport(seconds: Double, status: String, errorType: LambdaErrorType? = nil) {
         var text = "INIT_REPORT Init Duration: \(LambdaLog.ms(seconds))\tPhase: init\tStatus: \(status)"
         if let errorType { text += "\tError Type: \(errorType)" }
         line(text)
@@ -46,7 +46,7 @@ public final class LambdaLog: Sendable {
 
     func restoreStart(runtime: String, copy: Int) { line("RESTORE_START Runtime Version: \(runtime)", copy: copy) }
 
-    func restoreReport(seconds: Double, copy: Int, status: String? = nil, errorType: String? = nil) {
+    func restoreReport(seconds: Double, copy: Int, status: String? = nil, errorType: LambdaErrorType? = nil) {
         var text = "RESTORE_REPORT Restore Duration: \(LambdaLog.ms(seconds))"
         if let status { text += "\tStatus: \(status)" }
         if let errorType { text += "\tError Type: \(errorType)" }
@@ -59,7 +59,7 @@ public final class LambdaLog: Sendable {
     /// `restoreSeconds`: all of the restore; `billedRestoreSeconds`: runtime load + after-restore hooks only
     /// (what Lambda bills), both only on a restored environment's first invocation.
     func report(requestId: String, seconds: Double, memoryMB: Int, maxMemoryMB: Int?, restoreSeconds: Double?,
-                billedRestoreSeconds: Double? = nil, status: String? = nil, errorType: String? = nil, copy: Int) {
+                billedRestoreSeconds: Double? = nil, status: String? = nil, errorType: LambdaErrorType? = nil, copy: Int) {
         var text = "REPORT RequestId: \(requestId)\tDuration: \(LambdaLog.ms(seconds))\t"
             + "Billed Duration: \(LambdaLog.billed(seconds)) ms\tMemory Size: \(memoryMB) MB\t"
             + "Max Memory Used: \(maxMemoryMB.map(String.init) ?? "-") MB"

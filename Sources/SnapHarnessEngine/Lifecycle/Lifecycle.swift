@@ -47,10 +47,10 @@ public struct Lifecycle: Sendable {
         report.function = config.functionName
         report.handler = config.handler
         // Refuse a bad -o before spending an Init on it.
-        do { try snapshot.checkWritableOutput() } catch { throw LifecycleError(.input, "\(error)") }
+        do { try snapshot.checkWritableOutput() } catch { throw LifecycleError(.input, cause: error) }
         // The snapshot copies the code and layers into itself: inside one of them it would copy itself. (What is
         // wrong with the function itself is said first.)
-        do { try config.validate() } catch { throw LifecycleError(.input, "\(error)") }
+        do { try config.validate() } catch { throw LifecycleError(.input, cause: error) }
         for folder in (config.image == nil ? [config.directory] : []) + config.layers {
             let inside = URL(fileURLWithPath: snapshot.path).standardizedFileURL.path
             let source = URL(fileURLWithPath: folder).standardizedFileURL.path
@@ -83,7 +83,7 @@ public struct Lifecycle: Sendable {
     /// all copies have finished.
     public func restore(_ snapshot: SnapshotDirectory, _ options: RestoreOptions, report: inout LifecycleReport,
                         onResult: @escaping @Sendable (Int, InvocationReport) -> Void = { _, _ in }) throws {
-        do { try PayloadLimits.checkRequest(options.event) } catch { throw LifecycleError(.input, "\(error)") }
+        do { try PayloadLimits.checkRequest(options.event) } catch { throw LifecycleError(.input, cause: error) }
         var opened = try RestoreSource.open(snapshot, criu: criu)
         opened.lazyPages = options.lazyPages
         let source = opened
@@ -101,7 +101,7 @@ public struct Lifecycle: Sendable {
             } catch let e as LifecycleError {
                 return (copy.report, e)
             } catch {
-                return (copy.report, LifecycleError(.restore, "\(error)"))
+                return (copy.report, LifecycleError(.restore, cause: error))
             }
             var failure: LifecycleError?
             for k in 0..<options.invocations where copy.isRunning && Interrupts.received == nil {
@@ -114,7 +114,7 @@ public struct Lifecycle: Sendable {
             }
             var facts: FunctionFacts?
             if options.inspect, copy.isRunning {
-                do { facts = try copy.inspect() } catch { failure = failure ?? LifecycleError(.invoke, "\(error)") }
+                do { facts = try copy.inspect() } catch { failure = failure ?? LifecycleError(.invoke, cause: error) }
             }
             copy.shutdown()
             var copyReport = copy.report
@@ -144,7 +144,7 @@ public struct Lifecycle: Sendable {
                     initFacts: ((FunctionFacts) -> Void)? = nil,
                     onResult: @escaping @Sendable (Int, InvocationReport) -> Void = { _, _ in }) throws {
         // An event Lambda would refuse never costs an Init.
-        do { try PayloadLimits.checkRequest(options.event) } catch { throw LifecycleError(.input, "\(error)") }
+        do { try PayloadLimits.checkRequest(options.event) } catch { throw LifecycleError(.input, cause: error) }
         let scratch = try ScratchFolder.make("/tmp/snapharness-run")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let snapshotDir = SnapshotDirectory(path: scratch + "/snapshot")

@@ -37,12 +37,31 @@ public struct LifecycleError: Error, CustomStringConvertible, Sendable {
     public var message: String
     public var lambdaError: LambdaError?
     public var hint: String?
+    /// The error underneath, kept typed so callers can still catch it: a `CriuError` with CRIU's log, a
+    /// `SystemError` with its errno, a `StorageError`, ... (`message` is its text).
+    public var cause: (any Error)?
 
     public init(_ phase: LifecyclePhase, _ message: String, lambdaError: LambdaError? = nil, hint: String? = nil) {
         self.phase = phase
         self.message = message
         self.lambdaError = lambdaError
         self.hint = hint
+    }
+
+    /// A failure of `phase` whose reason is another error: its text becomes the message, the error the cause.
+    public init(_ phase: LifecyclePhase, cause: any Error, hint: String? = nil) {
+        self.init(phase, "\(cause)", hint: hint)
+        self.cause = cause
+    }
+
+    /// The first error of type `E` down the chain of causes (a `CriuError` under a restore failure, ...).
+    public func underlying<E: Error>(_ type: E.Type) -> E? {
+        var next = cause
+        while let error = next {
+            if let found = error as? E { return found }
+            next = (error as? LifecycleError)?.cause
+        }
+        return nil
     }
 
     public var description: String {
