@@ -111,7 +111,7 @@ extension ControlListener {
 }
 
 /// One connected function process: JSON lines both ways.
-package final class ControlConnection {
+final class ControlConnection {
     private let fd: Int32
     private var framer = LineFramer()
     /// The runtime's pid as the supervisor sees it (SO_PEERCRED), 0 when unknown.
@@ -124,7 +124,7 @@ package final class ControlConnection {
     }
     deinit { Glibc.close(fd) }
 
-    package func send(_ message: SupervisorMessage) throws {
+    func send(_ message: SupervisorMessage) throws {
         try FD.writeAll(fd, message.line)
     }
 
@@ -138,7 +138,7 @@ package final class ControlConnection {
 
     /// What came from the function. `.malformed` says what was wrong with a line that is not a message: the phase
     /// reading it decides what that means (an Init failure during Init, an after-restore failure after a restore).
-    package enum Received { case message(AgentMessage), closed, timedOut, malformed(String) }
+    enum Received { case message(AgentMessage), closed, timedOut, malformed(String) }
 
     /// A decoding error in a few words.
     static func why(_ error: Error) -> String {
@@ -152,7 +152,7 @@ package final class ControlConnection {
     }
 
     /// The next message, `.closed` at EOF, `.timedOut` past `deadline` (monotonic seconds).
-    package func receive(deadline: Double) throws -> Received {
+    func receive(deadline: Double) throws -> Received {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let line: [UInt8]?

@@ -6,21 +6,21 @@ import Glibc
 /// Init -> before-snapshot hooks -> checkpoint: what Lambda does when a version is published with SnapStart.
 /// The same start-up also serves as a reference Init (inspected, never snapshotted) for `check`, and as the cold,
 /// on-demand path for `bench`.
-package struct InitPhase {
+struct InitPhase {
     let criu: Criu
     let config: FunctionConfig
     let runtime: RuntimeFiles
     let log: LambdaLog
     var credentials: ContainerCredentialsServer?
-    /// Runs on the parked process right before the checkpoint (check looks at its sockets and /tmp).
-    var beforeCheckpoint: ((SandboxedProcess) -> Void)?
+    /// Runs on the parked environment right before the checkpoint (check looks at its sockets and /tmp).
+    var beforeCheckpoint: ((InitializedEnvironment) -> Void)?
     /// Given the inspector's facts at the end of Init, before the before-snapshot hooks (`check`: what the snapshot
     /// holds, to tell a value frozen in it from one each copy made again).
     var initFacts: ((FunctionFacts) -> Void)?
     /// A network namespace made beforehand (bench makes it before its clock); the session owns it from `begin` on.
-    package var network: EnvironmentNetwork?
+    var network: EnvironmentNetwork?
 
-    package init(criu: Criu, config: FunctionConfig, runtime: RuntimeFiles, log: LambdaLog,
+    init(criu: Criu, config: FunctionConfig, runtime: RuntimeFiles, log: LambdaLog,
                  credentials: ContainerCredentialsServer? = nil) {
         self.criu = criu
         self.config = config
@@ -43,12 +43,12 @@ package struct InitPhase {
     }
 
     /// A started function process, up to `init_done`.
-    package final class Session {
-        package let process: SandboxedProcess
-        package let connection: ControlConnection
+    final class Session {
+        let process: SandboxedProcess
+        let connection: ControlConnection
         let listener: ControlListener
         let start: Double
-        package let deadline: Double
+        let deadline: Double
         let initDone: AgentMessage.InitDone
         let token: String?
         /// The function's environment (without the per-environment credential token), as the manifest records it.
@@ -83,14 +83,14 @@ package struct InitPhase {
         }
 
         /// Asks the runtime to exit and makes sure it did.
-        package func close() {
+        func close() {
             try? connection.send(.shutdown)
             if process.waitForExit(timeout: 2) == nil { process.terminate() }
             release()
         }
 
         /// The listener and the merged layers (once the process is gone or checkpointed).
-        package func release() {
+        func release() {
             listener.close()
             if let mergedLayers { try? FileManager.default.removeItem(atPath: mergedLayers) }
             cgroup?.remove()
@@ -101,7 +101,7 @@ package struct InitPhase {
 
     /// Spawns the function and runs Init (the handler module's code) within the Init limit. `snapshotFolder`: where
     /// a checkpoint will write the snapshot (the /tmp disk is made beside it when it can be).
-    package func begin(snapshotFolder: String? = nil, report: inout LifecycleReport) throws -> Session {
+    func begin(snapshotFolder: String? = nil, report: inout LifecycleReport) throws -> Session {
         // Everything made here goes again if Init does not get as far as a session that owns it (a network made
         // beforehand included: it is this Init's from here on).
         var made: (layers: String?, listener: ControlListener?, cgroup: EnvironmentCgroup?, process: SandboxedProcess?,
@@ -208,98 +208,36 @@ package struct InitPhase {
         return nil
     }
 
-    /// Init + before-snapshot hooks + checkpoint into `snapshot`.
+    /// Init + before-snapshot hooks + checkpoint into `snapshot`, on the `InitializedEnvironment` handle.
     func run(into snapshot: SnapshotDirectory, report: inout LifecycleReport) throws -> Outcome {
-        let session = try begin(snapshotFolder: (snapshot.path as NSString).deletingLastPathComponent, report: &report)
-        let (process, conn, start, deadline) = (session.process, session.connection, session.start, session.deadline)
-        var parked = false
-        defer {
-            if !parked { process.terminate() }
-            session.release()
-        }
-        let failure = Failure(phase: .beforeSnapshot, process: process, start: start, config: config, log: log,
-                              cgroup: session.cgroup)
-        if let image = config.image, let refusal = InitPhase.snapStartRefusal(image, parkedIn: session.initDone.parkedIn) {
-            process.terminate()
-            throw LifecycleError(.input, refusal.message, hint: refusal.hint)
-        }
-
-        if let initFacts {
-            guard let facts = try? conn.inspect(deadline: deadline) else {
-                let initFailure = Failure(phase: .`init`, process: process, start: start, config: config, log: log,
-                                          cgroup: session.cgroup)
-                throw initFailure.fail("the runtime did not answer check's inspection at the end of Init (its log above "
-                                   + "says why); no snapshot was taken", type: .runtimeUnknown, report: &report)
-            }
-            initFacts(facts)
-        }
-        do { try conn.send(.beforeSnapshot) } catch {
-            throw failure.fail("the before-snapshot signal could not be sent (\(error))", type: .runtimeExitError,
-                               report: &report)
-        }
-        switch try conn.receive(deadline: deadline) {
-        case .message(.snapshotReady): break
-        case .message(.beforeSnapshotError(let m)):
-            let cause = m.error
-            let exit = process.waitForExit(timeout: 5)
-            let e = cause.wrapped(as: .runtimeBeforeSnapshotError)
-            throw failure.fail("a before-snapshot hook raised \(cause.errorType): \(cause.errorMessage) "
-                               + "(runtime \(exit.map { "\($0)" } ?? "did not exit")); no snapshot was taken",
-                               lambdaError: e, report: &report)
-        case let other: throw failure.unexpected(other, during: "the before-snapshot hooks",
-                                                 timeoutLabel: "The before-snapshot hooks", report: &report)
-        }
-        // The agent closes its end before parking: a socket to a peer outside the tree cannot be checkpointed. It
-        // does so at once; if the EOF does not come, another process of the sandbox holds a copy of the socket.
-        switch try conn.receive(deadline: min(deadline, Clock.now + InitPhase.channelCloseSeconds)) {
-        case .closed: break
-        case .timedOut:
-            let others = ProcFile.descendants(of: process.pid).filter { $0 != conn.peer }
-                .map { "pid \($0) (\(ProcFile.commandLine($0)))" }
-            let initFailure = Failure(phase: .`init`, process: process, start: start, config: config, log: log,
-                                      cgroup: session.cgroup)
-            throw initFailure.fail(
-                "the runtime closed its control channel for the snapshot, but "
-                + (others.isEmpty ? "another process still holds it"
-                   : "a process started during Init still holds a copy of it: \(others.joined(separator: ", "))"),
-                hint: "On Lambda, processes started during Init are frozen into the snapshot with the runtime. This one "
-                    + "was forked without Python's at-fork hooks (by C code, e.g. ctypes or an extension), so it kept "
-                    + "the runtime's descriptors; close the descriptors it does not need in the child, or start it with "
-                    + "subprocess (close_fds=True)", report: &report)
-        case .message(let m):
-            throw failure.fail("the runtime sent \(m.type) after snapshot_ready", type: .runtimeUnknown, report: &report)
-        case .malformed(let why):
-            throw failure.fail("the runtime sent \(why) after snapshot_ready", type: .runtimeUnknown, report: &report)
-        }
-        let initSeconds = Clock.now - start
-        log.initReport(seconds: initSeconds, status: "success")
-        report.phases.append(PhaseReport(phase: "init", durationMs: initSeconds * 1000, status: "success"))
-        beforeCheckpoint?(process)
-
-        let initDone = session.initDone
+        let environment = InitializedEnvironment(
+            phase: self, session: try begin(snapshotFolder: (snapshot.path as NSString).deletingLastPathComponent,
+                                            report: &report))
+        defer { environment.terminate() } // a no-op once checkpointed
+        try environment.checkSnapStartAllowed()
+        if let initFacts { initFacts(try environment.inspect(report: &report)) }
+        let initSeconds = try environment.runBeforeSnapshotHooks(report: &report)
+        beforeCheckpoint?(environment)
         let checkpointStart = Clock.now
         let manifest: SnapshotManifest
         do {
-            let function = functionManifest(initSeconds: initSeconds, session: session)
-            manifest = try checkpoint(session, function: function, into: snapshot)
+            manifest = try environment.checkpoint(into: snapshot, initSeconds: initSeconds)
         } catch {
-            process.terminate()
+            environment.terminate()
             report.phases.append(PhaseReport(phase: "checkpoint", durationMs: (Clock.now - checkpointStart) * 1000,
                                              status: "error"))
             throw LifecycleError(.checkpoint, cause: error)
         }
-        parked = true
-        if let token = session.token { credentials?.revoke(token) } // rotated: copies get tokens of their own
         report.phases.append(PhaseReport(phase: "checkpoint", durationMs: (Clock.now - checkpointStart) * 1000,
                                          status: "success"))
         return Outcome(manifest: manifest, initSeconds: initSeconds,
-                       beforeSnapshotHooks: initDone.beforeSnapshotHooks,
-                       afterRestoreHooks: initDone.afterRestoreHooks, initToken: session.token)
+                       beforeSnapshotHooks: environment.beforeSnapshotHooks,
+                       afterRestoreHooks: environment.afterRestoreHooks, initToken: environment.credentialToken)
     }
 
     /// Checkpoints a parked session: the environment's binds are external mounts (a restore binds its own), and the
     /// code and merged layers are copied into the snapshot.
-    package func checkpoint(_ session: Session, function: FunctionManifest, into snapshot: SnapshotDirectory) throws -> SnapshotManifest {
+    func checkpoint(_ session: Session, function: FunctionManifest, into snapshot: SnapshotDirectory) throws -> SnapshotManifest {
         let layout = session.layout
         var copies = config.image == nil ? [SnapshotDirectory.codeFolder: layout.task] : [:] // an image's code is in it
         if let merged = session.mergedLayers { copies[SnapshotDirectory.layersFolder] = merged }
@@ -309,7 +247,7 @@ package struct InitPhase {
     }
 
     /// What the snapshot's manifest records about the function.
-    package func functionManifest(initSeconds: Double, session: Session) -> FunctionManifest {
+    func functionManifest(initSeconds: Double, session: Session) -> FunctionManifest {
         let initDone = session.initDone
         var function = FunctionManifest(
             handlerDirectory: config.directory, handler: config.handler, python: config.python,

@@ -42,7 +42,7 @@ public struct Lifecycle: Sendable {
     /// Init + hooks + checkpoint into `snapshot`.
     @discardableResult
     public func snapshot(_ config: FunctionConfig, to snapshot: SnapshotDirectory, report: inout LifecycleReport,
-                         beforeCheckpoint: ((SandboxedProcess) -> Void)? = nil,
+                         beforeCheckpoint: ((InitializedEnvironment) -> Void)? = nil,
                          initFacts: ((FunctionFacts) -> Void)? = nil) throws -> SnapshotManifest {
         report.function = config.functionName
         report.handler = config.handler
@@ -140,7 +140,7 @@ public struct Lifecycle: Sendable {
     /// `snapshot` into a private temporary folder, optionally wait `restoreDelay` seconds (to show what copies
     /// restored later see: expired tokens, stale timestamps), then `restore`; the snapshot is deleted afterwards.
     public func run(_ config: FunctionConfig, _ options: RestoreOptions, restoreDelay: Double = 0,
-                    report: inout LifecycleReport, beforeCheckpoint: ((SandboxedProcess) -> Void)? = nil,
+                    report: inout LifecycleReport, beforeCheckpoint: ((InitializedEnvironment) -> Void)? = nil,
                     initFacts: ((FunctionFacts) -> Void)? = nil,
                     onResult: @escaping @Sendable (Int, InvocationReport) -> Void = { _, _ in }) throws {
         // An event Lambda would refuse never costs an Init.

@@ -62,7 +62,7 @@ public struct Benchmark: Sendable {
         guard options.iterations >= 1, options.warmup >= 0 else {
             throw HarnessError.input("--iterations must be at least 1 and --warmup at least 0")
         }
-        let runtime = try RuntimeFiles.locate()
+        _ = try RuntimeFiles.locate() // missing runtime files are said before any work
         let base = options.workDirectory ?? Benchmark.defaultWorkBase()
         var template = Array((base + "/sh-bench-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else { throw SystemError("mkdtemp under \(base)") }
@@ -101,7 +101,7 @@ public struct Benchmark: Sendable {
 
             step("snapshot")
             let snapshot = SnapshotDirectory(path: scratch + "/snap-\(round)")
-            let (snapshotMetrics, manifest) = try SnapshotDriver(criu: criu, config: config, runtime: runtime)
+            let (snapshotMetrics, manifest) = try SnapshotDriver(criu: criu, config: config)
                 .run(into: snapshot)
             record(.snapshot, snapshotMetrics)
             report.imageBytes = manifest.imageBytes
@@ -116,7 +116,7 @@ public struct Benchmark: Sendable {
                 let requestId = "bench-\(round)-\(variant.rawValue)"
                 switch variant {
                 case .cold:
-                    record(.cold, try ColdStartDriver(criu: criu, config: config, runtime: runtime, event: options.event).run(requestId: requestId))
+                    record(.cold, try ColdStartDriver(criu: criu, config: config, event: options.event).run(requestId: requestId))
                 case .restore:
                     record(.restore, try harnessRestore(snapshot: snapshot, manifest: manifest, function: function))
                 case .criu, .lazy:

@@ -13,27 +13,21 @@ import Glibc
 struct ColdStartDriver {
     let criu: Criu
     let config: FunctionConfig
-    let runtime: RuntimeFiles
     let event: String
 
     func run(requestId: String) throws -> [String: Double] {
         var scratch = LifecycleReport()
         var onDemand = config
         onDemand.initializationType = "on-demand"
-        var phase = InitPhase(criu: criu, config: onDemand, runtime: runtime, log: .silent)
         // The environment's network exists before the cold start too, as the restore's does (not timed in either).
-        phase.network = try EnvironmentNetwork.create()
+        let network = try EnvironmentNetwork.create()
         let start = Clock.now
-        let session = try phase.begin(report: &scratch)
-        defer { session.close() }
+        let environment = try InitializedEnvironment.start(onDemand, lifecycle: Lifecycle(criu: criu, log: .silent),
+                                                           network: network, report: &scratch)
+        defer { environment.shutdown() }
         let ready = Clock.now
-        try session.connection.send(.invoke(.init(
-            requestId: requestId, event: event,
-            deadlineMs: Int64((Date().timeIntervalSince1970 + config.timeout) * 1000),
-            invokedFunctionArn: "arn:aws:lambda:\(config.region):000000000000:function:\(config.functionName)")))
-        let reply = try session.connection.receive(deadline: Clock.now + config.timeout)
-        guard case .message(.result) = reply else {
-            throw HarnessError.input("cold start: the invocation failed: \(BenchmarkDrivers.describe(reply))")
+        do { try environment.invokeCold(requestId: requestId, event: event) } catch let error as HarnessError {
+            throw HarnessError.input("cold start: \(error)")
         }
         let response = Clock.now
         return ["ready": (ready - start) * 1000, "firstResponse": (response - start) * 1000]
@@ -46,51 +40,23 @@ struct ColdStartDriver {
 struct SnapshotDriver {
     let criu: Criu
     let config: FunctionConfig
-    let runtime: RuntimeFiles
 
     func run(into snapshot: SnapshotDirectory) throws -> (metrics: [String: Double], manifest: SnapshotManifest) {
         var scratch = LifecycleReport()
-        var phase = InitPhase(criu: criu, config: config, runtime: runtime, log: .silent)
-        phase.network = try EnvironmentNetwork.create()
+        let network = try EnvironmentNetwork.create()
         let start = Clock.now
-        let session = try phase.begin(report: &scratch)
-        let (process, conn) = (session.process, session.connection)
-        var parked = false
-        defer {
-            if !parked { process.terminate() }
-            session.release()
-        }
+        let environment = try InitializedEnvironment.start(config, lifecycle: Lifecycle(criu: criu, log: .silent),
+                                                           network: network, report: &scratch)
+        defer { environment.shutdown() } // a no-op once checkpointed
         let initEnd = Clock.now
-        try conn.send(.beforeSnapshot)
-        let ready = try conn.receive(deadline: session.deadline)
-        guard case .message(.snapshotReady) = ready,
-              case .closed = try conn.receive(deadline: session.deadline) else {
-            throw HarnessError.input("snapshot: the before-snapshot hooks failed: \(BenchmarkDrivers.describe(ready))")
+        do { try environment.runBeforeSnapshotHooks(report: &scratch) } catch let error as LifecycleError {
+            throw HarnessError.input("snapshot: the before-snapshot hooks failed: \(error.message)")
         }
         let hooksEnd = Clock.now
-        let function = phase.functionManifest(initSeconds: hooksEnd - start, session: session)
-        let manifest = try phase.checkpoint(session, function: function, into: snapshot)
-        parked = true
+        let manifest = try environment.checkpoint(into: snapshot, initSeconds: hooksEnd - start)
         let end = Clock.now
         return (["init": (initEnd - start) * 1000, "hooks": (hooksEnd - initEnd) * 1000, "checkpoint": (end - hooksEnd) * 1000,
                  "dump": manifest.dumpSeconds * 1000, "imageMiB": Double(manifest.imageBytes) / 1_048_576], manifest)
-    }
-}
-
-enum BenchmarkDrivers {
-    static func describe(_ received: ControlConnection.Received) -> String {
-        switch received {
-        case .message(let m):
-            switch m {
-            case .initError(let f), .beforeSnapshotError(let f), .afterRestoreError(let f):
-                return "\(m.type): \(f.error.errorType): \(f.error.errorMessage)"
-            case .error(let e): return "error: \(e.error.errorType): \(e.error.errorMessage)"
-            default: return "unexpected message \(m.type)"
-            }
-        case .closed: return "the runtime exited"
-        case .timedOut: return "timed out"
-        case .malformed(let why): return "the runtime sent \(why)"
-        }
     }
 }
 

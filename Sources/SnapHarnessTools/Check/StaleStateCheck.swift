@@ -32,9 +32,9 @@ public struct StaleStateCheck: Sendable {
         do {
             try lifecycle.run(config, Lifecycle.RestoreOptions(copies: copies, invocations: invocations, event: event,
                                                                inspect: true, lazyPages: lazyPages),
-                              restoreDelay: restoreDelay, report: &report, beforeCheckpoint: { process in
-                box.facts.tcpConnections = ProcessInventory.establishedTCP(pid: process.pid)
-                box.facts.tmpFiles = ProcessInventory.tmpFiles(pid: process.pid)
+                              restoreDelay: restoreDelay, report: &report, beforeCheckpoint: { environment in
+                box.facts.tcpConnections = ProcessInventory.establishedTCP(pid: environment.pid)
+                box.facts.tmpFiles = ProcessInventory.tmpFiles(pid: environment.pid)
                 // Copies restore in a later wall-clock second than Init's facts were read (on Lambda, minutes
                 // later): a clock reading in whole seconds that each copy takes again then differs from Init's.
                 // Only a function holding a clock reading pays for it.
