@@ -26,7 +26,7 @@ import socket
 import threading
 import time
 
-from snapharness_channel import Channel
+from snapharness_agent.channel import Channel
 
 PROTOCOL = 1
 ADDRESS = ("127.0.0.1", 9001)

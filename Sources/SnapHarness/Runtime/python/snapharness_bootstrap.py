@@ -17,7 +17,7 @@ import logging
 import resource
 import time
 
-from snapharness_channel import Channel  # this folder is still sys.path[0] while the agent loads
+from snapharness_agent.channel import Channel  # this folder is still sys.path[0] while the agent loads
 
 # The runtime library folder first while the runtime's own modules load: simplejson is the pinned copy from
 # `make deps` even when the function bundles another (the function's `import simplejson` then gets this one, already
