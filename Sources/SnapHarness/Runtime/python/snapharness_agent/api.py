@@ -24,10 +24,9 @@ import socket
 import threading
 import time
 
-from . import FOLDER
+from . import FOLDER, protocol
 from .channel import Channel
 
-PROTOCOL = 1
 ADDRESS = ("127.0.0.1", 9001)
 PREFIX = "/2018-06-01/runtime"
 MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's 6 MiB for responses and errors
@@ -267,8 +266,7 @@ def send_facts(channel, restored=True):
     """`inspect`: the inspector's facts, as the built-in agent reports them (see snapharness_inspect.gather for what
     `restored` changes)."""
     facts = ask_inspector({"op": "facts", "initEnd": INIT_END[0], "restored": restored}) if INSPECTING else {}
-    facts["type"] = "facts"
-    channel.send(facts)
+    channel.send(protocol.facts(facts))
 
 
 def start_runtime():
@@ -334,7 +332,7 @@ def max_memory_mb(runtime_pid):
 
 def mark_end(request_id):
     """The end-of-invocation marker (docs/control-protocol.md) on fd 1 and 2, after what the runtime wrote."""
-    marker = b"\x1esnapharness:end:" + request_id.encode("utf-8", "surrogatepass") + b"\n"
+    marker = protocol.end_mark(request_id)
     for fd in (1, 2):
         data = marker
         while data:
@@ -355,40 +353,48 @@ def exit_with_runtime():
     next_event()  # only "exited" ends it
 
 
-def invoke(channel, message, runtime_pid):
-    request_id = message["requestId"]
-    headers = {"Lambda-Runtime-Aws-Request-Id": request_id,
-               "Lambda-Runtime-Deadline-Ms": str(message["deadlineMs"]),
-               "Lambda-Runtime-Invoked-Function-Arn": message.get("invokedFunctionArn") or "",
+def invocation_headers(invocation):
+    """The headers of the answer to GET invocation/next for `invocation` (a protocol.Invocation)."""
+    headers = {"Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+               "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
+               "Lambda-Runtime-Invoked-Function-Arn": invocation.invoked_function_arn or "",
                "Content-Type": "application/json"}
-    for field, header in (("traceId", "Lambda-Runtime-Trace-Id"), ("clientContext", "Lambda-Runtime-Client-Context"),
-                          ("cognitoIdentity", "Lambda-Runtime-Cognito-Identity"),
-                          ("tenantId", "Lambda-Runtime-Aws-Tenant-Id")):
-        if message.get(field):
-            headers[header] = message[field]
+    for value, header in ((invocation.trace_id, "Lambda-Runtime-Trace-Id"),
+                          (invocation.client_context, "Lambda-Runtime-Client-Context"),
+                          (invocation.cognito_identity, "Lambda-Runtime-Cognito-Identity"),
+                          (invocation.tenant_id, "Lambda-Runtime-Aws-Tenant-Id")):
+        if value:
+            headers[header] = value
+    return headers
+
+
+def response_payload(data, content_type):
+    """What the runtime posted as its response: text when it is UTF-8 JSON, else the bytes (sent as payloadBase64)."""
+    if content_type.startswith("application/json"):
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return data
+
+
+def invoke(channel, message, runtime_pid):
+    invocation = protocol.invocation(message)
+    request_id = invocation.request_id
+    headers = invocation_headers(invocation)
     with STATE.lock:
         STATE.phase, STATE.request_id = "invoking", request_id
         STATE.seen_ids.add(request_id)
-    STATE.answer(200, headers, message["event"].encode("utf-8", "surrogatepass"))
+    STATE.answer(200, headers, invocation.event.encode("utf-8", "surrogatepass"))
     event = next_event("result", "error")
     if event[0] == "result":
         _, _, data, content_type = event
-        reply = {"type": "result", "requestId": request_id}
-        text = None
-        if content_type.startswith("application/json"):
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                pass
-        if text is not None:
-            reply["payload"] = text
-        else:
-            import base64
-            reply["payloadBase64"] = base64.b64encode(data).decode()
+        reply = protocol.result(request_id, response_payload(data, content_type),
+                                max_memory_mb=max_memory_mb(runtime_pid))
     else:
-        reply = {"type": "error", "requestId": request_id, "error": event[2]}
-        reply["error"].setdefault("requestId", request_id)
-    reply["maxMemoryMB"] = max_memory_mb(runtime_pid)
+        error = event[2]
+        error.setdefault("requestId", request_id)
+        reply = protocol.error(request_id, error, max_memory_mb=max_memory_mb(runtime_pid))
     mark_end(request_id)
     channel.send(reply)
 
@@ -397,10 +403,10 @@ def serve(channel, runtime_pid):
     """invoke until shutdown or the supervisor hangs up; then the environment ends (Lambda kills it, no exit hooks)."""
     while True:
         message = channel.receive()
-        kind = message.get("type") if message else None
-        if kind == "invoke":
+        kind = protocol.message_type(message)
+        if kind == protocol.INVOKE:
             invoke(channel, message, runtime_pid)
-        elif kind == "inspect":
+        elif kind == protocol.INSPECT:
             send_facts(channel)
         else:
             os.kill(runtime_pid, signal.SIGKILL)
@@ -412,7 +418,7 @@ def main():
     server = Server(ADDRESS, RuntimeAPI)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 3600}, daemon=True).start()
     channel = Channel()
-    channel.send({"type": "hello", "protocol": PROTOCOL, "phase": "init", "pid": os.getpid()})
+    channel.send(protocol.hello("init", os.getpid()))
     try:
         runtime_pid = start_runtime()
     except OSError as e:
@@ -426,7 +432,7 @@ def main():
                               "(chmod +x bootstrap)",
                  "image": "the image's ENTRYPOINT (or the function's ImageConfig EntryPoint) must name an executable "
                           "in the image"}
-        channel.send({"type": "init_error", "error": error, "hint": hints.get(kind)})
+        channel.send(protocol.init_error(error, hint=hints.get(kind)))
         os._exit(1)
     threading.Thread(target=reap, args=(runtime_pid,), daemon=True).start()
 
@@ -437,51 +443,51 @@ def main():
         if header_type == BEFORE_SNAPSHOT_ERROR:
             # awslambdaric posts the hook's own exception with the header Runtime.BeforeSnapshotError: to the
             # supervisor, Init worked and the before-snapshot phase failed.
-            channel.send({"type": "init_done"})
+            channel.send(protocol.init_done())
             command = channel.receive()
-            if command and command.get("type") == "before_snapshot":
-                channel.send({"type": "before_snapshot_error", "error": error})
+            if protocol.message_type(command) == protocol.BEFORE_SNAPSHOT:
+                channel.send(protocol.before_snapshot_error(error))
         else:
-            channel.send({"type": "init_error", "error": error})
+            channel.send(protocol.init_error(error))
         exit_with_runtime()
     held = event[1]
     INIT_END[0] = time.time()
     if INSPECTING:
         # awslambdaric ran (and emptied) the before-snapshot hooks already; the after-restore ones are still there.
         hooks = ask_inspector({"op": "hooks"})
-        channel.send({"type": "init_done", "afterRestoreHooks": hooks["afterRestore"], "parkedIn": held})
+        channel.send(protocol.init_done(after_restore_hooks=hooks["afterRestore"], parked_in=held))
     else:
-        channel.send({"type": "init_done", "parkedIn": held})
+        channel.send(protocol.init_done(parked_in=held))
 
     # Before the snapshot the supervisor may invoke a runtime that waits in /next (the on-demand path).
     while True:
         command = channel.receive()
-        kind = command.get("type") if command else None
-        if kind == "invoke" and held == "next":
+        kind = protocol.message_type(command)
+        if kind == protocol.INVOKE and held == "next":
             invoke(channel, command, runtime_pid)
             event = next_event("waiting")
             continue
-        if kind == "inspect":
+        if kind == protocol.INSPECT:
             send_facts(channel, restored=False)
             continue
-        if kind != "before_snapshot":
+        if kind != protocol.BEFORE_SNAPSHOT:
             os.kill(runtime_pid, signal.SIGKILL)
             os._exit(0)
         break
 
     # The hooks ran already (before restore/next): park. The channel closes first (CRIU cannot dump a socket to a
     # peer outside the tree); the runtime's request stays open across the checkpoint.
-    channel.send({"type": "snapshot_ready"})
+    channel.send(protocol.snapshot_ready())
     channel.close()
     signal.sigwait({signal.SIGUSR1})
 
     channel = Channel()
-    channel.send({"type": "hello", "protocol": PROTOCOL, "phase": "restore", "pid": os.getpid()})
+    channel.send(protocol.hello("restore", os.getpid()))
     command = channel.receive()
-    if not command or command.get("type") != "after_restore":
+    if protocol.message_type(command) != protocol.AFTER_RESTORE:
         os.kill(runtime_pid, signal.SIGKILL)
         os._exit(0)
-    rotated = command.get("environment") or {}
+    rotated = protocol.restore_environment(command)
     if rotated.get("AWS_CONTAINER_CREDENTIALS_FULL_URI"):
         CREDENTIALS["uri"] = rotated["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
         CREDENTIALS["token"] = rotated.get("AWS_CONTAINER_AUTHORIZATION_TOKEN")
@@ -491,10 +497,10 @@ def main():
         STATE.answer(200)
         event = next_event("waiting", "restore_error")
         if event[0] == "restore_error":
-            channel.send({"type": "after_restore_error", "error": event[1]})
+            channel.send(protocol.after_restore_error(event[1]))
             exit_with_runtime()
     else:
         with STATE.lock:
             STATE.phase = "idle"
-    channel.send({"type": "restored"})
+    channel.send(protocol.restored())
     serve(channel, runtime_pid)

@@ -11,13 +11,12 @@ import os
 import signal
 import sys
 
-import base64
 import importlib
 import logging
 import resource
 import time
 
-from . import FOLDER
+from . import FOLDER, protocol
 from .channel import Channel
 
 # snapharness_ric is loaded from FOLDER, still sys.path[0] while the agent loads (it stays there, beside the entry
@@ -37,7 +36,6 @@ finally:
     if _RUNTIME_LIB:
         sys.path.remove(_RUNTIME_LIB)
 
-PROTOCOL = 1
 EXIT_INIT_ERROR = 1
 EXIT_BEFORE_SNAPSHOT_ERROR = 64
 EXIT_AFTER_RESTORE_ERROR = 65
@@ -93,7 +91,7 @@ def mark_end(request_id):
             stream.flush()
         except Exception:
             pass
-    marker = b"\x1esnapharness:end:" + request_id.encode("utf-8", "surrogatepass") + b"\n"
+    marker = protocol.end_mark(request_id)
     for fd in (1, 2):
         try:
             write_all(fd, marker)
@@ -103,11 +101,12 @@ def mark_end(request_id):
 
 def invoke(channel, handler, message):
     """One invocation, as awslambdaric's run loop and handle_event_request do it."""
-    request_id = message["requestId"]
-    tenant_id = message.get("tenantId") or None
+    invocation = protocol.invocation(message)
+    request_id = invocation.request_id
+    tenant_id = invocation.tenant_id
     ric.begin_invocation(request_id, tenant_id)
     # awslambdaric: _X_AMZN_TRACE_ID is the invocation's Lambda-Runtime-Trace-Id, or absent when it has none.
-    trace_id = message.get("traceId")
+    trace_id = invocation.trace_id
     if trace_id:
         os.environ["_X_AMZN_TRACE_ID"] = trace_id
     else:
@@ -115,10 +114,10 @@ def invoke(channel, handler, message):
 
     error = None
     try:
-        context = ric.create_context(request_id, message["deadlineMs"], message.get("invokedFunctionArn"),
-                                     message.get("clientContext"), message.get("cognitoIdentity"), tenant_id)
+        context = ric.create_context(request_id, invocation.deadline_ms, invocation.invoked_function_arn,
+                                     invocation.client_context, invocation.cognito_identity, tenant_id)
         # The body as the Runtime API hands it over: bytes of the event's JSON text.
-        event = MARSHALLER.unmarshal(message["event"].encode("utf-8", "surrogatepass"))
+        event = MARSHALLER.unmarshal(invocation.event.encode("utf-8", "surrogatepass"))
         response = handler(event, context)
         result = MARSHALLER.marshal(response)
     except ric.Fault as f:
@@ -130,18 +129,17 @@ def invoke(channel, handler, message):
         ric.log_error(error)
         # What awslambdaric posts; text it cannot encode as UTF-8 kills the runtime there, and here.
         ric.to_json(error).encode("utf-8")
-        reply = {"type": "error", "requestId": request_id, "error": error}
-    elif isinstance(result, bytes):
-        reply = {"type": "result", "requestId": request_id, "payloadBase64": base64.b64encode(result).decode()}
-    else:
+    elif not isinstance(result, bytes):
         # awslambdaric posts result.encode("utf-8"): a lone surrogate (possible only without ensure_ascii, i.e. in the
         # python3.12+ execution environments) raises outside its handler's try and the runtime exits with the
         # traceback (Lambda: Runtime.ExitError). The same happens here, on purpose.
         result.encode("utf-8")
-        reply = {"type": "result", "requestId": request_id, "payload": result}
     if channel.detached:
         return  # a child forked by the handler came back here: only the agent itself reports
-    reply["maxMemoryMB"] = max_memory_mb()
+    if error is not None:
+        reply = protocol.error(request_id, error, max_memory_mb=max_memory_mb())
+    else:
+        reply = protocol.result(request_id, result, max_memory_mb=max_memory_mb())  # bytes go as payloadBase64
     mark_end(request_id)
     channel.send(reply)
 
@@ -158,30 +156,27 @@ def inspect_facts(task_root, restored=True):
     spec = importlib.util.spec_from_file_location("snapharness_inspect", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    facts = module.gather(task_root, INIT_WINDOW, restored=restored)
-    facts["type"] = "facts"
-    return facts
+    return protocol.facts(module.gather(task_root, INIT_WINDOW, restored=restored))
 
 
 def serve(channel, handler, task_root, until=None):
     """Answers `invoke` and `inspect` until the supervisor sends `until` (returned), `shutdown` or hangs up (None)."""
     while True:
         message = channel.receive()
-        kind = message.get("type") if message else None
+        kind = protocol.message_type(message)
         if until is not None and kind == until:
             return message
-        if kind == "invoke":
+        if kind == protocol.INVOKE:
             invoke(channel, handler, message)
-        elif kind == "inspect":
+        elif kind == protocol.INSPECT:
             channel.send(inspect_facts(task_root, restored=until is None))
         else:
             return None
 
 
-def fail(channel, kind, error, exit_code, **extra):
-    ric.log_error(error)
-    message = {"type": kind, "error": error}
-    message.update(extra)
+def fail(channel, message, exit_code):
+    """Logs the failure's error record, reports it (a *_error message) and exits."""
+    ric.log_error(message["error"])
     channel.send(message)
     sys.exit(exit_code)
 
@@ -236,14 +231,13 @@ def main():
 
     channel = Channel()
     INIT_WINDOW[0] = time.time()
-    channel.send({"type": "hello", "protocol": PROTOCOL, "phase": "init", "pid": os.getpid()})
+    channel.send(protocol.hello("init", os.getpid()))
     if ric is None:
         error = {"errorMessage": "Unable to import the runtime library: {}".format(RIC_ERROR),
                  "errorType": "Runtime.ImportModuleError", "requestId": "", "stackTrace": []}
         print("[ERROR] %s: %s" % (error["errorType"], error["errorMessage"]), flush=True)
-        channel.send({"type": "init_error", "error": error,
-                      "hint": "simplejson is missing from the runtime library folder {}: run `make deps`".format(
-                          runtime_lib)})
+        channel.send(protocol.init_error(
+            error, hint="simplejson is missing from the runtime library folder {}: run `make deps`".format(runtime_lib)))
         sys.exit(EXIT_INIT_ERROR)
 
     # What awslambdaric does before Init: its marshaller (AWS_EXECUTION_ENV read now), flushed stdout/stderr, the
@@ -257,48 +251,48 @@ def main():
         handler = get_handler(os.environ["_HANDLER"])
     except Exception as e:
         if isinstance(e, Fault):
-            error, extra = ric.make_error(e.message, e.error_type, e.trace), {"hint": e.hint}
+            error, hint = ric.make_error(e.message, e.error_type, e.trace), e.hint
         else:
-            error, extra = ric.error_from_exception(sys.exc_info(), RUNTIME_FILES), {}
+            error, hint = ric.error_from_exception(sys.exc_info(), RUNTIME_FILES), None
         logging.warning(ric.UNHANDLED_EXCEPTION_WARNING)
-        fail(channel, "init_error", error, EXIT_INIT_ERROR, **extra)
+        fail(channel, protocol.init_error(error, hint=hint), EXIT_INIT_ERROR)
 
     import snapshot_restore_py  # the managed runtime provides it, as Lambda's does
 
     INIT_WINDOW[1] = time.time()
-    channel.send({"type": "init_done", "beforeSnapshotHooks": hook_names(snapshot_restore_py.get_before_snapshot()),
-                  "afterRestoreHooks": hook_names(snapshot_restore_py.get_after_restore())})
+    channel.send(protocol.init_done(before_snapshot_hooks=hook_names(snapshot_restore_py.get_before_snapshot()),
+                                    after_restore_hooks=hook_names(snapshot_restore_py.get_after_restore())))
     # Before the snapshot the supervisor may also inspect the fresh process or invoke it on demand (no snapshot:
     # Lambda's cold path), which `check` and `bench` use as references.
-    if serve(channel, handler, task_root, until="before_snapshot") is None:
+    if serve(channel, handler, task_root, until=protocol.BEFORE_SNAPSHOT) is None:
         end_environment()
 
     # Before-snapshot hooks: reverse registration order.
     try:
         ric.run_before_snapshot()
     except BaseException:
-        fail(channel, "before_snapshot_error", ric.error_from_exception(sys.exc_info(), RUNTIME_FILES),
+        fail(channel, protocol.before_snapshot_error(ric.error_from_exception(sys.exc_info(), RUNTIME_FILES)),
              EXIT_BEFORE_SNAPSHOT_ERROR)
 
     # Park: close the channel (CRIU cannot dump a socket to a peer outside the tree) and wait for the restore signal.
     wake = RestoreSignal()
-    channel.send({"type": "snapshot_ready"})
+    channel.send(protocol.snapshot_ready())
     channel.close()
     wake.wait()
 
     # Restored (possibly one of many copies). Reconnect to whichever supervisor restored us.
     channel = Channel()
-    channel.send({"type": "hello", "protocol": PROTOCOL, "phase": "restore", "pid": os.getpid()})
+    channel.send(protocol.hello("restore", os.getpid()))
     command = channel.receive()
-    if not command or command.get("type") != "after_restore":
+    if protocol.message_type(command) != protocol.AFTER_RESTORE:
         end_environment()
     # What Lambda changes in a restored environment before the hooks run (e.g. rotated container credentials).
-    os.environ.update(command.get("environment") or {})
+    os.environ.update(protocol.restore_environment(command))
     try:
         ric.run_after_restore()
     except BaseException:
-        fail(channel, "after_restore_error", ric.error_from_exception(sys.exc_info(), RUNTIME_FILES),
+        fail(channel, protocol.after_restore_error(ric.error_from_exception(sys.exc_info(), RUNTIME_FILES)),
              EXIT_AFTER_RESTORE_ERROR)
-    channel.send({"type": "restored"})
+    channel.send(protocol.restored())
     serve(channel, handler, task_root)
     end_environment()
