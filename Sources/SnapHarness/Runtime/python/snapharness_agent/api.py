@@ -263,7 +263,7 @@ def ask_inspector(request):
 
 
 def send_facts(channel, restored=True):
-    """`inspect`: the inspector's facts, as the built-in agent reports them (see snapharness_inspect.gather for what
+    """`inspect`: the inspector's facts, as the built-in agent reports them (see inspector.gather for what
     `restored` changes)."""
     facts = ask_inspector({"op": "facts", "initEnd": INIT_END[0], "restored": restored}) if INSPECTING else {}
     channel.send(protocol.facts(facts))

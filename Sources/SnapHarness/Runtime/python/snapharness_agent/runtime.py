@@ -16,10 +16,10 @@ import logging
 import resource
 import time
 
-from . import FOLDER, protocol
+from . import PACKAGE, protocol
 from .channel import Channel
 
-# snapharness_ric is loaded from FOLDER, still sys.path[0] while the agent loads (it stays there, beside the entry
+# snapharness_ric is loaded from the agent's folder (snapharness_agent.FOLDER), still sys.path[0] while the agent loads (it stays there, beside the entry
 # scripts: its path is in the stack traces of failed hooks, as awslambdaric's hooks runner is on Lambda).
 # The runtime library folder first while the runtime's own modules load: simplejson is the pinned copy from
 # `make deps` even when the function bundles another (the function's `import simplejson` then gets this one, already
@@ -149,11 +149,11 @@ INIT_WINDOW = [0.0, 0.0]
 
 
 def inspect_facts(task_root, restored=True):
-    """Facts for `snapharness check`, gathered by snapharness_inspect (loaded only when asked, by path: the agent's
-    folder is no longer on sys.path); `restored`: see snapharness_inspect.gather."""
+    """Facts for `snapharness check`, gathered by the inspector (loaded only when asked, by path: the agent's folder is
+    no longer on sys.path); `restored`: see inspector.gather."""
     import importlib.util
-    path = os.path.join(FOLDER, "snapharness_inspect.py")
-    spec = importlib.util.spec_from_file_location("snapharness_inspect", path)
+    path = os.path.join(PACKAGE, "inspector.py")
+    spec = importlib.util.spec_from_file_location("snapharness_agent.inspector", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return protocol.facts(module.gather(task_root, INIT_WINDOW, restored=restored))
