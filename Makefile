@@ -16,8 +16,8 @@ PREFIX ?= /usr/local
 export PKG_CONFIG_PATH := $(CRIU_PKG_CONFIG_PATH)
 BIN = $(shell $(SWIFT) build $(SWIFT_FLAGS) --show-bin-path 2>/dev/null)/snapharness
 
-.PHONY: deps build test demo soak clean distclean swift-build swift-test swift-demo swift-soak bench swift-bench install \
-	swift-install
+.PHONY: deps build test python-test demo soak clean distclean swift-build swift-test swift-demo swift-soak bench \
+	swift-bench install swift-install
 
 ## deps: install Debian packages, CRIU >= 4.2 and snapshot-restore-py (idempotent, seconds when ready)
 deps:
@@ -34,7 +34,14 @@ swift-build:
 ##       FILTER=Name runs the matching tests only
 test: deps
 	@bash scripts/test-deps.sh
+	@$(MAKE) --no-print-directory python-test
 	@$(MAKE) --no-print-directory swift-test
+
+## python-test: the runtime agent's Python tests (Tests/python, pytest from .deps/pytest; no root or CRIU needed),
+##              the control protocol's golden files in Tests/Fixtures/protocol among them
+python-test:
+	@bash scripts/test-deps.sh pytest
+	PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=.deps/pytest python3 -m pytest -q -p no:cacheprovider Tests/python
 
 swift-test:
 	$(SWIFT) build $(SWIFT_FLAGS) --build-tests

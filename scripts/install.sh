@@ -2,7 +2,7 @@
 # Installs a built snapharness under PREFIX with everything it reads at run time, in the layout the executable
 # looks for next to itself (Sources/SnapHarnessEngine/Handler/Installation.swift):
 #   PREFIX/bin/snapharness
-#   PREFIX/lib/snapharness/runtime   the runtime agent (Python)
+#   PREFIX/lib/snapharness/runtime   the runtime agent (Python: the entry scripts and the snapharness_agent package)
 #   PREFIX/lib/snapharness/python    the runtime's libraries (snapshot-restore-py, boto3, ...), from `make deps`
 #   PREFIX/lib/snapharness/criu      CRIU with snapharness's patches (sbin/criu, libexec, lib/libcriu.so*)
 # Usage: scripts/install.sh BUILT_BINARY PREFIX
@@ -21,7 +21,8 @@ mkdir -p "$prefix/bin" "$lib"
 stage=$(mktemp -d "$lib/.install-XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 cp -R "$root/Sources/SnapHarnessEngine/Runtime/python" "$stage/runtime"
-rm -rf "$stage/runtime/__pycache__"
+# No bytecode from runs in the checkout, at any depth (the package has folders of its own).
+find "$stage/runtime" -name __pycache__ -type d -prune -exec rm -rf {} +
 cp -R "$root/.deps/python" "$stage/python"
 mkdir -p "$stage/python/snapharness" # where the agent is bound inside /var/runtime
 if [ -x "$root/.deps/criu/sbin/criu" ]; then

@@ -1,12 +1,29 @@
 #!/usr/bin/env bash
-# What `make test` needs beyond `make deps`: a PostgreSQL server (started by the tests on loopback, in a folder of
-# their own, never as a service) and the libraries the real-library stale-state examples bundle as layers
-# (from PyPI, as Lambda layers would carry them). Idempotent: seconds when ready.
+# What `make test` needs beyond `make deps`: pytest for the agent's Python tests, a PostgreSQL server (started by the
+# tests on loopback, in a folder of their own, never as a service) and the libraries the real-library stale-state
+# examples bundle as layers (from PyPI, as Lambda layers would carry them). Idempotent: seconds when ready.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 log() { printf '[test-deps] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+# pytest for the agent's Python tests (`make python-test`), from PyPI into .deps/pytest; any user, any python3 >= 3.10.
+# `scripts/test-deps.sh pytest` installs only this.
+pytest_version=9.2.0
+if [ "$(cat "$root/.deps/pytest/.snapharness-installed" 2>/dev/null)" != "pytest==$pytest_version" ]; then
+  log "installing pytest==$pytest_version from PyPI into .deps/pytest"
+  rm -rf "$root/.deps/pytest.tmp"
+  mkdir -p "$root/.deps"
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check --target "$root/.deps/pytest.tmp" \
+    "pytest==$pytest_version" \
+    || die "pip could not install pytest==$pytest_version (pip's reason is above; PyPI must be reachable, or set PIP_INDEX_URL to a mirror)"
+  echo "pytest==$pytest_version" > "$root/.deps/pytest.tmp/.snapharness-installed"
+  rm -rf "$root/.deps/pytest"
+  mv "$root/.deps/pytest.tmp" "$root/.deps/pytest"
+fi
+[ "${1:-}" = pytest ] && exit 0
+
 [ "$(id -u)" = 0 ] || { log "not root: the PostgreSQL tests will be skipped"; exit 0; }
 
 # Debian's PostgreSQL without its default cluster: the tests make their own.

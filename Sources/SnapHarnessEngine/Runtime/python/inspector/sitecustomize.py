@@ -6,7 +6,7 @@ abstract Unix socket (private to the environment's network namespace, so every r
 one JSON line per connection from the API server:
   {"op": "hooks"}                    -> {"afterRestore": [...], "pendingBeforeSnapshot": [...]}
   {"op": "facts", "initEnd": <time>, "restored": <bool>}
-                                     -> snapharness_inspect.gather(...), what the built-in agent reports as `facts`
+                                     -> snapharness_agent/inspector.py gather(...), what the built-in agent reports as `facts`
 """
 import json
 import os
@@ -24,8 +24,9 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 def _load_gatherer():
     import importlib.util
-    path = os.path.join(os.path.dirname(_HERE), "snapharness_inspect.py")
-    spec = importlib.util.spec_from_file_location("snapharness_inspect", path)
+    # By path, so nothing of the package is imported into the runtime's process (or its sys.modules).
+    path = os.path.join(os.path.dirname(_HERE), "snapharness_agent", "inspector.py")
+    spec = importlib.util.spec_from_file_location("snapharness_agent.inspector", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -16,14 +16,17 @@ class Channel:
 
     current = None  # the open channel, if any; what the fork hook closes in a child
 
-    def __init__(self):
-        address = read_line(0)
-        if not address:
-            raise SystemExit("snapharness agent: no control socket address on stdin")
+    def __init__(self, sock=None):
+        """Connects to the address on stdin; `sock`: an already connected socket instead (tests)."""
+        if sock is None:
+            address = read_line(0)
+            if not address:
+                raise SystemExit("snapharness agent: no control socket address on stdin")
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            # "@name": an abstract address of the environment's own network namespace.
+            sock.connect("\0" + address[1:] if address.startswith("@") else address)
         self.detached = False
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        # "@name": an abstract address of the environment's own network namespace.
-        self.sock.connect("\0" + address[1:] if address.startswith("@") else address)
+        self.sock = sock
         self.reader = self.sock.makefile("rb")
         Channel.current = self
 

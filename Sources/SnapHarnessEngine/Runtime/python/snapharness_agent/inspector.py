@@ -1,4 +1,5 @@
-"""Facts about a function process for `snapharness check` (stdlib only; loaded only when check asks).
+"""Facts about a function process for `snapharness check` (stdlib only; loaded only when check asks, by path, by the
+built-in agent or by inspector/sitecustomize.py inside awslambdaric's interpreter: never through sys.path).
 
 The supervisor compares these facts across restored copies and against a separate, never-snapshotted Init of the
 same handler: a value that is identical in every copy but different in the independent Init was produced by
@@ -93,7 +94,9 @@ def classify(value, window):
 
 
 def user_modules(task_root):
-    """Modules loaded from the function's folder, minus packages vendored into it (they have .dist-info)."""
+    """Modules loaded from the function's folder, minus packages vendored into it (they have .dist-info). The agent's
+    own modules (snapharness_agent.*, snapharness_ric) live in /var/runtime/snapharness, never in the function's
+    folder."""
     root = os.path.realpath(task_root)
     vendored = set()
     for top_level in glob.glob(os.path.join(root, "*.dist-info", "top_level.txt")):
@@ -190,6 +193,7 @@ def library_drawers(library, task_root):
     found = []
     for name, module in sorted(list(sys.modules.items()), key=lambda item: item[0]):
         path = getattr(module, "__file__", None)
+        # snapharness's own modules (snapharness_agent.*, snapharness_ric) are never the culprit.
         if not path or name.startswith("snapharness") or not path.endswith(".py"):
             continue
         real = os.path.realpath(path)
