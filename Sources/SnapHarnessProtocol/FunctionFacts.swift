@@ -1,6 +1,6 @@
 import Foundation
 
-/// What the agent's inspector reports about a function process (see snapharness_inspect.py).
+/// What the agent's inspector reports about a function process (see the agent's snapharness_agent/inspector.py).
 public struct FunctionFacts: Codable, Sendable {
     public var randomState: String?
     /// Whether the function's own modules draw from the global generator (older inspectors: assumed).
