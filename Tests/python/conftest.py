@@ -6,7 +6,7 @@ import sys
 sys.dont_write_bytecode = True
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-AGENT_FOLDER = os.path.join(ROOT, "Sources", "SnapHarness", "Runtime", "python")
+AGENT_FOLDER = os.path.join(ROOT, "Sources", "SnapHarnessEngine", "Runtime", "python")
 FIXTURES = os.path.join(ROOT, "Tests", "Fixtures", "protocol")
 RUNTIME_LIB = os.path.join(ROOT, ".deps", "python")  # `make deps`: snapshot-restore-py, simplejson
 

@@ -15,7 +15,7 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-AGENT_FOLDER = os.path.join(ROOT, "Sources", "SnapHarness", "Runtime", "python")
+AGENT_FOLDER = os.path.join(ROOT, "Sources", "SnapHarnessEngine", "Runtime", "python")
 FIXTURES = os.path.join(ROOT, "Tests", "Fixtures", "protocol")
 
 sys.dont_write_bytecode = True  # no __pycache__ in the agent's folder, which is bound into every environment
