@@ -71,24 +71,24 @@ public final class RestoredEnvironment: @unchecked Sendable {
     let log: LambdaLog
     let credentials: ContainerCredentialsServer?
     /// Every public call holds it; recursive because failure paths tear down from inside a call.
-    private let turn = NSRecursiveLock()
+    let turn = NSRecursiveLock()
     /// This environment's container-credentials token: each restored environment gets fresh credentials, as on Lambda.
-    private var token: String?
-    private var state: CopyReport
-    private var process: SandboxedProcess?
-    private var connection: ControlConnection?
+    var token: String?
+    var state: CopyReport
+    var process: SandboxedProcess?
+    var connection: ControlConnection?
     private var listener: ControlListener?
     /// This environment's memory cgroup (nil when memory is not enforced).
-    private var cgroup: EnvironmentCgroup?
+    var cgroup: EnvironmentCgroup?
     /// Signalled once the restored tree is in its cgroup.
-    private var adoption: DispatchSemaphore?
+    var adoption: DispatchSemaphore?
     /// This environment's network namespace, made before the restore (see `prepare`).
     private var network: EnvironmentNetwork?
     /// This environment's view of the snapshot's /tmp disk, made before the restore (see `prepare`).
     private var tmpView: EphemeralStorage.CopyView?
 
     /// Waits (once) until the restored tree is in its cgroup (before the cgroup is read for an OOM or removed).
-    private func awaitCgroup() {
+    func awaitCgroup() {
         guard let adoption else { return }
         _ = adoption.wait(timeout: .now() + 5)
         self.adoption = nil
@@ -258,125 +258,6 @@ public final class RestoredEnvironment: @unchecked Sendable {
         state.billedRestoreMs = (Clock.now - loaded) * 1000
         state.status = "restored"
         log.restoreReport(seconds: seconds, copy: index)
-    }
-
-    /// Runs one invocation; a timeout or crash ends the environment (Lambda resets it), a handler error does not.
-    public func invoke(event: String, first: Bool, clientContext: String? = nil) -> InvocationReport {
-        turn.withLock { invokeInTurn(event: event, first: first, clientContext: clientContext) }
-    }
-
-    private func invokeInTurn(event: String, first: Bool, clientContext: String?) -> InvocationReport {
-        let requestId = UUID().uuidString.lowercased()
-        log.start(requestId: requestId, copy: index)
-        let start = Clock.now
-        let deadline = start + function.timeoutSeconds
-        let deadlineMs = Int64((Date().timeIntervalSince1970 + function.timeoutSeconds) * 1000)
-        var result = InvocationReport(requestId: requestId, durationMs: 0, billedDurationMs: 0, status: "success")
-        var statusField: String?
-        var errorTypeField: LambdaErrorType?
-        let message = SupervisorMessage.invoke(.init(
-            requestId: requestId, event: event, deadlineMs: deadlineMs,
-            invokedFunctionArn: "arn:aws:lambda:\(function.environment["AWS_REGION"] ?? "us-east-1"):000000000000:function:\(function.environment["AWS_LAMBDA_FUNCTION_NAME"] ?? "function")",
-            traceId: TraceHeader.make(), clientContext: clientContext))
-        do {
-            guard let conn = connection else { throw HarnessError.input("copy \(index) is not running") }
-            try conn.send(message)
-            let answer = try conn.receive(deadline: deadline)
-            if case .message = answer { awaitOutput(of: requestId) }
-            switch answer {
-            case .message(.result(let m)):
-                result.maxMemoryUsedMB = maxMemoryUsedMB ?? m.maxMemoryMB
-                let payload = m.text
-                let size = m.byteCount
-                if size > PayloadLimits.responseBytes {
-                    result.status = "error"
-                    result.error = PayloadLimits.responseTooLarge(size, requestId: requestId)
-                    statusField = "error"
-                } else {
-                    result.result = RawJSON(unchecked: payload)
-                }
-            case .message(.error(let m)):
-                result.maxMemoryUsedMB = maxMemoryUsedMB ?? m.maxMemoryMB
-                result.status = "error"
-                result.error = m.error
-                // An error object is a response too: over 6 MB, Lambda answers with its own error instead.
-                let size = (try? JSONValue(encoding: m.error).jsonText.utf8.count) ?? 0
-                if size > PayloadLimits.responseBytes {
-                    result.error = PayloadLimits.responseTooLarge(size, requestId: requestId)
-                }
-                if m.error.errorMessage.contains("No space left on device") {
-                    log.line("snapharness: the function's /tmp is full: it holds \(function.ephemeralStorageMB) MB, the most "
-                             + "Lambda gives a SnapStart function (--ephemeral-storage above "
-                             + "\(FunctionConfig.snapStartEphemeralStorageMB) MB is refused with SnapStart); write less to "
-                             + "/tmp, or keep large files elsewhere (S3, EFS is not available with SnapStart)", copy: index)
-                }
-            case .message(let m):
-                result.status = "error"
-                result.error = LambdaError(errorMessage: "unexpected control message \(m.type)", type: .runtimeUnknown, requestId: requestId)
-            case .closed:
-                let exit = process?.waitForExit(timeout: 5)
-                result.status = "crashed"
-                awaitCgroup()
-                result.maxMemoryUsedMB = maxMemoryUsedMB
-                if cgroup?.outOfMemory == true {
-                    result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: Runtime exited with error: "
-                                               + "signal: killed", type: .runtimeOutOfMemory, requestId: requestId)
-                    log.line("snapharness: the function used more than its memory size of \(function.memorySizeMB) MB "
-                             + "and was killed, as Lambda kills it; raise --memory", copy: index)
-                    errorTypeField = .runtimeOutOfMemory
-                } else {
-                    result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: Runtime exited"
-                                               + (exit.map { " (\($0))" } ?? ""), type: .runtimeExitError, requestId: requestId)
-                }
-                statusField = "error"
-                teardown()
-            case .timedOut:
-                result.status = "timeout"
-                let limit = String(format: "%.2f", function.timeoutSeconds)
-                result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: Task timed out after \(limit) seconds",
-                                           type: .sandboxTimedout, requestId: requestId)
-                log.line("\(ISO8601DateFormatter().string(from: Date())) \(requestId) Task timed out after \(limit) seconds", copy: index)
-                statusField = "timeout"
-                teardown()
-            case .malformed(let why):
-                // The channel can no longer be trusted: the environment is reset, as after a runtime crash.
-                result.status = "crashed"
-                result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: the runtime sent \(why)",
-                                           type: .runtimeUnknown, requestId: requestId)
-                statusField = "error"
-                errorTypeField = .runtimeUnknown
-                teardown()
-            }
-        } catch {
-            result.status = "crashed"
-            result.error = LambdaError(errorMessage: "\(error)", type: .runtimeExitError, requestId: requestId)
-            statusField = "error"
-            teardown()
-        }
-        let seconds = Clock.now - start
-        result.durationMs = seconds * 1000
-        result.billedDurationMs = LambdaLog.billed(seconds)
-        log.end(requestId: requestId, copy: index)
-        log.report(requestId: requestId, seconds: seconds, memoryMB: function.memorySizeMB,
-                   maxMemoryMB: result.maxMemoryUsedMB, restoreSeconds: first ? state.restoreMs.map { $0 / 1000 } : nil,
-                   billedRestoreSeconds: first ? state.billedRestoreMs.map { $0 / 1000 } : nil,
-                   status: statusField, errorType: errorTypeField, copy: index)
-        state.invocations.append(result)
-        return result
-    }
-
-    /// The environment's peak memory (its cgroup's, once the restored tree is in it), in MB as Lambda rounds it.
-    private var maxMemoryUsedMB: Int? {
-        if let adoption {
-            guard adoption.wait(timeout: .now()) == .success else { return nil }
-            self.adoption = nil
-        }
-        return cgroup?.peakBytes.map { Int(($0 + (1 << 20) - 1) >> 20) }
-    }
-
-    /// Everything the invocation printed is out before its END line (the runtime marks the end of its output).
-    private func awaitOutput(of requestId: String) {
-        process?.marks.wait(for: requestId, timeout: 2)
     }
 
     /// The inspector's facts about this environment (for `check`).

@@ -96,16 +96,4 @@ public enum PythonInterpreter {
         return path
     }
 }
-
-/// Errors of the harness itself (bad input, missing pieces), each saying how to fix it.
-public enum HarnessError: Error, CustomStringConvertible {
-    case python(String)
-    case input(String)
-
-    public var description: String {
-        switch self {
-        case .python(let m), .input(let m): return m
-        }
-    }
-}
 #endif
