@@ -7,7 +7,6 @@ import Testing
 /// or unmounts can change what a snapshot is), no host file is readable in it, and /etc holds Lambda's facts.
 @Suite(.serialized, .enabled(if: TestEnvironment.canCheckpoint && CLI.available, TestEnvironment.skipReason))
 struct EnvironmentRootTests {
-    func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
 
     /// An overlay mounted on the host during the snapshot and gone before the restore (what container engines do per
     /// container): the snapshot never recorded it.

@@ -7,7 +7,6 @@ import Testing
 /// restored copy with its inode numbers, each copy's writes stay its own, and the snapshot never changes.
 @Suite(.serialized, .enabled(if: TestEnvironment.canCheckpoint && CLI.available, TestEnvironment.skipReason))
 struct EphemeralStorageTests {
-    func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
     let fixture = CLI.fixture("tmp_disk")
 
     /// Checks one `restore --count N` run: every copy sees Init's /tmp and its own writes, never another's.
@@ -85,13 +84,11 @@ struct EphemeralStorageTests {
         try leavesNothingBehind {
             let r = try CLI.run(["run", CLI.example("hello"), "--restores", "2", "--lazy", "--json"])
             #expect(r.exitCode == 0, "\(r)")
-            let copies = object(r.json)["copies"] as? [[String: Any]] ?? []
+            let copies = r.report?.copies ?? []
             #expect(copies.count == 2, "\(r)")
             for copy in copies {
-                let all = (copy["allPagesMs"] as? NSNumber)?.doubleValue ?? 0
-                #expect(all > 0 && copy["status"] as? String == "done", "every copy served and got all its pages: \(copy)")
-                let invocations = copy["invocations"] as? [[String: Any]] ?? []
-                #expect(invocations.first?["status"] as? String == "success", "\(copy)")
+                #expect((copy.allPagesMs ?? 0) > 0 && copy.status == "done", "every copy served and got all its pages: \(copy)")
+                #expect(copy.invocations.first?.status == "success", "\(copy)")
             }
         }
     }

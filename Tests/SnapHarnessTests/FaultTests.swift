@@ -8,7 +8,6 @@ import Testing
 struct FaultTests {
     let behaviours = CLI.fixture("behaviours")
 
-    func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
 
     // MARK: 1-2. Bad folders and Init failures
 
@@ -18,7 +17,7 @@ struct FaultTests {
             #expect(notDir.exitCode == 1 && notDir.stderr.contains("is not a folder"), "\(notDir)")
             let noHandler = try CLI.run(["run", CLI.fixture("no_handler"), "--json"])
             #expect(noHandler.exitCode == 3, "\(noHandler)")
-            #expect(object(object(object(noHandler.json)["failure"])["error"])["errorMessage"] as? String
+            #expect(noHandler.report?.failure?.error?.errorMessage
                     == "Unable to import module 'lambda_function': No module named 'lambda_function'")
         }
     }

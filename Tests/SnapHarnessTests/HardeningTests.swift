@@ -10,7 +10,6 @@ import Testing
 struct HardeningTests {
     let exact = CLI.fixture("json_exact")
 
-    func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
 
     func snapshot(_ dir: String, _ extra: [String] = []) throws -> String {
         let snap = dir + "/snap"
@@ -160,8 +159,7 @@ struct HardeningTests {
         #expect(nan.exitCode == 0 && nan.stdout == "NaN\n", "\(nan)")
         let bad = try run(#"{"mode": "unserialisable"}"#, ["--json"])
         #expect(bad.exitCode == 8, "\(bad)")
-        let error = object(object(bad.json)["failure"])["error"]
-        #expect(object(error)["errorType"] as? String == "Runtime.MarshalError", "\(bad)")
+        #expect(bad.report?.failure?.error?.errorType == "Runtime.MarshalError", "\(bad)")
         // --json embeds the result as it was encoded.
         let report = try run(#"{"mode": "bigint"}"#, ["--json"])
         #expect(report.stdout.contains("\"result\" : 9007199254740993"), "\(report.stdout)")
@@ -233,8 +231,7 @@ struct HardeningTests {
         try #"{"mode": "big", "bytes": 5000000}"#.write(toFile: dir + "/e5.json", atomically: true, encoding: .utf8)
         let five = try CLI.run(["run", exact, "--handler", "lambda_function.handler", "--event", dir + "/e5.json", "--json", "--timeout", "30"])
         #expect(five.exitCode == 0, "\(five.stderr.suffix(600))")
-        let invocation = object((object((object(five.json)["copies"] as? [Any])?.first)["invocations"] as? [Any])?.first)
-        let ms = invocation["durationMs"] as? Double ?? .infinity
+        let ms = five.report?.copies.first?.invocations.first?.durationMs ?? .infinity
         #expect(ms < 2000, "a 5 MB response takes milliseconds, not seconds: \(ms) ms")
     }
 

@@ -17,7 +17,6 @@ struct ImageTests {
     static let images = testImages
     static let formats = ["layout:python-base", "python-base.oci.tar", "python-base.docker.tar"]
 
-    func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
 
     /// AWS's Python base image as it is: /lambda-entrypoint.sh + CMD (the handler), awslambdaric calling
     /// restore/next, hooks from snapshot_restore_py. Two copies from one snapshot, in each format an image comes in.

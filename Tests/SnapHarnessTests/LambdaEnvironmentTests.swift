@@ -8,7 +8,6 @@ import Testing
 struct LambdaEnvironmentTests {
     let probe = CLI.fixture("lambda_env")
 
-    func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
 
     @Test func aRestoredCopyLivesInLambdasFilesystem() throws {
         let r = try CLI.run(["run", probe, "--handler", "lambda_function.handler",

@@ -1,4 +1,6 @@
 import Foundation
+import SnapHarnessEngine
+import SnapHarnessProtocol
 import Testing
 
 /// Every Lambda error type and exit code the lifecycle reproduces, with short limits so the suite stays fast.
@@ -6,22 +8,20 @@ import Testing
 struct LifecycleErrorTests {
     let behaviours = CLI.fixture("behaviours")
 
-    func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
 
-    func runJSON(_ args: [String]) throws -> (CLIResult, [String: Any]) {
+    /// A run with `--json`, its report decoded as the engine's `LifecycleReport`.
+    func runJSON(_ args: [String]) throws -> (CLIResult, LifecycleReport) {
         let r = try CLI.run(args + ["--json"])
-        return (r, object(r.json))
+        return (r, try #require(r.report, "--json prints a LifecycleReport: \(r)"))
     }
 
     @Test(arguments: RuntimeClient.allCases)
     func importErrorNamesTheModule(client: RuntimeClient) throws {
         let (r, report) = try runJSON(["run", CLI.fixture("import_missing")] + client.flags)
         #expect(r.exitCode == 3, "\(r)")
-        let failure = object(report["failure"])
-        #expect(failure["phase"] as? String == "init")
-        let error = object(failure["error"])
-        #expect(error["errorType"] as? String == "Runtime.ImportModuleError")
-        #expect(error["errorMessage"] as? String == "Unable to import module 'lambda_function': No module named 'requests_that_do_not_exist'")
+        #expect(report.failure?.phase == .`init`)
+        #expect(report.failure?.error?.type == .runtimeImportModuleError)
+        #expect(report.failure?.error?.errorMessage == "Unable to import module 'lambda_function': No module named 'requests_that_do_not_exist'")
     }
 
     @Test(arguments: RuntimeClient.allCases)
@@ -37,21 +37,21 @@ struct LifecycleErrorTests {
     func missingHandlerAndSyntaxError(client: RuntimeClient) throws {
         let (missing, m) = try runJSON(["run", behaviours, "--handler", "lambda_function.nope"] + client.flags)
         #expect(missing.exitCode == 3)
-        #expect(object(object(m["failure"])["error"])["errorType"] as? String == "Runtime.HandlerNotFound")
-        #expect(object(object(m["failure"])["error"])["errorMessage"] as? String == "Handler 'nope' missing on module 'lambda_function'")
+        #expect(m.failure?.error?.errorType == "Runtime.HandlerNotFound")
+        #expect(m.failure?.error?.errorMessage == "Handler 'nope' missing on module 'lambda_function'")
         let (syntax, s) = try runJSON(["run", CLI.fixture("syntax_error")] + client.flags)
         #expect(syntax.exitCode == 3)
-        #expect(object(object(s["failure"])["error"])["errorType"] as? String == "Runtime.UserCodeSyntaxError")
+        #expect(s.failure?.error?.errorType == "Runtime.UserCodeSyntaxError")
     }
 
     @Test(arguments: RuntimeClient.allCases)
     func initRaisesOrExits(client: RuntimeClient) throws {
         let (r, report) = try runJSON(["run", behaviours, "--env", "MODE=init_raise"] + client.flags)
         #expect(r.exitCode == 3)
-        let error = object(object(report["failure"])["error"])
-        #expect(error["errorType"] as? String == "RuntimeError")
-        #expect(error["errorMessage"] as? String == "init went wrong")
-        #expect((error["stackTrace"] as? [String])?.contains { $0.contains("lambda_function.py") } == true)
+        let error = report.failure?.error
+        #expect(error?.type == .function("RuntimeError"))
+        #expect(error?.errorMessage == "init went wrong")
+        #expect(error?.stackTrace?.contains { $0.contains("lambda_function.py") } == true)
         let exit = try CLI.run(["run", behaviours, "--env", "MODE=init_exit"] + client.flags)
         #expect(exit.exitCode == 3)
         #expect(exit.stderr.contains("exited with code 3"), "\(exit)")
@@ -70,10 +70,10 @@ struct LifecycleErrorTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let r = try CLI.run(["snapshot", behaviours, "--env", "MODE=before_raise", "-o", dir + "/snap", "--json"] + client.flags)
         #expect(r.exitCode == 4, "\(r)")
-        let failure = object(object(r.json)["failure"])
-        #expect(object(failure["error"])["errorType"] as? String == "Runtime.BeforeSnapshotError")
-        #expect((failure["message"] as? String)?.contains("exited with code 64") == true, "agent exit code: \(failure)")
-        #expect((failure["message"] as? String)?.contains("ValueError: cannot snapshot now") == true)
+        let failure = try #require(r.report?.failure, "\(r)")
+        #expect(failure.error?.type == .runtimeBeforeSnapshotError && failure.exitCode == 4)
+        #expect(failure.message.contains("exited with code 64"), "agent exit code: \(failure)")
+        #expect(failure.message.contains("ValueError: cannot snapshot now"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty, "no snapshot may be kept")
 
         let hang = try CLI.run(["run", behaviours, "--env", "MODE=before_hang", "--init-timeout", "1"] + client.flags)
@@ -87,11 +87,10 @@ struct LifecycleErrorTests {
     func afterRestoreHookFailureServesNoInvocation(client: RuntimeClient) throws {
         let (r, report) = try runJSON(["run", behaviours, "--env", "MODE=after_raise"] + client.flags)
         #expect(r.exitCode == 7, "\(r)")
-        let failure = object(report["failure"])
-        #expect(object(failure["error"])["errorType"] as? String == "Runtime.AfterRestoreError")
-        #expect((failure["message"] as? String)?.contains("exited with code 65") == true, "\(failure)")
-        let copy = object((report["copies"] as? [Any])?.first)
-        #expect((copy["invocations"] as? [Any])?.isEmpty == true, "the invocation must not be served")
+        let failure = try #require(report.failure, "\(r)")
+        #expect(failure.error?.type == .runtimeAfterRestoreError && failure.phase == .afterRestore)
+        #expect(failure.message.contains("exited with code 65"), "\(failure)")
+        #expect(report.copies.first?.invocations.isEmpty == true, "the invocation must not be served")
         let text = try CLI.run(["run", behaviours, "--env", "MODE=after_raise"] + client.flags)
         #expect(text.stderr.contains("RESTORE_REPORT") && text.stderr.contains("Error Type: Runtime.AfterRestoreError"))
         #expect(!text.stderr.contains("START RequestId"))

@@ -8,7 +8,6 @@ import Testing
 /// would carry them.
 @Suite(.serialized, .enabled(if: TestEnvironment.canCheckpoint && CLI.available, TestEnvironment.skipReason))
 struct RealLibraryTests {
-    func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
     func example(_ name: String, _ variant: String) -> String { CLI.example("stale-state/\(name)/\(variant)") }
     func layer(_ name: String) -> [String] { ["--layer", CLI.example("stale-state/\(name)/layer")] }
 

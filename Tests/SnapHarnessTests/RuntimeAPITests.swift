@@ -6,7 +6,6 @@ import Testing
 /// across a checkpoint, and custom runtimes.
 @Suite(.serialized, .enabled(if: TestEnvironment.canCheckpoint && CLI.available, TestEnvironment.skipReason))
 struct RuntimeAPITests {
-    func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
 
     /// A connection opened during Init is dead in every restored copy (its next use fails, nothing reaches the
     /// server), a new one works, and the runtime's own connection to the API keeps serving invocations.
@@ -79,7 +78,6 @@ struct RuntimeAPITests {
         let big = try CLI.run(["run", fixture, "--runtime", "provided.al2023", "--event", "-", "--json"],
                               stdin: #"{"big": true}"#)
         #expect(big.exitCode == 8, "\(big)")
-        let invocation = object((object((object(big.json)["copies"] as? [Any])?.first)["invocations"] as? [Any])?.first)
-        #expect(object(invocation["error"])["errorType"] as? String == "Function.ResponseSizeTooLarge", "\(big)")
+        #expect(big.report?.copies.first?.invocations.first?.error?.type == .functionResponseSizeTooLarge, "\(big)")
     }
 }

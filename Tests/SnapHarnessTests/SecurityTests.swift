@@ -8,7 +8,6 @@ import Testing
 struct SecurityTests {
     let behaviours = CLI.fixture("behaviours")
 
-    func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
 
     @Test func functionRunsAsLambdasSandboxUserByDefault() throws {
         let r = try CLI.run(["run", behaviours], environment: ["SNAPHARNESS_USER": ""])

@@ -7,7 +7,6 @@ import Testing
 /// of plain HTTP requests. Every server is stopped with SIGINT and must exit 130 leaving nothing behind.
 @Suite(.serialized, .enabled(if: TestEnvironment.canCheckpoint && CLI.available, TestEnvironment.skipReason))
 struct ServeTests {
-    func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
     let function = CLI.fixture("serve_function")
 
     /// A running `snapharness serve`, stopped by `stop()`.

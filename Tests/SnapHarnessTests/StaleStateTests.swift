@@ -7,7 +7,6 @@ import Testing
 @Suite(.serialized, .enabled(if: TestEnvironment.canCheckpoint && CLI.available, TestEnvironment.skipReason))
 struct StaleStateTests {
     func example(_ category: String, _ variant: String) -> String { CLI.example("stale-state/\(category)/\(variant)") }
-    func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
 
     /// Results of `run --restores 2`, one per copy.
     func results(_ args: [String], _ client: RuntimeClient = .builtin) throws -> ([[String: Any]], CLIResult) {

@@ -5,7 +5,6 @@ import Testing
 /// resolved where a local run can, flags winning, and clear errors for what only a deployed stack knows.
 @Suite(.serialized, .enabled(if: TestEnvironment.canCheckpoint && CLI.available, TestEnvironment.skipReason))
 struct TemplateTests {
-    func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
     let template = CLI.example("sam-app/template.yaml")
 
     @Test func theTemplatesValuesReachTheFunction() throws {

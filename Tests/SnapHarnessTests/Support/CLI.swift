@@ -14,11 +14,17 @@ struct CLIResult: CustomStringConvertible {
     /// stdout parsed as JSON (one document), or nil.
     var json: Any? { try? JSONSerialization.jsonObject(with: Data(stdout.utf8), options: [.fragmentsAllowed]) }
 
+    /// stdout as `--json`'s report, decoded as the engine's own type (nil when it is not one).
+    var report: LifecycleReport? { try? JSONDecoder().decode(LifecycleReport.self, from: Data(stdout.utf8)) }
+
     /// Each stdout line parsed as JSON.
     var jsonLines: [Any] {
         stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8), options: [.fragmentsAllowed]) }
     }
 }
+
+/// A JSON object as a dictionary (empty when it is not one): for reading fields of outside JSON in tests.
+func object(_ any: Any?) -> [String: Any] { any as? [String: Any] ?? [:] }
 
 enum CLI {
     static let binary: String = {
