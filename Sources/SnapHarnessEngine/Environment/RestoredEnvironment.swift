@@ -160,12 +160,29 @@ public final class RestoredEnvironment: @unchecked Sendable {
         log.restoreStart(runtime: runtimeVersion, copy: index)
         let start = Clock.now
         let deadline = start + function.restoreTimeoutSeconds
+        let restored = try restoreProcess(listener: listener, start: start)
+        process = restored
+        state.pid = restored.pid
+        adoptIntoCgroup(restored.pid)
+        let loaded = Clock.now // CRIU is done: what follows (runtime load, hooks) is what Lambda bills
+        restored.process.signal(SIGUSR1) // the parked runtime wakes up and dials the address on its new stdin
+        let conn = try reconnect(restored, listener: listener, deadline: deadline, start: start)
+        try runAfterRestoreHooks(restored, conn, deadline: deadline, start: start)
+        let seconds = Clock.now - start
+        state.restoreMs = seconds * 1000
+        state.billedRestoreMs = (Clock.now - loaded) * 1000
+        state.status = "restored"
+        log.restoreReport(seconds: seconds, copy: index)
+    }
+
+    /// CRIU's part: the copy's process tree back from the snapshot, parked (RESTORE_REPORT with
+    /// SnapStartException when CRIU fails).
+    private func restoreProcess(listener: ControlListener, start: Double) throws -> SandboxedProcess {
         let (log, index) = (self.log, self.index)
-        let restored: SandboxedProcess
         do {
-            restored = try criu.restore(snapshot, manifest: manifest, stdin: listener.addressLine,
-                                        timeout: function.restoreTimeoutSeconds, layout: source.layout,
-                                        network: network, tmpView: takeTmpView(), lazyPages: source.lazyPages, onAllPages: { ms in
+            return try criu.restore(snapshot, manifest: manifest, stdin: listener.addressLine,
+                                    timeout: function.restoreTimeoutSeconds, layout: source.layout,
+                                    network: network, tmpView: takeTmpView(), lazyPages: source.lazyPages, onAllPages: { ms in
                 log.line("snapharness: all pages in \(LambdaLog.ms(ms / 1000)) after the restore began (lazy restore)", copy: index)
             }) { _, line in
                 log.line(line, copy: index)
@@ -176,52 +193,66 @@ public final class RestoredEnvironment: @unchecked Sendable {
             log.restoreReport(seconds: Clock.now - start, copy: index, status: "error", errorType: .snapStartException)
             throw LifecycleError(.restore, cause: error)
         }
-        process = restored
-        state.pid = restored.pid
-        // Into its cgroup, off the critical path: a move into a cgroup waits for an RCU grace period (~7 ms here),
-        // so it runs beside the after-restore phase and the first invocation. Until it is done, the copy's memory
-        // is the runtime's own measure (`maxMemoryUsedMB`).
-        if let cgroup {
-            let done = DispatchSemaphore(value: 0)
-            adoption = done
-            let pid = restored.pid
-            let mover = Thread { cgroup.adopt(tree: pid); done.signal() }
-            mover.name = "snapharness-cgroup-move"
-            mover.start()
-        }
-        let loaded = Clock.now // CRIU is done: what follows (runtime load, hooks) is what Lambda bills
-        restored.process.signal(SIGUSR1) // the parked runtime wakes up and dials the address on its new stdin
+    }
 
-        func fail(_ phase: LifecyclePhase, _ status: String, _ errorType: LambdaErrorType, _ message: String,
-                  _ error: LambdaError? = nil) -> LifecycleError {
-            teardown()
-            let seconds = Clock.now - start
-            log.restoreReport(seconds: seconds, copy: index, status: status, errorType: errorType)
-            state.restoreMs = seconds * 1000
-            state.status = status
-            state.error = error
-            state.message = message
-            return LifecycleError(phase, message, lambdaError: error)
-        }
+    /// Into its cgroup, off the critical path: a move into a cgroup waits for an RCU grace period (~7 ms here), so it
+    /// runs beside the after-restore phase and the first invocation. Until it is done, the copy's memory is the
+    /// runtime's own measure (`maxMemoryUsedMB`).
+    private func adoptIntoCgroup(_ pid: pid_t) {
+        guard let cgroup else { return }
+        let done = DispatchSemaphore(value: 0)
+        adoption = done
+        let mover = Thread { cgroup.adopt(tree: pid); done.signal() }
+        mover.name = "snapharness-cgroup-move"
+        mover.start()
+    }
+
+    /// A failed restore after CRIU: the copy goes, RESTORE_REPORT says why with Lambda's status and error type.
+    private func restoreFailed(_ phase: LifecyclePhase, _ status: String, _ errorType: LambdaErrorType, _ message: String,
+                               _ error: LambdaError? = nil, start: Double) -> LifecycleError {
+        teardown()
+        let seconds = Clock.now - start
+        log.restoreReport(seconds: seconds, copy: index, status: status, errorType: errorType)
+        state.restoreMs = seconds * 1000
+        state.status = status
+        state.error = error
+        state.message = message
+        return LifecycleError(phase, message, lambdaError: error)
+    }
+
+    private var restoreTimeout: String {
         let limit = "the restore limit of \(LambdaLog.ms(function.restoreTimeoutSeconds).replacingOccurrences(of: ".00 ms", with: " ms"))"
-        let timeout = "SnapStartTimeoutException: runtime load and after-restore hooks did not finish within \(limit); the copy was stopped"
+        return "SnapStartTimeoutException: runtime load and after-restore hooks did not finish within \(limit); the copy was stopped"
+    }
+
+    /// The woken runtime dials this supervisor and says hello.
+    private func reconnect(_ restored: SandboxedProcess, listener: ControlListener, deadline: Double,
+                           start: Double) throws -> ControlConnection {
         guard let conn = try listener.accept(from: restored.process, deadline: deadline) else {
             if restored.process.poll() != nil {
-                throw fail(.afterRestore, "error", .runtimeExitError, "the restored runtime exited before reconnecting")
+                throw restoreFailed(.afterRestore, "error", .runtimeExitError, "the restored runtime exited before reconnecting",
+                                    start: start)
             }
-            throw fail(.afterRestore, "timeout", .snapStartTimeoutException, timeout)
+            throw restoreFailed(.afterRestore, "timeout", .snapStartTimeoutException, restoreTimeout, start: start)
         }
-        connection = conn
+        connection = conn // the environment's from here on: a failure's teardown closes it
         switch try conn.receive(deadline: deadline) {
-        case .message(.hello): break
+        case .message(.hello): return conn
         case .closed:
-            throw fail(.afterRestore, "error", .runtimeExitError, "the restored runtime exited before greeting the supervisor")
-        case .timedOut: throw fail(.afterRestore, "timeout", .snapStartTimeoutException, timeout)
+            throw restoreFailed(.afterRestore, "error", .runtimeExitError,
+                                "the restored runtime exited before greeting the supervisor", start: start)
+        case .timedOut: throw restoreFailed(.afterRestore, "timeout", .snapStartTimeoutException, restoreTimeout, start: start)
         case .malformed(let why):
-            throw fail(.afterRestore, "error", .runtimeUnknown, "the restored runtime sent \(why)")
+            throw restoreFailed(.afterRestore, "error", .runtimeUnknown, "the restored runtime sent \(why)", start: start)
         case .message(let m):
-            throw fail(.afterRestore, "error", .runtimeUnknown, "the restored runtime sent \(m.type) instead of hello")
+            throw restoreFailed(.afterRestore, "error", .runtimeUnknown, "the restored runtime sent \(m.type) instead of hello",
+                                start: start)
         }
+    }
+
+    /// The copy's rotated credentials, then its after-restore hooks, within the restore limit.
+    private func runAfterRestoreHooks(_ restored: SandboxedProcess, _ conn: ControlConnection, deadline: Double,
+                                      start: Double) throws {
         var environment: [String: String]?
         if let credentials {
             let token = credentials.issueToken(label: "copy-\(index)")
@@ -230,34 +261,32 @@ public final class RestoredEnvironment: @unchecked Sendable {
         }
         do { try conn.send(.afterRestore(environment: environment)) } catch {
             let exit = restored.waitForExit(timeout: 5)
-            throw fail(.afterRestore, "error", .runtimeExitError, "the after-restore signal could not be sent (\(error)); "
-                       + "the runtime \(exit.map { "\($0)" } ?? "stopped") before the after-restore hooks")
+            throw restoreFailed(.afterRestore, "error", .runtimeExitError, "the after-restore signal could not be sent "
+                                + "(\(error)); the runtime \(exit.map { "\($0)" } ?? "stopped") before the after-restore hooks",
+                                start: start)
         }
         switch try conn.receive(deadline: deadline) {
-        case .message(.restored): break
+        case .message(.restored): return
         case .message(.afterRestoreError(let m)):
             let cause = m.error
             let exit = restored.waitForExit(timeout: 5)
             let e = cause.wrapped(as: .runtimeAfterRestoreError)
-            throw fail(.afterRestore, "error", .runtimeAfterRestoreError,
-                       "an after-restore hook raised \(cause.errorType): \(cause.errorMessage) (runtime "
-                       + "\(exit.map { "\($0)" } ?? "did not exit")); the invocation was not served (SnapStartException)", e)
+            throw restoreFailed(.afterRestore, "error", .runtimeAfterRestoreError,
+                                "an after-restore hook raised \(cause.errorType): \(cause.errorMessage) (runtime "
+                                + "\(exit.map { "\($0)" } ?? "did not exit")); the invocation was not served (SnapStartException)",
+                                e, start: start)
         case .message(let m):
-            throw fail(.afterRestore, "error", .runtimeUnknown, "unexpected control message \(m.type)")
+            throw restoreFailed(.afterRestore, "error", .runtimeUnknown, "unexpected control message \(m.type)", start: start)
         case .malformed(let why):
-            throw fail(.afterRestore, "error", .runtimeUnknown, "during the after-restore hooks, the runtime sent \(why)")
+            throw restoreFailed(.afterRestore, "error", .runtimeUnknown, "during the after-restore hooks, the runtime sent \(why)",
+                                start: start)
         case .closed:
             let exit = restored.waitForExit(timeout: 5)
-            throw fail(.afterRestore, "error", .runtimeExitError,
-                       "the runtime \(exit.map { "\($0)" } ?? "stopped") during the after-restore hooks")
+            throw restoreFailed(.afterRestore, "error", .runtimeExitError,
+                                "the runtime \(exit.map { "\($0)" } ?? "stopped") during the after-restore hooks", start: start)
         case .timedOut:
-            throw fail(.afterRestore, "timeout", .snapStartTimeoutException, timeout)
+            throw restoreFailed(.afterRestore, "timeout", .snapStartTimeoutException, restoreTimeout, start: start)
         }
-        let seconds = Clock.now - start
-        state.restoreMs = seconds * 1000
-        state.billedRestoreMs = (Clock.now - loaded) * 1000
-        state.status = "restored"
-        log.restoreReport(seconds: seconds, copy: index)
     }
 
     /// The inspector's facts about this environment (for `check`).
