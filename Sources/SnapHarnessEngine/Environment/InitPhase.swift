@@ -134,23 +134,9 @@ struct InitPhase {
         var env = baseEnvironment
         let token = credentials?.issueToken(label: "init")
         if let credentials, let token { env.merge(credentials.environment(token: token)) { _, new in new } }
-        let (executable, arguments) = config.launch()
-        var spec = SandboxSpec(executable: executable, arguments: arguments,
-                               environment: env,
-                               workingDirectory: config.image == nil ? LambdaFilesystem.taskRoot : config.imageWorkingDirectory,
-                               tmpBytes: UInt64(config.ephemeralStorageMB) << 20)
-        spec.root = try config.environmentRoot()
-        spec.binds = layout.binds
-        spec.network = network
         let storage = try EphemeralStorage.create(bytes: UInt64(config.ephemeralStorageMB) << 20, near: snapshotFolder)
         made.storage = storage
-        spec.tmpMount = storage.mountFD
-        spec.maxFiles = FunctionConfig.maxFiles
-        // Lambda's 1,024 processes per environment: the cgroup's own count when it has one (RLIMIT_NPROC counts the
-        // uid's processes across every environment, so one at its limit would stop the others from forking).
-        spec.maxProcesses = cgroup?.pidsPath != nil ? 0 : FunctionConfig.maxProcesses
-        spec.cgroup = cgroup
-        if !config.user.isRoot { spec.user = (config.user.uid, config.user.gid) }
+        let spec = try sandboxSpec(environment: env, layout: layout, network: network, storage: storage, cgroup: cgroup)
         log.initStart(runtime: runtimeVersion)
         let start = Clock.now
         let deadline = start + config.initTimeout
@@ -160,6 +146,39 @@ struct InitPhase {
         made.process = process
         let failure = Failure(phase: .`init`, process: process, start: start, config: config, log: log, cgroup: cgroup)
 
+        let (conn, initDone) = try awaitInitDone(process, listener: listener, deadline: deadline, failure: failure,
+                                                 report: &report)
+        ok = true
+        return Session(process: process, connection: conn, listener: listener, start: start, deadline: deadline,
+                       initDone: initDone, token: token, environment: baseEnvironment, layout: layout, mergedLayers: merged,
+                       cgroup: cgroup, network: network, storage: storage)
+    }
+
+    /// The sandbox Init runs in: Lambda's folders bound into the environment's root, its network, its /tmp disk, its
+    /// limits and user.
+    private func sandboxSpec(environment: [String: String], layout: LambdaFilesystem, network: EnvironmentNetwork,
+                             storage: EphemeralStorage, cgroup: EnvironmentCgroup?) throws -> SandboxSpec {
+        let (executable, arguments) = config.launch()
+        var spec = SandboxSpec(executable: executable, arguments: arguments,
+                               environment: environment,
+                               workingDirectory: config.image == nil ? LambdaFilesystem.taskRoot : config.imageWorkingDirectory,
+                               tmpBytes: UInt64(config.ephemeralStorageMB) << 20)
+        spec.root = try config.environmentRoot()
+        spec.binds = layout.binds
+        spec.network = network
+        spec.tmpMount = storage.mountFD
+        spec.maxFiles = FunctionConfig.maxFiles
+        // Lambda's 1,024 processes per environment: the cgroup's own count when it has one (RLIMIT_NPROC counts the
+        // uid's processes across every environment, so one at its limit would stop the others from forking).
+        spec.maxProcesses = cgroup?.pidsPath != nil ? 0 : FunctionConfig.maxProcesses
+        spec.cgroup = cgroup
+        if !config.user.isRoot { spec.user = (config.user.uid, config.user.gid) }
+        return spec
+    }
+
+    /// The runtime dials in, says hello in this supervisor's protocol, and reports the end of its module code.
+    private func awaitInitDone(_ process: SandboxedProcess, listener: ControlListener, deadline: Double, failure: Failure,
+                               report: inout LifecycleReport) throws -> (ControlConnection, AgentMessage.InitDone) {
         guard let conn = try listener.accept(from: process.process, deadline: deadline) else {
             if process.process.poll() != nil { throw failure.died("start-up", report: &report) }
             throw failure.timedOut("start-up", report: &report)
@@ -173,11 +192,7 @@ struct InitPhase {
                                + "\(ControlProtocol.version)", report: &report)
         }
         switch try conn.receive(deadline: deadline) {
-        case .message(.initDone(let m)):
-            ok = true
-            return Session(process: process, connection: conn, listener: listener, start: start, deadline: deadline,
-                           initDone: m, token: token, environment: baseEnvironment, layout: layout, mergedLayers: merged,
-                           cgroup: cgroup, network: network, storage: storage)
+        case .message(.initDone(let m)): return (conn, m)
         case .message(.initError(let m)):
             let e = m.error
             throw failure.fail("\(e.errorType): \(e.errorMessage)", lambdaError: e, hint: m.hint ?? InitPhase.hint(for: e),
