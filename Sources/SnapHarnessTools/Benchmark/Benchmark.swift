@@ -113,32 +113,16 @@ public struct Benchmark: Sendable {
             let order = (0..<variants.count).map { variants[($0 + round) % variants.count] }
             for variant in order where variant != .lazy || lazy {
                 step(variant.rawValue)
-                let requestId = "bench-\(round)-\(variant.rawValue)"
-                switch variant {
-                case .cold:
-                    record(.cold, try ColdStartDriver(criu: criu, config: config, event: options.event).run(requestId: requestId))
-                case .restore:
-                    record(.restore, try harnessRestore(snapshot: snapshot, manifest: manifest, function: function))
-                case .criu, .lazy:
-                    let floor = CriuFloor(criu: criu, snapshot: snapshot, manifest: manifest, function: function,
-                                          workDirectory: scratch + "/\(variant.rawValue)", owner: config.user, event: options.event)
-                    do {
-                        record(variant, try floor.run(lazy: variant == .lazy, requestId: requestId))
-                    } catch where variant == .lazy {
-                        // Lazy restore is optional: note why it failed and go on without it.
-                        report.notes.append("lazy restore failed and was skipped from then on: \(error)")
-                        record(.lazy, [:], error: "\(error)")
-                        lazy = false
+                do {
+                    if let metrics = try measure(variant, requestId: "bench-\(round)-\(variant.rawValue)", snapshot: snapshot,
+                                                 manifest: manifest, function: function, scratch: scratch) {
+                        record(variant, metrics)
                     }
-                case .libcriu:
-                    let floor = CriuFloor(criu: criu, snapshot: snapshot, manifest: manifest, function: function,
-                                          workDirectory: scratch + "/libcriu", owner: config.user, event: options.event)
-                    record(.libcriu, try floor.runLibcriu(requestId: requestId))
-                case .fill:
-                    let seconds = try MemoryFill.measure(bytes: Int(manifest.imageBytes))
-                    record(.fill, ["fill": seconds * 1000, "MiB": Double(manifest.imageBytes) / 1_048_576])
-                case .snapshot:
-                    break
+                } catch where variant == .lazy {
+                    // Lazy restore is optional: note why it failed and go on without it.
+                    report.notes.append("lazy restore failed and was skipped from then on: \(error)")
+                    record(.lazy, [:], error: "\(error)")
+                    lazy = false
                 }
                 done += 1
             }
@@ -148,6 +132,30 @@ public struct Benchmark: Sendable {
         report.summarize(targetSpeedup: options.targetSpeedup, targetLazyMs: options.targetLazyMs,
                          targetFillRatio: options.targetFillRatio, targetCheckpointMs: options.targetCheckpointMs)
         return report
+    }
+
+    /// One variant measured once on this round's snapshot (nil: the snapshot itself, measured by its driver).
+    private func measure(_ variant: BenchmarkVariant, requestId: String, snapshot: SnapshotDirectory,
+                         manifest: SnapshotManifest, function: FunctionManifest, scratch: String) throws -> [String: Double]? {
+        switch variant {
+        case .cold:
+            return try ColdStartDriver(criu: criu, config: config, event: options.event).run(requestId: requestId)
+        case .restore:
+            return try harnessRestore(snapshot: snapshot, manifest: manifest, function: function)
+        case .criu, .lazy:
+            let floor = CriuFloor(criu: criu, snapshot: snapshot, manifest: manifest, function: function,
+                                  workDirectory: scratch + "/\(variant.rawValue)", owner: config.user, event: options.event)
+            return try floor.run(lazy: variant == .lazy, requestId: requestId)
+        case .libcriu:
+            let floor = CriuFloor(criu: criu, snapshot: snapshot, manifest: manifest, function: function,
+                                  workDirectory: scratch + "/libcriu", owner: config.user, event: options.event)
+            return try floor.runLibcriu(requestId: requestId)
+        case .fill:
+            let seconds = try MemoryFill.measure(bytes: Int(manifest.imageBytes))
+            return ["fill": seconds * 1000, "MiB": Double(manifest.imageBytes) / 1_048_576]
+        case .snapshot:
+            return nil
+        }
     }
 
     /// The harness's restore path, exactly as `snapharness restore` runs it: `RestoredEnvironment.restore()` (libcriu
