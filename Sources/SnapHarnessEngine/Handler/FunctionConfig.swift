@@ -196,6 +196,14 @@ public struct FunctionConfig: Sendable {
 
     /// Checks what can be checked before starting anything; each error says how to fix it.
     public func validate() throws {
+        try validateFolders()
+        try validateProgram()
+        try validateSettings()
+        try validateLambdaLimits()
+    }
+
+    /// The function's folder and layers: folders, a deployment package Lambda would take, readable by its user.
+    private func validateFolders() throws {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) else {
             throw HarnessError.input("handler folder \(directory) does not exist. Pass the folder that holds your "
@@ -221,16 +229,14 @@ public struct FunctionConfig: Sendable {
             throw HarnessError.input("the handler folder cannot be /tmp itself: the function gets a private /tmp of its "
                                      + "own, as on Lambda. Put the handler in a folder of its own")
         }
-        let reserved = userEnvironment.keys.filter(FunctionConfig.reservedVariables.contains).sorted()
-        guard reserved.isEmpty else {
-            let sources = Set(reserved.map { environmentSources[$0] ?? "--env" }).sorted().joined(separator: " / ")
-            throw HarnessError.input("reserved environment variable(s) \(reserved.joined(separator: ", ")) cannot be "
-                                     + "set with \(sources): Lambda sets them itself (use the matching flag, e.g. --handler, --memory)")
-        }
         guard user.canUse(directory, bits: 5) else {
             throw HarnessError.input("the function runs as user \(user.name), who cannot read \(directory) (it becomes "
                 + "/var/task). Make the folder readable (chmod o+rx), or run the function as root with --user root")
         }
+    }
+
+    /// What will run: the handler module (not a dangling link), the interpreter, a custom runtime's bootstrap.
+    private func validateProgram() throws {
         // A handler module that is a link to nothing: say so, not Python's "No module named" after a whole start-up.
         if image == nil, runtimeClient != .bootstrap, let dot = handler.lastIndex(of: ".") {
             let module = directory + "/" + handler[..<dot].replacingOccurrences(of: ".", with: "/") + ".py"
@@ -244,6 +250,26 @@ public struct FunctionConfig: Sendable {
         guard user.canUse(python, bits: 5) else {
             throw HarnessError.input("the function runs as user \(user.name), who cannot run \(python) (mode bits). "
                 + "Pass --python with an interpreter \(user.name) can run, or --user root")
+        }
+        if runtimeClient == .bootstrap {
+            let bootstrap = directory + "/bootstrap"
+            guard FileManager.default.fileExists(atPath: bootstrap) else {
+                throw HarnessError.input("a custom runtime (provided.al2023) starts the executable `bootstrap` in the "
+                                         + "function's folder, and \(directory) has none. Add one (see Examples/custom-runtime)")
+            }
+            guard access(bootstrap, X_OK) == 0 else {
+                throw HarnessError.input("\(bootstrap) is not executable: `chmod +x \(bootstrap)` (Lambda starts it as a program)")
+            }
+        }
+    }
+
+    /// The flags' own ranges and combinations, and variables that are Lambda's to set.
+    private func validateSettings() throws {
+        let reserved = userEnvironment.keys.filter(FunctionConfig.reservedVariables.contains).sorted()
+        guard reserved.isEmpty else {
+            let sources = Set(reserved.map { environmentSources[$0] ?? "--env" }).sorted().joined(separator: " / ")
+            throw HarnessError.input("reserved environment variable(s) \(reserved.joined(separator: ", ")) cannot be "
+                                     + "set with \(sources): Lambda sets them itself (use the matching flag, e.g. --handler, --memory)")
         }
         for (flag, value) in [("--timeout", timeout), ("--restore-timeout", restoreTimeout), ("--init-timeout", initTimeout)] {
             guard value.isFinite, value > 0 else {
@@ -263,17 +289,10 @@ public struct FunctionConfig: Sendable {
         guard (128...10240).contains(memoryMB) else {
             throw HarnessError.input("--memory must be between 128 and 10240 MB (Lambda's range), got \(memoryMB)")
         }
-        if runtimeClient == .bootstrap {
-            let bootstrap = directory + "/bootstrap"
-            guard FileManager.default.fileExists(atPath: bootstrap) else {
-                throw HarnessError.input("a custom runtime (provided.al2023) starts the executable `bootstrap` in the "
-                                         + "function's folder, and \(directory) has none. Add one (see Examples/custom-runtime)")
-            }
-            guard access(bootstrap, X_OK) == 0 else {
-                throw HarnessError.input("\(bootstrap) is not executable: `chmod +x \(bootstrap)` (Lambda starts it as a program)")
-            }
-        }
-        // Lambda's configuration limits, refused before anything runs as Lambda refuses them at CreateFunction.
+    }
+
+    /// Lambda's configuration limits, refused before anything runs as Lambda refuses them at CreateFunction.
+    private func validateLambdaLimits() throws {
         let nameCharacters = functionName.unicodeScalars.allSatisfy {
             $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_")
         }
