@@ -256,6 +256,54 @@ struct ServeTests {
         }
     }
 
+    /// SIGINT while 8 requests run (each in an environment of its own) and another client stalls mid-body: every
+    /// environment is torn down at once (the stalled client delays nothing of it), serve exits 130 within seconds, and
+    /// each of the 8 gets an answer or a closed connection.
+    @Test func aSignalDuringABurstLeavesNothingBehind() throws {
+        let dir = TestEnvironment.scratchDirectory("serve-burst")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+            import http.client, json, socket, sys, threading
+            port = int(sys.argv[1])
+            path = "/2015-03-31/functions/function/invocations"
+            stalled = socket.create_connection(("127.0.0.1", port))
+            stalled.sendall(b"POST " + path.encode() + b" HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 100\\r\\n\\r\\n{")
+            out = []
+            def one():
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                try:
+                    c.request("POST", path, body=b'{"sleep": 5}')
+                    out.append(c.getresponse().status)
+                except Exception as e:
+                    out.append(type(e).__name__)
+            threads = [threading.Thread(target=one) for _ in range(8)]
+            for t in threads: t.start()
+            for t in threads: t.join()
+            print(json.dumps(out))
+            """.write(toFile: dir + "/burst.py", atomically: true, encoding: .utf8)
+        try leavesNothingBehind {
+            let server = try Server([function, "--max-concurrency", "8"])
+            let client = Process()
+            client.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            client.arguments = [dir + "/burst.py", server.base.split(separator: ":").last.map(String.init) ?? "0"]
+            let out = Pipe()
+            client.standardOutput = out
+            try client.run()
+            let reader = CLI.PipeReader(out.fileHandleForReading)
+            let deadline = Date().addingTimeInterval(20)
+            while (server.status["environments"] as? [Any])?.count ?? 0 < 8 && Date() < deadline { usleep(50_000) }
+            #expect((server.status["environments"] as? [Any])?.count == 8, "\(server.status)")
+            let start = Date()
+            #expect(server.stop() == 130, "\(server.stderr.snapshot)")
+            #expect(Date().timeIntervalSince(start) < 10, "stopped within seconds")
+            let ended = Date().addingTimeInterval(30)
+            while client.isRunning && Date() < ended { usleep(20_000) }
+            if client.isRunning { client.terminate(); client.waitUntilExit() }
+            let answers = (try? JSONSerialization.jsonObject(with: Data(reader.text.utf8))) as? [Any] ?? []
+            #expect(answers.count == 8, "every request answered or closed: \(reader.snapshot)")
+        }
+    }
+
     /// 1,000 invocations at concurrency 8; latencies are printed (performance is judged by `make bench`, not here).
     @Test func underLoadNothingLeaks() throws {
         try leavesNothingBehind {
