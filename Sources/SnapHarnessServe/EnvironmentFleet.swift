@@ -7,8 +7,8 @@ import SnapHarness
 /// restored from the snapshot, up to `maxConcurrency`; past it the request is throttled. Idle environments are shut
 /// down after `idleTimeout`; with `fresh`, every request gets a new environment that is shut down after it.
 ///
-/// The blocking calls (restores, invocations) run on `Workers`' threads: `invoke(event:clientContext:waitForCapacity:on:)`
-/// is the one requests use. The fleet is a service of serve's group (`FleetService`): it keeps networks ready and
+/// The blocking calls (restores, invocations) run on `Workers`' threads:
+/// `invoke(event:clientContext:waitForCapacity:on:)` is the one requests use. The fleet is a service of serve's group (`FleetService`): it keeps networks ready and
 /// reaps idle environments while the server runs, and shuts every environment down when the group stops.
 public final class EnvironmentFleet: @unchecked Sendable {
     public struct Options: Sendable {
@@ -147,7 +147,7 @@ public final class EnvironmentFleet: @unchecked Sendable {
             let seen = changes.count
             do {
                 // Whole in one call: a request cancelled before its turn has acquired nothing.
-                let (report, log, teardown) = try await workers.run { () throws -> (InvocationReport, String, Member?) in
+                let (report, log, teardown) = try await workers.run { () -> (InvocationReport, String, Member?) in
                     let member = try self.acquire()
                     let (report, log, teardown) = self.invoke(member, event: event, clientContext: clientContext)
                     return (report, log, teardown ? member : nil)

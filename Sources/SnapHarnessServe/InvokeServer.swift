@@ -23,7 +23,8 @@ public enum InvokeServer {
         // A thread per environment serve allows (each holds one during its restore and invocations), and two per
         // fleet for its network filler and idle reaper: a request never waits for a thread.
         let workers = Workers(threads: api.fleets.reduce(0) { $0 + $1.options.maxConcurrency + 2 })
-        let app = Application(router: api.router(workers: workers), configuration: .init(address: .hostname(host, port: port)),
+        let app = Application(router: api.router(workers: workers),
+                              configuration: .init(address: .hostname(host, port: port)),
                               onServerRunning: { channel in
                                   let bound = channel.localAddress?.port ?? port
                                   onReady("http://\(host):\(bound)")
