@@ -14,9 +14,10 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
-    // The data path, one target a layer (README "Architecture"):
+    // The data path, one target a layer (README "Targets"):
     //   SnapHarnessProtocol  the control channel's messages and framing, shared with the Python agent; no dependencies
     //   SnapHarnessEngine    handler dir -> sandbox -> control channel -> checkpoint -> snapshot -> restore -> invoke
     //   SnapHarnessTools     check, bench, soak, doctor: built on the engine's public API only
@@ -36,6 +37,9 @@ let package = Package(
         .target(name: "SnapHarnessServe", dependencies: [
             "SnapHarnessEngine", .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
+            // NIOThreadPool for the blocking engine calls; the service group the server, fleets and workers run in.
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(
             name: "snapharness",

@@ -1,12 +1,15 @@
 #if os(Linux)
 import Foundation
+import ServiceLifecycle
 import SnapHarnessEngine
 
 /// Lambda's scaling model over one snapshot: a request goes to an idle environment; with none idle, a new one is
 /// restored from the snapshot, up to `maxConcurrency`; past it the request is throttled. Idle environments are shut
 /// down after `idleTimeout`; with `fresh`, every request gets a new environment that is shut down after it.
 ///
-/// Calls block (restores, invocations): callers run them off the event loop.
+/// The blocking calls (restores, invocations) run on `Workers`' threads:
+/// `invoke(event:clientContext:waitForCapacity:on:)` is the one requests use. The fleet is a service of serve's group (`FleetService`): it keeps networks ready and
+/// reaps idle environments while the server runs, and shuts every environment down when the group stops.
 public final class EnvironmentFleet: @unchecked Sendable {
     public struct Options: Sendable {
         public var maxConcurrency: Int
@@ -48,13 +51,16 @@ public final class EnvironmentFleet: @unchecked Sendable {
     let criu: Criu
     let credentials: ContainerCredentialsServer?
     let log: @Sendable (String) -> Void
-    private let lock = NSCondition()
+    private let lock = NSLock()
+    /// Moves when capacity is freed, an environment goes idle, or the fleet stops: what `Event` invocations waiting
+    /// for capacity and the idle reaper wait for.
+    let changes = ChangeSignal()
     private var members: [Member] = []
     private var nextIndex = 1
     private var stopping = false
     private var restores = 0
     /// Networks made ahead of the restores that need them (only for snapshots taken in a network of their own).
-    private let networks: NetworkPool?
+    let networks: NetworkPool?
 
     public init(source: RestoreSource, criu: Criu, credentials: ContainerCredentialsServer?, options: Options,
                 log: @escaping @Sendable (String) -> Void) {
@@ -67,9 +73,9 @@ public final class EnvironmentFleet: @unchecked Sendable {
         networks = source.manifest.networkKey != nil ? NetworkPool(size: min(8, options.maxConcurrency)) : nil
     }
 
-    /// An environment to invoke: an idle one, else a newly restored one. `wait`: wait for capacity instead of
-    /// refusing (asynchronous `Event` invocations are queued on Lambda, never throttled to the caller).
-    public func acquire(wait: Bool = false) throws -> Member {
+    /// An environment to invoke: an idle one, else a newly restored one; `Refusal.throttled` when there are
+    /// `maxConcurrency` environments and none is idle. Blocks (thaw, restore).
+    public func acquire() throws -> Member {
         lock.lock()
         while true {
             if stopping { lock.unlock(); throw Refusal.stopping }
@@ -87,8 +93,8 @@ public final class EnvironmentFleet: @unchecked Sendable {
                 continue
             }
             if members.count < options.maxConcurrency { break }
-            if !wait { lock.unlock(); throw Refusal.throttled }
-            lock.wait(until: Date().addingTimeInterval(1))
+            lock.unlock()
+            throw Refusal.throttled
         }
         let index = nextIndex
         nextIndex += 1
@@ -114,9 +120,11 @@ public final class EnvironmentFleet: @unchecked Sendable {
         }
     }
 
-    /// Runs one invocation on `member` and hands it back: idle again, or shut down (`fresh`, or the environment
-    /// ended: a timeout or crash resets it on Lambda).
-    public func invoke(_ member: Member, event: String, clientContext: String? = nil) -> (report: InvocationReport, log: String) {
+    /// Runs one invocation on `member` and hands it back idle, unless it must go (`fresh`, or the environment ended:
+    /// a timeout or crash resets it on Lambda): then `teardown` is true and the caller calls `release(member)` once
+    /// the answer is sent. Blocks.
+    public func invoke(_ member: Member, event: String, clientContext: String? = nil)
+        -> (report: InvocationReport, log: String, teardown: Bool) {
         member.logs.begin()
         let first = member.invocations == 0
         let report = member.environment.invoke(event: event, first: first, clientContext: clientContext)
@@ -125,13 +133,35 @@ public final class EnvironmentFleet: @unchecked Sendable {
         member.invocations += 1
         member.lastUsed = Clock.now
         lock.unlock()
-        if options.fresh || !member.environment.isRunning {
-            // Torn down after the answer, not before: the caller does not wait for it.
-            Thread.detachNewThread { self.release(member) }
-        } else {
-            release(member)
+        let teardown = options.fresh || !member.environment.isRunning
+        if !teardown { release(member) }
+        return (report, tail, teardown)
+    }
+
+    /// One invocation as a request makes it, on `workers`' threads: an environment acquired, invoked and handed
+    /// back. An environment that must go is torn down in the background, after the answer. `waitForCapacity`: wait
+    /// (without a thread) for an environment instead of being throttled, as Lambda queues `Event` invocations.
+    func invoke(event: String, clientContext: String?, waitForCapacity: Bool = false,
+                on workers: Workers) async throws -> (report: InvocationReport, log: String) {
+        while true {
+            let seen = changes.count
+            do {
+                // Whole in one call: a request cancelled before its turn has acquired nothing.
+                let (report, log, teardown) = try await workers.run { () -> (InvocationReport, String, Member?) in
+                    let member = try self.acquire()
+                    let (report, log, teardown) = self.invoke(member, event: event, clientContext: clientContext)
+                    return (report, log, teardown ? member : nil)
+                }
+                if let teardown {
+                    let release = { @Sendable in await workers.finish { self.release(teardown) } }
+                    // Shutting down: the fleet's shutdown takes it, and this waits for it.
+                    if !workers.background(release) { await release() }
+                }
+                return (report, log)
+            } catch Refusal.throttled where waitForCapacity {
+                await changes.wait(after: seen)
+            }
         }
-        return (report, tail)
     }
 
     /// Gives an acquired environment back without invoking it.
@@ -142,8 +172,8 @@ public final class EnvironmentFleet: @unchecked Sendable {
             member.environment.freeze() // as Lambda freezes an environment between invocations
             lock.lock()
             member.busy = false
-            lock.broadcast()
             lock.unlock()
+            changes.signal()
         }
     }
 
@@ -153,8 +183,32 @@ public final class EnvironmentFleet: @unchecked Sendable {
         member.environment.shutdown()
         lock.lock()
         members.removeAll { $0 === member }
-        lock.broadcast()
         lock.unlock()
+        changes.signal()
+    }
+
+    /// When the environment idle longest reaches the idle timeout (nil: none is idle), and `changes`' count read
+    /// before looking.
+    private func nextIdleDeadline() -> (deadline: Double?, seen: Int) {
+        let seen = changes.count
+        lock.lock()
+        defer { lock.unlock() }
+        return (members.filter { !$0.busy }.map(\.lastUsed).min().map { $0 + options.idleTimeout }, seen)
+    }
+
+    /// Shuts idle environments down as they reach the idle timeout, until cancelled: sleeps until the next one
+    /// does, or, with none idle, until one goes idle (it cannot expire sooner than the timeout after that).
+    func reapIdle(on workers: Workers) async {
+        while !Task.isCancelled {
+            let (deadline, seen) = nextIdleDeadline()
+            if let deadline {
+                try? await Task.sleep(for: .seconds(max(0, deadline - Clock.now)))
+            } else {
+                await changes.wait(after: seen)
+            }
+            if Task.isCancelled { return }
+            try? await workers.run { self.reapIdle() }
+        }
     }
 
     /// Shuts down environments idle for longer than the idle timeout.
@@ -175,8 +229,8 @@ public final class EnvironmentFleet: @unchecked Sendable {
         lock.lock()
         stopping = true
         let all = members
-        lock.broadcast()
         lock.unlock()
+        changes.signal() // Event invocations waiting for capacity give up
         networks?.stop()
         for m in all { m.environment.shutdown() }
         lock.lock()
@@ -209,6 +263,23 @@ public final class EnvironmentFleet: @unchecked Sendable {
                               invocations: m.invocations, restoreMs: m.restoreMs,
                               idleSeconds: m.busy ? nil : (now - m.lastUsed))
         }, restores: restores, maxConcurrency: options.maxConcurrency, fresh: options.fresh)
+    }
+}
+
+/// A fleet in serve's service group: while the server runs it keeps networks ready and reaps idle environments;
+/// at graceful shutdown (or cancellation) it stops both and shuts every environment down, refusing requests from then.
+struct FleetService: Service {
+    let fleet: EnvironmentFleet
+    let workers: Workers
+
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            if let networks = fleet.networks { group.addTask { await networks.fill(on: workers) } }
+            group.addTask { await fleet.reapIdle(on: workers) }
+            try? await gracefulShutdown() // throws when cancelled instead: the environments go all the same
+            group.cancelAll() // a network being made is finished (and kept for `stop` to remove)
+        }
+        await workers.finish { fleet.shutdownAll() }
     }
 }
 #endif

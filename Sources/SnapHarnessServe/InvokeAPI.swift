@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import SnapHarnessEngine
+import SnapHarnessProtocol
 
 /// Lambda's Invoke API (`POST /2015-03-31/functions/{FunctionName}/invocations`, as boto3's `lambda` client and
 /// `aws lambda invoke --endpoint-url` send it; RIE's fixed `function` name for curl users) over an `EnvironmentFleet`,
@@ -36,11 +37,12 @@ public struct InvokeAPI: Sendable {
         static let errorType = HTTPField.Name("X-Amzn-ErrorType")!
     }
 
-    public func router() -> Router<BasicRequestContext> {
+    /// The routes; blocking work goes to `workers`.
+    func router(workers: Workers) -> Router<BasicRequestContext> {
         let router = Router()
         router.post("/2015-03-31/functions/:name/invocations") { request, context in
             let name = context.parameters.get("name") ?? ""
-            return try await self.invoke(name: name, request: request)
+            return try await self.invoke(name: name, request: request, workers: workers)
         }
         router.get("/snapharness/environments") { _, _ in
             if self.functions.count == 1, let only = self.fleets.first {
@@ -51,7 +53,7 @@ public struct InvokeAPI: Sendable {
         return router
     }
 
-    func invoke(name: String, request: Request) async throws -> Response {
+    func invoke(name: String, request: Request, workers: Workers) async throws -> Response {
         let decoded = name.removingPercentEncoding ?? name
         let qualifier = URLComponents(string: request.uri.description)?.queryItems?.first { $0.name == "Qualifier" }?.value
         guard let fleet = fleet(named: decoded, qualifier: qualifier) else {
@@ -92,15 +94,16 @@ public struct InvokeAPI: Sendable {
             return Response(status: .noContent, headers: [Header.executedVersion: Self.executedVersion])
         case "Event":
             let note = self.note
-            Thread.detachNewThread {
+            let queued = workers.background {
                 do {
-                    let member = try fleet.acquire(wait: true)
-                    let (report, _) = fleet.invoke(member, event: event, clientContext: clientContext)
+                    let (report, _) = try await fleet.invoke(event: event, clientContext: clientContext,
+                                                             waitForCapacity: true, on: workers)
                     if let error = report.error { note("snapharness: Event invocation \(report.requestId) failed: \(error.errorType): \(error.errorMessage)") }
                 } catch {
                     note("snapharness: an Event invocation was dropped: \(error)")
                 }
             }
+            guard queued else { return Self.stopping }
             return Response(status: .accepted, headers: [Header.executedVersion: Self.executedVersion])
         case "RequestResponse":
             break
@@ -109,25 +112,23 @@ public struct InvokeAPI: Sendable {
                               message: "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun, got \(invocationType)")
         }
         let tail = request.headers[Header.logType] == "Tail"
-        let outcome = await Self.offLoop { () -> Result<(InvocationReport, String), any Error> in
-            do {
-                let member = try fleet.acquire()
-                return .success(fleet.invoke(member, event: event, clientContext: clientContext))
-            } catch {
-                return .failure(error)
-            }
+        let outcome: Result<(InvocationReport, String), any Error>
+        do {
+            outcome = .success(try await fleet.invoke(event: event, clientContext: clientContext, on: workers))
+        } catch {
+            outcome = .failure(error)
         }
         switch outcome {
         case .failure(EnvironmentFleet.Refusal.throttled):
             return Self.error(.tooManyRequests, type: "TooManyRequestsException", message: "Rate Exceeded.",
                               extra: ["Reason": "ConcurrentInvocationLimitExceeded"])
         case .failure(EnvironmentFleet.Refusal.stopping):
-            return Self.error(.serviceUnavailable, type: "ServiceException", message: "snapharness serve is shutting down")
+            return Self.stopping
         case .failure(let error as LifecycleError):
             // The restore or its after-restore hooks failed: Lambda's SnapStart errors.
-            let timedOut = error.lambdaError?.errorType == "SnapStartTimeoutException"
+            let timedOut = error.errorType == .snapStartTimeoutException
             return Self.error(timedOut ? .requestTimeout : .badRequest,
-                              type: timedOut ? "SnapStartTimeoutException" : "SnapStartException",
+                              type: (timedOut ? LambdaErrorType.snapStartTimeoutException : .snapStartException).name,
                               message: error.lambdaError.map { "\($0.errorType): \($0.errorMessage)" } ?? error.message)
         case .failure(let error):
             return Self.error(.internalServerError, type: "ServiceException", message: "\(error)")
@@ -167,11 +168,8 @@ public struct InvokeAPI: Sendable {
         return nil
     }
 
-    /// Blocking work (restores, invocations) on a thread of its own, never on the event loop.
-    static func offLoop<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(returning: work()) }
-        }
+    static var stopping: Response {
+        error(.serviceUnavailable, type: "ServiceException", message: "snapharness serve is shutting down")
     }
 
     /// An error as the Invoke API sends it: the type in `X-Amzn-ErrorType` (where botocore reads the code) and in the

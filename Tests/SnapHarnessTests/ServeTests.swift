@@ -219,6 +219,19 @@ struct ServeTests {
 
     /// A timeout is Lambda's error, never an empty 200; an idle environment goes after --idle-timeout; SIGTERM
     /// stops the server with 143.
+    /// A copy whose after-restore hooks fail gets Lambda's SnapStart errors: SnapStartException (400) when a hook
+    /// raises, SnapStartTimeoutException (408) when runtime load and hooks pass the restore limit.
+    @Test(arguments: [("after_raise", "400", "SnapStartException"), ("after_hang", "408", "SnapStartTimeoutException")])
+    func aFailedRestoreGetsLambdasSnapStartError(mode: String, status: String, type: String) throws {
+        try leavesNothingBehind {
+            let server = try Server([CLI.fixture("behaviours"), "--env", "MODE=\(mode)", "--restore-timeout", "1"])
+            defer { #expect(server.stop() == 130) }
+            let r = HostFootprint.shell("curl -s -D - -X POST \(server.base)/2015-03-31/functions/behaviours/invocations -d '{}'")
+            #expect(r.hasPrefix("HTTP/1.1 \(status)"), "\(r)")
+            #expect(r.lowercased().contains("x-amzn-errortype: \(type.lowercased())"), "\(r)")
+        }
+    }
+
     @Test func timeoutsIdleEnvironmentsAndSIGTERM() throws {
         try leavesNothingBehind {
             let server = try Server([function, "--timeout", "1", "--idle-timeout", "1s"])
@@ -252,6 +265,71 @@ struct ServeTests {
             let after = ticks()
             #expect(before >= 0 && after - before < 30, "ticks while idle: \(before) -> \(after)")
             #expect(server.stop() == 130)
+        }
+    }
+
+    /// SIGINT while 8 requests run (each in an environment of its own) and another client stalls mid-body: each of
+    /// the 8 gets an answer or a closed connection, every environment is gone (its processes, pasta) within 1.5 s
+    /// whatever the stalled client does, and serve exits 130 within seconds (a second SIGINT changes nothing),
+    /// leaving nothing behind.
+    @Test func aSignalDuringABurstLeavesNothingBehind() throws {
+        let dir = TestEnvironment.scratchDirectory("serve-burst")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+            import http.client, json, socket, sys, threading, time
+            port = int(sys.argv[1])
+            path = "/2015-03-31/functions/function/invocations"
+            stalled = socket.create_connection(("127.0.0.1", port))
+            stalled.sendall(b"POST " + path.encode() + b" HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 100\\r\\n\\r\\n{")
+            out = []
+            def one():
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                try:
+                    c.request("POST", path, body=b'{"sleep": 5}')
+                    out.append(c.getresponse().status)
+                except Exception as e:
+                    out.append(type(e).__name__)
+            threads = [threading.Thread(target=one) for _ in range(8)]
+            for t in threads: t.start()
+            for t in threads: t.join()
+            print(json.dumps(out), flush=True)
+            time.sleep(60)  # the stalled connection stays open
+            """.write(toFile: dir + "/burst.py", atomically: true, encoding: .utf8)
+        try leavesNothingBehind {
+            // The environments' processes and pasta (HostFootprint.take is too slow to time this).
+            func environments() -> [String] {
+                HostFootprint.shell("ps -eo pid=,args= | grep -E 'snapharness_bootstrap.py|pasta --config-net' | grep -v grep || true")
+                    .split(separator: "\n").map(String.init)
+            }
+            let before = environments()
+            let server = try Server([function, "--max-concurrency", "8"])
+            let client = Process()
+            client.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            client.arguments = [dir + "/burst.py", server.base.split(separator: ":").last.map(String.init) ?? "0"]
+            let out = Pipe()
+            client.standardOutput = out
+            try client.run()
+            // SIGKILL: Foundation's children inherit blocked signals.
+            defer { if client.isRunning { kill(client.processIdentifier, SIGKILL) }; client.waitUntilExit() }
+            let reader = CLI.PipeReader(out.fileHandleForReading)
+            let deadline = Date().addingTimeInterval(20)
+            while (server.status["environments"] as? [Any])?.count ?? 0 < 8 && Date() < deadline { usleep(50_000) }
+            #expect((server.status["environments"] as? [Any])?.count == 8, "\(server.status)")
+            let start = Date()
+            kill(server.process.processIdentifier, SIGINT)
+            let answered = Date().addingTimeInterval(10)
+            while !reader.contains("]") && Date() < answered { usleep(20_000) }
+            let answers = (try? JSONSerialization.jsonObject(with: Data(reader.snapshot.utf8))) as? [Any] ?? []
+            #expect(answers.count == 8, "every request answered or closed: \(reader.snapshot)")
+            var during = environments()
+            while during != before && Date() < answered {
+                usleep(20_000)
+                during = environments()
+            }
+            #expect(during == before && Date().timeIntervalSince(start) < 1.5,
+                    "the environments are gone at once, the stalled client notwithstanding: \(during)")
+            #expect(server.stop() == 130, "\(server.stderr.snapshot)")
+            #expect(Date().timeIntervalSince(start) < 10, "stopped within seconds")
         }
     }
 

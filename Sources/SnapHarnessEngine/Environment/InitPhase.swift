@@ -307,7 +307,9 @@ struct InitPhase {
             let seconds = Clock.now - start
             log.initReport(seconds: seconds, status: status, errorType: type ?? lambdaError?.type)
             report.phases.append(PhaseReport(phase: "init", durationMs: seconds * 1000, status: status))
-            return LifecycleError(phase, message, lambdaError: lambdaError, hint: hint)
+            var failure = LifecycleError(phase, message, lambdaError: lambdaError, hint: hint)
+            failure.errorType = type ?? lambdaError?.type
+            return failure
         }
 
         func timedOut(_ what: String, report: inout LifecycleReport) -> LifecycleError {

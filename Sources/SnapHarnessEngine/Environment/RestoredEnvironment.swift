@@ -191,7 +191,9 @@ public final class RestoredEnvironment: @unchecked Sendable {
             state.status = "error"
             state.message = "\(error)"
             log.restoreReport(seconds: Clock.now - start, copy: index, status: "error", errorType: .snapStartException)
-            throw LifecycleError(.restore, cause: error)
+            var failure = LifecycleError(.restore, cause: error)
+            failure.errorType = .snapStartException
+            throw failure
         }
     }
 
@@ -217,7 +219,9 @@ public final class RestoredEnvironment: @unchecked Sendable {
         state.status = status
         state.error = error
         state.message = message
-        return LifecycleError(phase, message, lambdaError: error)
+        var failure = LifecycleError(phase, message, lambdaError: error)
+        failure.errorType = errorType
+        return failure
     }
 
     private var restoreTimeout: String {

@@ -40,6 +40,9 @@ public struct LifecycleError: Error, CustomStringConvertible, Sendable {
     /// The error underneath, kept typed so callers can still catch it: a `CriuError` with CRIU's log, a
     /// `SystemError` with its errno, a `StorageError`, ... (`message` is its text).
     public var cause: (any Error)?
+    /// Lambda's error type for the failure, as INIT_REPORT / RESTORE_REPORT name it (`Runtime.InitTimeout`,
+    /// `SnapStartTimeoutException`, ...), when the phase has one; the function's own error object is `lambdaError`.
+    public var errorType: LambdaErrorType?
 
     public init(_ phase: LifecyclePhase, _ message: String, lambdaError: LambdaError? = nil, hint: String? = nil) {
         self.phase = phase

@@ -35,14 +35,31 @@ public enum Interrupts {
         return true
     }()
 
-    /// Records `sig` (the first one counts), kills every tracked function process, tells the handler.
+    /// Records `sig` (the first one counts), kills every tracked function process, tells the handler and, for the
+    /// first signal, the observers.
     private static func stop(_ sig: Int32) {
-        let pids = state.withLock { s -> Set<pid_t> in
-            if s.signal == nil { s.signal = sig }
-            return s.pids
+        let (pids, first) = state.withLock { s -> (Set<pid_t>, Bool) in
+            defer { if s.signal == nil { s.signal = sig } }
+            return (s.pids, s.signal == nil)
         }
         for pid in pids { kill(pid, SIGKILL) }
         handler?(sig)
+        if first {
+            for observer in observers.withLock({ list in defer { list = [] }; return list }) { observer(sig) }
+        }
+    }
+
+    private static let observers = Mutex<[@Sendable (Int32) -> Void]>([])
+
+    /// Calls `body` once, when the first signal has been received and its processes killed (at once if it already
+    /// was): a server that runs until interrupted starts its shutdown from here.
+    public static func whenReceived(_ body: @escaping @Sendable (Int32) -> Void) {
+        let already = observers.withLock { list -> Int32? in
+            if let sig = received { return sig }
+            list.append(body)
+            return nil
+        }
+        if let already { body(already) }
     }
 
     /// stdout or stderr can no longer be written (EPIPE): the run stops as if SIGPIPE had come, with the cleanup a
