@@ -16,8 +16,11 @@ public enum AgentMessage: Decodable, Sendable {
 
     public struct Hello: Decodable, Sendable {
         public var `protocol`: Int?
-        public var phase: String?
+        public var phase: Phase?
         public var pid: Int32?
+
+        /// Where the runtime says hello from: the start of Init, or a restored copy's wake-up.
+        public enum Phase: String, Decodable, Sendable { case `init`, restore }
     }
 
     public struct InitDone: Decodable, Sendable {

@@ -307,11 +307,15 @@ struct HardeningRound3Tests {
         let function = try TestEnvironment.function(in: dir, source: """
             import time
             def lambda_handler(event, context):
+                print("in the handler", flush=True)
                 time.sleep(60)
             """)
         try leavesNothingBehind {
+            // Both copies inside their handler: a copy still waiting for its invocation would see the channel close
+            // and exit by itself, leaving nothing for the next snapharness to find.
             let (_, signalled) = try CLI.runSignalled(["run", function, "--restores", "2", "--timeout", "120"], signal: SIGKILL,
-                                                      when: "[copy 2] START RequestId", timeout: 60)
+                                                      whenAll: ["[copy 1] in the handler", "[copy 2] in the handler"],
+                                                      timeout: 60)
             #expect(signalled)
             let left = HostFootprint.take()
             #expect(left.functionProcesses.count >= 2 && !left.loopDevices.isEmpty, "the copies outlived it: \(left)")

@@ -57,7 +57,7 @@ struct ProtocolFixtureTests {
             #expect(message.type == wire["type"] as? String, "\(stem)")
             switch message {
             case .hello(let m):
-                #expect(m.protocol == ControlProtocol.version && m.phase == wire["phase"] as? String && m.pid == 2)
+                #expect(m.protocol == ControlProtocol.version && m.phase?.rawValue == wire["phase"] as? String && m.pid == 2)
             case .initDone(let m):
                 #expect(m.beforeSnapshotHooks == (wire["beforeSnapshotHooks"] as? [String] ?? []), "\(stem)")
                 #expect(m.afterRestoreHooks == (wire["afterRestoreHooks"] as? [String] ?? []), "\(stem)")

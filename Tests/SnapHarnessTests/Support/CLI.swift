@@ -62,6 +62,12 @@ enum CLI {
     /// Runs snapharness and sends it `signal` as soon as its stderr contains `marker` (or after `fallback` seconds).
     static func runSignalled(_ arguments: [String], signal: Int32, when marker: String, delay: Double = 0,
                              timeout: Double = 120) throws -> (CLIResult, signalled: Bool) {
+        try runSignalled(arguments, signal: signal, whenAll: [marker], delay: delay, timeout: timeout)
+    }
+
+    /// The same, once stderr contains every one of `markers`.
+    static func runSignalled(_ arguments: [String], signal: Int32, whenAll markers: [String], delay: Double = 0,
+                             timeout: Double = 120) throws -> (CLIResult, signalled: Bool) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = arguments
@@ -75,7 +81,7 @@ enum CLI {
         let deadline = Date().addingTimeInterval(timeout)
         var signalled = false
         while p.isRunning && Date() < deadline {
-            if !signalled && errText.contains(marker) {
+            if !signalled && markers.allSatisfy(errText.contains) {
                 if delay > 0 { usleep(UInt32(delay * 1e6)) }
                 kill(p.processIdentifier, signal)
                 signalled = true
