@@ -12,11 +12,10 @@ struct InitPhase {
     let runtime: RuntimeFiles
     let log: LambdaLog
     var credentials: ContainerCredentialsServer?
-    /// Runs on the parked environment right before the checkpoint (check looks at its sockets and /tmp).
-    var beforeCheckpoint: ((InitializedEnvironment) -> Void)?
-    /// Given the inspector's facts at the end of Init, before the before-snapshot hooks (`check`: what the snapshot
-    /// holds, to tell a value frozen in it from one each copy made again).
-    var initFacts: ((FunctionFacts) -> Void)?
+    /// Inspect what the snapshot will hold (`check`): the inspector's facts at the end of Init, before the
+    /// before-snapshot hooks (to tell a value frozen in the snapshot from one each copy made again), and the parked
+    /// tree's connections and /tmp right before the dump, into `LifecycleReport.inspection`.
+    var inspect = false
     /// A network namespace made beforehand (bench makes it before its clock); the session owns it from `begin` on.
     var network: EnvironmentNetwork?
 
@@ -230,9 +229,22 @@ struct InitPhase {
                                             report: &report))
         defer { environment.terminate() } // a no-op once checkpointed
         try environment.checkSnapStartAllowed()
-        if let initFacts { initFacts(try environment.inspect(report: &report)) }
+        var initFactsAt = 0.0
+        if inspect {
+            report.inspection = SnapshotInspection(initFacts: try environment.inspect(report: &report))
+            initFactsAt = Date().timeIntervalSince1970
+        }
         let initSeconds = try environment.runBeforeSnapshotHooks(report: &report)
-        beforeCheckpoint?(environment)
+        if inspect {
+            report.inspection?.checkpoint = environment.checkpointFacts()
+            // Copies restore in a later wall-clock second than Init's facts were read (on Lambda, minutes later): a
+            // clock reading in whole seconds that each copy takes again then differs from Init's. Only a function
+            // holding a clock reading pays for the wait.
+            let wait = (initFactsAt.rounded(.down) + 1) - Date().timeIntervalSince1970
+            if report.inspection?.initFacts?.values.contains(where: { $0.kind == "timestamp" }) == true, wait > 0 {
+                usleep(UInt32(wait * 1_000_000))
+            }
+        }
         let checkpointStart = Clock.now
         let manifest: SnapshotManifest
         do {

@@ -51,6 +51,11 @@ public final class InitializedEnvironment {
         return facts
     }
 
+    /// What the parked tree holds right before a checkpoint: established TCP connections and files in its /tmp.
+    public func checkpointFacts() -> CheckpointFacts {
+        CheckpointFacts(tcpConnections: ProcessInventory.establishedTCP(pid: pid), tmpFiles: ProcessInventory.tmpFiles(pid: pid))
+    }
+
     /// One invocation before any snapshot: Lambda's on-demand (cold) path. Anything but a result is an error that
     /// says what came instead.
     @discardableResult

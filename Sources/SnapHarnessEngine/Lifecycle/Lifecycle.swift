@@ -21,7 +21,8 @@ public struct Lifecycle: Sendable {
         public var copies: Int
         public var invocations: Int
         public var event: String
-        /// Ask each copy's inspector for facts after its invocations (for `check`).
+        /// Ask each copy's inspector for facts after its invocations (for `check`); `run` inspects the snapshot too
+        /// (`LifecycleReport.inspection`).
         public var inspect: Bool
         /// Restore lazily (`RestoreSource.lazyPages`).
         public var lazyPages: Bool
@@ -41,9 +42,9 @@ public struct Lifecycle: Sendable {
 
     /// Init + hooks + checkpoint into `snapshot`.
     @discardableResult
+    /// `inspect`: record what the snapshot will hold in `report.inspection` (see `InitPhase.inspect`).
     public func snapshot(_ config: FunctionConfig, to snapshot: SnapshotDirectory, report: inout LifecycleReport,
-                         beforeCheckpoint: ((InitializedEnvironment) -> Void)? = nil,
-                         initFacts: ((FunctionFacts) -> Void)? = nil) throws -> SnapshotManifest {
+                         inspect: Bool = false) throws -> SnapshotManifest {
         report.function = config.functionName
         report.handler = config.handler
         // Refuse a bad -o before spending an Init on it.
@@ -60,8 +61,7 @@ public struct Lifecycle: Sendable {
             }
         }
         var phase = try initPhase(config)
-        phase.beforeCheckpoint = beforeCheckpoint
-        phase.initFacts = initFacts
+        phase.inspect = inspect
         let outcome = try phase.run(into: snapshot, report: &report)
         report.snapshot = SnapshotReport(path: snapshot.path, imageBytes: outcome.manifest.imageBytes,
                                          checkpointMs: outcome.manifest.dumpSeconds * 1000,
@@ -140,15 +140,14 @@ public struct Lifecycle: Sendable {
     /// `snapshot` into a private temporary folder, optionally wait `restoreDelay` seconds (to show what copies
     /// restored later see: expired tokens, stale timestamps), then `restore`; the snapshot is deleted afterwards.
     public func run(_ config: FunctionConfig, _ options: RestoreOptions, restoreDelay: Double = 0,
-                    report: inout LifecycleReport, beforeCheckpoint: ((InitializedEnvironment) -> Void)? = nil,
-                    initFacts: ((FunctionFacts) -> Void)? = nil,
+                    report: inout LifecycleReport,
                     onResult: @escaping @Sendable (Int, InvocationReport) -> Void = { _, _ in }) throws {
         // An event Lambda would refuse never costs an Init.
         do { try PayloadLimits.checkRequest(options.event) } catch { throw LifecycleError(.input, cause: error) }
         let scratch = try ScratchFolder.make("/tmp/snapharness-run")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let snapshotDir = SnapshotDirectory(path: scratch + "/snapshot")
-        try snapshot(config, to: snapshotDir, report: &report, beforeCheckpoint: beforeCheckpoint, initFacts: initFacts)
+        try snapshot(config, to: snapshotDir, report: &report, inspect: options.inspect)
         report.snapshot?.path = nil // temporary
         if restoreDelay > 0 {
             log.line("snapharness: waiting \(DurationText.describe(restoreDelay)) before restoring (--restore-delay)")

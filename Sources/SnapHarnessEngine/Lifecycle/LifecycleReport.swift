@@ -11,8 +11,13 @@ public struct LifecycleReport: Codable, Sendable {
     public var snapshot: SnapshotReport?
     public var copies: [CopyReport] = []
     public var failure: FailureReport?
+    /// What an inspected snapshot saw of its function (`check`); kept out of `--json`, whose readers get it in
+    /// their own form (check's report).
+    public var inspection: SnapshotInspection?
 
     public init() {}
+
+    private enum CodingKeys: String, CodingKey { case function, handler, phases, snapshot, copies, failure }
 }
 
 public struct PhaseReport: Codable, Sendable {

@@ -43,10 +43,4 @@ public struct CheckReport: Codable, Sendable {
     /// Handler errors in the restored copies (often the symptom of a finding, e.g. a dead connection).
     public var failedInvocations: [String]
 }
-
-/// What the supervisor sees of the parked function right before the checkpoint.
-public struct CheckpointFacts: Codable, Sendable {
-    public var tcpConnections: [String] = []
-    public var tmpFiles: [String] = []
-}
 #endif

@@ -28,26 +28,16 @@ public struct StaleStateCheck: Sendable {
         config.loadInspector = true
         let reference = try lifecycle.referenceFacts(config)
         var report = LifecycleReport()
-        let box = CheckpointBox()
         do {
             try lifecycle.run(config, Lifecycle.RestoreOptions(copies: copies, invocations: invocations, event: event,
                                                                inspect: true, lazyPages: lazyPages),
-                              restoreDelay: restoreDelay, report: &report, beforeCheckpoint: { environment in
-                box.facts.tcpConnections = ProcessInventory.establishedTCP(pid: environment.pid)
-                box.facts.tmpFiles = ProcessInventory.tmpFiles(pid: environment.pid)
-                // Copies restore in a later wall-clock second than Init's facts were read (on Lambda, minutes
-                // later): a clock reading in whole seconds that each copy takes again then differs from Init's.
-                // Only a function holding a clock reading pays for it.
-                let wait = (box.initFactsAt.rounded(.down) + 1) - Date().timeIntervalSince1970
-                if box.initFacts?.values.contains(where: { $0.kind == "timestamp" }) == true, wait > 0 {
-                    usleep(UInt32(wait * 1_000_000))
-                }
-            }, initFacts: { box.initFacts = $0; box.initFactsAt = Date().timeIntervalSince1970 })
+                              restoreDelay: restoreDelay, report: &report)
         } catch let error as LifecycleError where error.phase == .invoke {
             // A failing handler is often the symptom itself (a dead connection): keep going and report it.
         }
-        let findings = StaleStateCheck.findings(reference: reference, copies: report.copies, checkpoint: box.facts,
-                                                initFacts: box.initFacts,
+        let inspection = report.inspection ?? SnapshotInspection()
+        let findings = StaleStateCheck.findings(reference: reference, copies: report.copies, checkpoint: inspection.checkpoint,
+                                                initFacts: inspection.initFacts,
                                                 initCredentialFetches: report.snapshot?.initCredentialFetches ?? 0,
                                                 afterRestoreHooksAtInit: report.snapshot?.afterRestoreHooks ?? [])
         let failed = report.copies.flatMap { copy in
@@ -55,14 +45,8 @@ public struct StaleStateCheck: Sendable {
                 r.error.map { "copy \(copy.copy): invocation failed with \($0.errorType): \($0.errorMessage)" }
             }
         }
-        return CheckReport(findings: findings, copies: copies, lifecycle: report, checkpoint: box.facts,
+        return CheckReport(findings: findings, copies: copies, lifecycle: report, checkpoint: inspection.checkpoint,
                            failedInvocations: failed)
-    }
-
-    final class CheckpointBox: @unchecked Sendable {
-        var facts = CheckpointFacts()
-        var initFacts: FunctionFacts?
-        var initFactsAt: Double = 0
     }
 
     /// Every rule's findings on what a run saw (the rules: Check/Rules, one a file).

@@ -1,6 +1,30 @@
 #if os(Linux)
 import Foundation
-import SnapHarnessEngine
+import SnapHarnessProtocol
+
+/// What the supervisor sees of the parked function right before the checkpoint (`check`: a connection or a file the
+/// snapshot will hold in every copy).
+public struct CheckpointFacts: Codable, Sendable {
+    public var tcpConnections: [String] = []
+    public var tmpFiles: [String] = []
+
+    public init(tcpConnections: [String] = [], tmpFiles: [String] = []) {
+        self.tcpConnections = tcpConnections
+        self.tmpFiles = tmpFiles
+    }
+}
+
+/// What an inspected snapshot saw of its function (`Lifecycle.snapshot(..., inspect: true)`): the inspector's facts
+/// at the end of Init, before the before-snapshot hooks, and the parked process tree right before the dump.
+public struct SnapshotInspection: Sendable {
+    public var initFacts: FunctionFacts?
+    public var checkpoint = CheckpointFacts()
+
+    public init(initFacts: FunctionFacts? = nil, checkpoint: CheckpointFacts = CheckpointFacts()) {
+        self.initFacts = initFacts
+        self.checkpoint = checkpoint
+    }
+}
 
 /// Reads, from the host, what a (parked) function process holds: its TCP connections and its private /tmp.
 enum ProcessInventory {
