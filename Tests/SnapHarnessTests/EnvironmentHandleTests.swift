@@ -37,7 +37,7 @@ struct EnvironmentHandleTests {
             environment.shutdown()
             #expect(!environment.isRunning)
             let answers = try results.map { r -> [String: Any] in
-                #expect(r.status == "success", "\(r)")
+                #expect(r.status == .success, "\(r)")
                 let text = try #require(r.result?.text)
                 return try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
             }

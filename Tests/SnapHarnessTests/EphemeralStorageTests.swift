@@ -88,7 +88,7 @@ struct EphemeralStorageTests {
             #expect(copies.count == 2, "\(r)")
             for copy in copies {
                 #expect((copy.allPagesMs ?? 0) > 0 && copy.status == "done", "every copy served and got all its pages: \(copy)")
-                #expect(copy.invocations.first?.status == "success", "\(copy)")
+                #expect(copy.invocations.first?.status == .success, "\(copy)")
             }
         }
     }

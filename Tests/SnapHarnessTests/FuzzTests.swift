@@ -130,7 +130,7 @@ import Testing
         try forEachCase { rng in
             let value = randomJSON(&rng)
             let text = String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]), as: UTF8.self)
-            var report = InvocationReport(requestId: "r", durationMs: 1, billedDurationMs: 1, status: "success")
+            var report = InvocationReport(requestId: "r", durationMs: 1, billedDurationMs: 1, status: .success)
             report.result = try RawJSON(validating: text, source: "test")
             let written = String(decoding: try JSONValue.prettyData(report), as: UTF8.self)
             #expect(written.contains("\"result\" : " + text), "\(written)")

@@ -20,7 +20,7 @@ extension RestoredEnvironment {
         let requestId = UUID().uuidString.lowercased()
         log.start(requestId: requestId, copy: index)
         let start = Clock.now
-        var result = InvocationReport(requestId: requestId, durationMs: 0, billedDurationMs: 0, status: "success")
+        var result = InvocationReport(requestId: requestId, durationMs: 0, billedDurationMs: 0, status: .success)
         var fields = ReportFields()
         do {
             guard let conn = connection else { throw HarnessError.input("copy \(index) is not running") }
@@ -29,7 +29,7 @@ extension RestoredEnvironment {
             if case .message = answer { awaitOutput(of: requestId) }
             record(answer, into: &result, fields: &fields)
         } catch {
-            result.status = "crashed"
+            result.status = .crashed
             result.error = LambdaError(errorMessage: "\(error)", type: .runtimeExitError, requestId: requestId)
             fields.status = "error"
             teardown()
@@ -65,7 +65,7 @@ extension RestoredEnvironment {
         case .message(.result(let m)):
             result.maxMemoryUsedMB = maxMemoryUsedMB ?? m.maxMemoryMB
             if m.byteCount > PayloadLimits.responseBytes {
-                result.status = "error"
+                result.status = .error
                 result.error = PayloadLimits.responseTooLarge(m.byteCount, requestId: requestId)
                 fields.status = "error"
             } else {
@@ -73,7 +73,7 @@ extension RestoredEnvironment {
             }
         case .message(.error(let m)):
             result.maxMemoryUsedMB = maxMemoryUsedMB ?? m.maxMemoryMB
-            result.status = "error"
+            result.status = .error
             result.error = m.error
             // An error object is a response too: over 6 MB, Lambda answers with its own error instead.
             let size = (try? JSONValue(encoding: m.error).jsonText.utf8.count) ?? 0
@@ -87,13 +87,13 @@ extension RestoredEnvironment {
                          + "/tmp, or keep large files elsewhere (S3, EFS is not available with SnapStart)", copy: index)
             }
         case .message(let m):
-            result.status = "error"
+            result.status = .error
             result.error = LambdaError(errorMessage: "unexpected control message \(m.type)", type: .runtimeUnknown,
                                        requestId: requestId)
         case .closed:
             recordCrash(into: &result, fields: &fields)
         case .timedOut:
-            result.status = "timeout"
+            result.status = .timeout
             let limit = String(format: "%.2f", function.timeoutSeconds)
             result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: Task timed out after \(limit) seconds",
                                        type: .sandboxTimedout, requestId: requestId)
@@ -103,7 +103,7 @@ extension RestoredEnvironment {
             teardown()
         case .malformed(let why):
             // The channel can no longer be trusted: the environment is reset, as after a runtime crash.
-            result.status = "crashed"
+            result.status = .crashed
             result.error = LambdaError(errorMessage: "RequestId: \(requestId) Error: the runtime sent \(why)",
                                        type: .runtimeUnknown, requestId: requestId)
             fields.status = "error"
@@ -116,7 +116,7 @@ extension RestoredEnvironment {
     private func recordCrash(into result: inout InvocationReport, fields: inout ReportFields) {
         let requestId = result.requestId
         let exit = process?.waitForExit(timeout: 5)
-        result.status = "crashed"
+        result.status = .crashed
         awaitCgroup()
         result.maxMemoryUsedMB = maxMemoryUsedMB
         if cgroup?.outOfMemory == true {

@@ -107,8 +107,8 @@ public struct Lifecycle: Sendable {
             for k in 0..<options.invocations where copy.isRunning && Interrupts.received == nil {
                 let r = copy.invoke(event: options.event, first: k == 0)
                 onResult(i + 1, r)
-                if r.status != "success", failure == nil {
-                    failure = LifecycleError(.invoke, "\(r.error?.errorType ?? r.status): \(r.error?.errorMessage ?? "")",
+                if r.status != .success, failure == nil {
+                    failure = LifecycleError(.invoke, "\(r.error?.errorType ?? r.status.rawValue): \(r.error?.errorMessage ?? "")",
                                              lambdaError: r.error)
                 }
             }

@@ -59,12 +59,18 @@ public struct CopyReport: Codable, Sendable {
     public var credentialFetches: Int?
 }
 
+/// How an invocation ended: the handler returned (`success`) or raised (`error`, the environment lives on), or the
+/// environment ended with it (`timeout`, `crashed`: Lambda resets it).
+public enum InvocationStatus: String, Codable, Sendable {
+    case success, error, timeout, crashed
+}
+
 public struct InvocationReport: Codable, Sendable {
     public var requestId: String
     public var durationMs: Double
     public var billedDurationMs: Int
     public var maxMemoryUsedMB: Int?
-    public var status: String
+    public var status: InvocationStatus
     /// The handler's result exactly as the runtime encoded it.
     public var result: RawJSON?
     public var error: LambdaError?

@@ -172,8 +172,8 @@ public struct Benchmark: Sendable {
         let ready = Clock.now
         let result = copy.invoke(event: options.event, first: true)
         let response = Clock.now
-        guard result.status == "success" else {
-            throw HarnessError.input("restore: the invocation failed: \(result.error?.errorType ?? result.status): \(result.error?.errorMessage ?? "")")
+        guard result.status == .success else {
+            throw HarnessError.input("restore: the invocation failed: \(result.error?.errorType ?? result.status.rawValue): \(result.error?.errorMessage ?? "")")
         }
         return ["ready": (ready - start) * 1000, "firstResponse": (response - start) * 1000]
     }
