@@ -61,63 +61,85 @@ public struct InvokeAPI: Sendable {
                               message: "Function not found: arn:aws:lambda:\(region):000000000000:function:\(decoded)"
                                 + (qualifier.map { ":" + $0 } ?? ""))
         }
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: PayloadLimits.requestBytes)
-        } catch let error as HTTPResponseError where error.status == .contentTooLarge {
-            return Self.error(.contentTooLarge, type: "RequestTooLargeException",
-                              message: "Request must be smaller than \(PayloadLimits.requestBytes) bytes for the Invoke operation")
-        } catch {
-            // A body that ends before its Content-Length, or broken chunked framing: the request is malformed.
-            return Self.error(.badRequest, type: "InvalidRequestContentException",
-                              message: "The request body could not be read: \(error)")
-        }
-        let bytes = Array(body.readableBytesView)
-        let event = bytes.isEmpty ? "{}" : String(decoding: bytes, as: UTF8.self)
-        if (try? JSONSyntax.validate(Array(event.utf8))) == nil {
-            return Self.error(.badRequest, type: "InvalidRequestContentException",
-                              message: "Could not parse request body into json: the payload is not valid JSON")
+        let input: (event: String, clientContext: String?)
+        switch await Self.readInput(request) {
+        case .refused(let response): return response
+        case .input(let event, let clientContext): input = (event, clientContext)
         }
         let invocationType = request.headers[Header.invocationType] ?? "RequestResponse"
-        // X-Amz-Client-Context: base64 of a JSON object (what boto3's ClientContext= sends).
-        var decodedContext: String?
-        if let encoded = request.headers[Header.clientContext], !encoded.isEmpty {
-            guard let data = Data(base64Encoded: encoded), (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
-                return Self.error(.badRequest, type: "InvalidRequestContentException",
-                                  message: "X-Amz-Client-Context must be a base64-encoded JSON object")
-            }
-            decodedContext = String(decoding: data, as: UTF8.self)
-        }
-        let clientContext = decodedContext
         switch invocationType {
         case "DryRun":
             return Response(status: .noContent, headers: [Header.executedVersion: Self.executedVersion])
         case "Event":
-            let note = self.note
-            let queued = workers.background {
-                do {
-                    let (report, _) = try await fleet.invoke(event: event, clientContext: clientContext,
-                                                             waitForCapacity: true, on: workers)
-                    if let error = report.error { note("snapharness: Event invocation \(report.requestId) failed: \(error.errorType): \(error.errorMessage)") }
-                } catch {
-                    note("snapharness: an Event invocation was dropped: \(error)")
-                }
-            }
-            guard queued else { return Self.stopping }
-            return Response(status: .accepted, headers: [Header.executedVersion: Self.executedVersion])
+            return queueEvent(input.event, clientContext: input.clientContext, on: fleet, workers: workers)
         case "RequestResponse":
             break
         default:
             return Self.error(.badRequest, type: "InvalidParameterValueException",
                               message: "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun, got \(invocationType)")
         }
-        let tail = request.headers[Header.logType] == "Tail"
         let outcome: Result<(InvocationReport, String), any Error>
         do {
-            outcome = .success(try await fleet.invoke(event: event, clientContext: clientContext, on: workers))
+            outcome = .success(try await fleet.invoke(event: input.event, clientContext: input.clientContext, on: workers))
         } catch {
             outcome = .failure(error)
         }
+        return try Self.response(to: outcome, tail: request.headers[Header.logType] == "Tail")
+    }
+
+    /// A request's event and client context, or the Invoke API's refusal of what it sent.
+    enum Input {
+        case input(event: String, clientContext: String?)
+        case refused(Response)
+    }
+
+    /// The body (at most Lambda's request size, valid JSON; empty means `{}`) and `X-Amz-Client-Context` (base64 of a
+    /// JSON object, what boto3's ClientContext= sends).
+    static func readInput(_ request: Request) async -> Input {
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: PayloadLimits.requestBytes)
+        } catch let error as HTTPResponseError where error.status == .contentTooLarge {
+            return .refused(Self.error(.contentTooLarge, type: "RequestTooLargeException",
+                                       message: "Request must be smaller than \(PayloadLimits.requestBytes) bytes for the Invoke operation"))
+        } catch {
+            // A body that ends before its Content-Length, or broken chunked framing: the request is malformed.
+            return .refused(Self.error(.badRequest, type: "InvalidRequestContentException",
+                                       message: "The request body could not be read: \(error)"))
+        }
+        let bytes = Array(body.readableBytesView)
+        let event = bytes.isEmpty ? "{}" : String(decoding: bytes, as: UTF8.self)
+        if (try? JSONSyntax.validate(Array(event.utf8))) == nil {
+            return .refused(Self.error(.badRequest, type: "InvalidRequestContentException",
+                                       message: "Could not parse request body into json: the payload is not valid JSON"))
+        }
+        guard let encoded = request.headers[Header.clientContext], !encoded.isEmpty else { return .input(event: event, clientContext: nil) }
+        guard let data = Data(base64Encoded: encoded), (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
+            return .refused(Self.error(.badRequest, type: "InvalidRequestContentException",
+                                       message: "X-Amz-Client-Context must be a base64-encoded JSON object"))
+        }
+        return .input(event: event, clientContext: String(decoding: data, as: UTF8.self))
+    }
+
+    /// `Event`: 202 at once, the invocation runs in the background (waiting for capacity, as Lambda's queue does).
+    func queueEvent(_ event: String, clientContext: String?, on fleet: EnvironmentFleet, workers: Workers) -> Response {
+        let note = self.note
+        let queued = workers.background {
+            do {
+                let (report, _) = try await fleet.invoke(event: event, clientContext: clientContext,
+                                                         waitForCapacity: true, on: workers)
+                if let error = report.error { note("snapharness: Event invocation \(report.requestId) failed: \(error.errorType): \(error.errorMessage)") }
+            } catch {
+                note("snapharness: an Event invocation was dropped: \(error)")
+            }
+        }
+        guard queued else { return Self.stopping }
+        return Response(status: .accepted, headers: [Header.executedVersion: Self.executedVersion])
+    }
+
+    /// A `RequestResponse` invocation's answer: the result or the function's error (200), throttling (429), or a
+    /// failed restore as Lambda's SnapStart errors.
+    static func response(to outcome: Result<(InvocationReport, String), any Error>, tail: Bool) throws -> Response {
         switch outcome {
         case .failure(EnvironmentFleet.Refusal.throttled):
             return Self.error(.tooManyRequests, type: "TooManyRequestsException", message: "Rate Exceeded.",
