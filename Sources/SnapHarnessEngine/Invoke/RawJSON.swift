@@ -70,20 +70,94 @@ public enum JSONSyntax {
         public var description: String { "\(reason) at byte \(offset)" }
     }
 
+    /// Checks `bytes` against JSON's grammar (RFC 8259), UTF-8 included, in one pass and without building values.
     public static func validate(_ bytes: [UInt8]) throws {
+        guard String(validating: bytes, as: UTF8.self) != nil else { throw Failure(offset: 0, reason: "not UTF-8 text") }
+        var scanner = Scanner(bytes: bytes)
+        try scanner.run()
+    }
+
+    /// The grammar as a state machine over a stack of open containers; tokens are read by the methods below.
+    private struct Scanner {
+        let bytes: [UInt8]
         var i = 0
-        let n = bytes.count
+        var n: Int { bytes.count }
+        /// Containers still open: true for an object, false for an array.
+        var stack: [Bool] = []
+        /// What the grammar allows next.
+        enum Expect { case value, valueOrClose, key, keyOrClose, colon, commaOrClose }
+        var expect = Expect.value
+
+        init(bytes: [UInt8]) { self.bytes = bytes }
+
         func fail(_ reason: String) -> Failure { Failure(offset: i, reason: reason) }
-        func skipSpace() {
+
+        mutating func run() throws {
+            while true {
+                skipSpace()
+                guard i < n else {
+                    if stack.isEmpty && expect == .commaOrClose { return }
+                    throw fail("the text ends too early")
+                }
+                switch expect {
+                case .value, .valueOrClose: try value()
+                case .key, .keyOrClose: try key()
+                case .colon:
+                    guard bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                    i += 1; expect = .value
+                case .commaOrClose: try commaOrClose()
+                }
+            }
+        }
+
+        mutating func value() throws {
+            let b = bytes[i]
+            if expect == .valueOrClose, b == UInt8(ascii: "]") { i += 1; stack.removeLast(); expect = .commaOrClose; return }
+            switch b {
+            case UInt8(ascii: "{"):
+                guard stack.count < 10_000 else { throw fail("nested too deeply") }
+                stack.append(true); i += 1; expect = .keyOrClose
+            case UInt8(ascii: "["):
+                guard stack.count < 10_000 else { throw fail("nested too deeply") }
+                stack.append(false); i += 1; expect = .valueOrClose
+            case UInt8(ascii: "\""): try string(); expect = .commaOrClose
+            case UInt8(ascii: "t"): try literal("true"); expect = .commaOrClose
+            case UInt8(ascii: "f"): try literal("false"); expect = .commaOrClose
+            case UInt8(ascii: "n"): try literal("null"); expect = .commaOrClose
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try number(); expect = .commaOrClose
+            default: throw fail("unexpected character")
+            }
+        }
+
+        mutating func key() throws {
+            let b = bytes[i]
+            if expect == .keyOrClose, b == UInt8(ascii: "}") { i += 1; stack.removeLast(); expect = .commaOrClose; return }
+            guard b == UInt8(ascii: "\"") else { throw fail("an object key must be a string") }
+            try string(); expect = .colon
+        }
+
+        mutating func commaOrClose() throws {
+            let b = bytes[i]
+            guard let inObject = stack.last else { throw fail("extra text after the JSON value") }
+            if b == UInt8(ascii: ",") { i += 1; expect = inObject ? .key : .value }
+            else if b == UInt8(ascii: inObject ? "}" : "]") { i += 1; stack.removeLast(); expect = .commaOrClose }
+            else { throw fail("expected ',' or '\(inObject ? "}" : "]")'") }
+        }
+
+        mutating func skipSpace() {
             while i < n, bytes[i] == 0x20 || bytes[i] == 0x09 || bytes[i] == 0x0A || bytes[i] == 0x0D { i += 1 }
         }
-        func literal(_ word: String) throws {
+
+        mutating func literal(_ word: String) throws {
             let w = Array(word.utf8)
             guard i + w.count <= n, Array(bytes[i..<(i + w.count)]) == w else { throw fail("unexpected character") }
             i += w.count
         }
+
         func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
-        func number() throws {
+        func isHex(_ b: UInt8) -> Bool { isDigit(b) || (b | 0x20) >= 0x61 && (b | 0x20) <= 0x66 }
+
+        mutating func number() throws {
             if bytes[i] == UInt8(ascii: "-") { i += 1 }
             guard i < n, isDigit(bytes[i]) else { throw fail("a number needs digits") }
             if bytes[i] == UInt8(ascii: "0") { i += 1 } else { while i < n, isDigit(bytes[i]) { i += 1 } }
@@ -99,7 +173,8 @@ public enum JSONSyntax {
                 while i < n, isDigit(bytes[i]) { i += 1 }
             }
         }
-        func string() throws {
+
+        mutating func string() throws {
             i += 1 // opening quote
             while i < n {
                 let b = bytes[i]
@@ -125,52 +200,6 @@ public enum JSONSyntax {
                 i += 1
             }
             throw fail("an unterminated string")
-        }
-        func isHex(_ b: UInt8) -> Bool { isDigit(b) || (b | 0x20) >= 0x61 && (b | 0x20) <= 0x66 }
-
-        // Containers still open: true for an object, false for an array.
-        var stack: [Bool] = []
-        // What the grammar allows next.
-        enum Expect { case value, valueOrClose, key, keyOrClose, colon, commaOrClose }
-        var expect = Expect.value
-        guard String(validating: bytes, as: UTF8.self) != nil else { throw Failure(offset: 0, reason: "not UTF-8 text") }
-        while true {
-            skipSpace()
-            guard i < n else {
-                if stack.isEmpty && expect == .commaOrClose { return }
-                throw fail("the text ends too early")
-            }
-            let b = bytes[i]
-            switch expect {
-            case .value, .valueOrClose:
-                if expect == .valueOrClose, b == UInt8(ascii: "]") { i += 1; stack.removeLast(); expect = .commaOrClose; break }
-                switch b {
-                case UInt8(ascii: "{"):
-                    guard stack.count < 10_000 else { throw fail("nested too deeply") }
-                    stack.append(true); i += 1; expect = .keyOrClose
-                case UInt8(ascii: "["):
-                    guard stack.count < 10_000 else { throw fail("nested too deeply") }
-                    stack.append(false); i += 1; expect = .valueOrClose
-                case UInt8(ascii: "\""): try string(); expect = .commaOrClose
-                case UInt8(ascii: "t"): try literal("true"); expect = .commaOrClose
-                case UInt8(ascii: "f"): try literal("false"); expect = .commaOrClose
-                case UInt8(ascii: "n"): try literal("null"); expect = .commaOrClose
-                case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try number(); expect = .commaOrClose
-                default: throw fail("unexpected character")
-                }
-            case .key, .keyOrClose:
-                if expect == .keyOrClose, b == UInt8(ascii: "}") { i += 1; stack.removeLast(); expect = .commaOrClose; break }
-                guard b == UInt8(ascii: "\"") else { throw fail("an object key must be a string") }
-                try string(); expect = .colon
-            case .colon:
-                guard b == UInt8(ascii: ":") else { throw fail("expected ':'") }
-                i += 1; expect = .value
-            case .commaOrClose:
-                guard let inObject = stack.last else { throw fail("extra text after the JSON value") }
-                if b == UInt8(ascii: ",") { i += 1; expect = inObject ? .key : .value }
-                else if b == UInt8(ascii: inObject ? "}" : "]") { i += 1; stack.removeLast(); expect = .commaOrClose }
-                else { throw fail("expected ',' or '\(inObject ? "}" : "]")'") }
-            }
         }
     }
 }
