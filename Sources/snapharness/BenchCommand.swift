@@ -107,12 +107,8 @@ struct BenchCommand: ParsableCommand {
             if showBar { StandardStreams.err("\r\u{1B}[K") }
         } catch {
             if !quiet && isatty(2) != 0 { StandardStreams.err("\n") }
-            if let sig = Interrupts.received {
-                Output.error("interrupted: the benchmark's processes were stopped and its scratch folder removed")
-                throw ExitCode(128 + sig)
-            }
-            Output.error("\(error)")
-            throw ExitCode(1)
+            throw Output.exit(for: error,
+                              interrupted: "interrupted: the benchmark's processes were stopped and its scratch folder removed")
         }
         Output.print("CPU per environment: \(function.cpu) (--cpu host|lambda; run both to compare)")
         Output.print(report.table)

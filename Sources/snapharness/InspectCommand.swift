@@ -20,8 +20,7 @@ struct InspectCommand: ParsableCommand {
         do {
             summary = try SnapshotSummary(SnapshotDirectory(path: SnapshotDirectory.absolute(snapshot)), criu: try? Criu.locate())
         } catch {
-            Output.error("\(error)")
-            throw ExitCode(1)
+            throw Output.exit(for: error)
         }
         if json {
             let encoder = JSONEncoder()

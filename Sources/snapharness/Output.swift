@@ -29,23 +29,32 @@ enum Output {
             try Interrupts.check()
             if json { print(report.jsonText) }
             try Interrupts.check() // the report itself may meet a closed stdout
-        } catch _ where Interrupts.received != nil {
-            let sig = Interrupts.received ?? SIGINT
-            error("interrupted by \(Interrupts.describe(sig)): the function was stopped and its temporary files removed")
-            throw ExitCode(128 + sig)
-        } catch let e as LifecycleError {
-            report.failure = FailureReport(e)
-            if json { print(report.jsonText) }
-            error(e.description)
-            throw ExitCode(e.phase.exitCode)
-        } catch let e as ExitCode {
-            throw e
         } catch {
-            let e = LifecycleError(.input, cause: error)
-            report.failure = FailureReport(e)
-            if json { print(report.jsonText) }
-            Output.error("\(error)")
-            throw ExitCode(1)
+            if Interrupts.received == nil, !(error is ExitCode) {
+                report.failure = FailureReport(error as? LifecycleError ?? LifecycleError(.input, cause: error))
+                if json { print(report.jsonText) }
+            }
+            throw exit(for: error)
+        }
+    }
+
+    /// The one place a failure becomes what the user sees and the exit code: an interrupt 128+signal (after the
+    /// cleanup it announces), a lifecycle failure its phase's code with its phase and hint, anything else 1.
+    /// `interrupted`: the command's own words for an interrupt.
+    static func exit(for error: Error, interrupted: String? = nil) -> ExitCode {
+        if let sig = Interrupts.received {
+            self.error(interrupted ?? "interrupted by \(Interrupts.describe(sig)): the function was stopped and its "
+                       + "temporary files removed")
+            return ExitCode(128 + sig)
+        }
+        switch error {
+        case let e as ExitCode: return e
+        case let e as LifecycleError:
+            self.error(e.description)
+            return ExitCode(e.phase.exitCode)
+        default:
+            self.error("\(error)")
+            return ExitCode(1)
         }
     }
 }
