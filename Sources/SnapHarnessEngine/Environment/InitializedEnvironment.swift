@@ -11,6 +11,8 @@ public final class InitializedEnvironment {
     let session: InitPhase.Session
     /// The process went into a snapshot (CRIU killed it) or was shut down: nothing is left to stop.
     private var ended = false
+    /// The runtime closed its channel and parked for the checkpoint: it can no longer be asked to exit.
+    private var parked = false
 
     init(phase: InitPhase, session: InitPhase.Session) {
         self.phase = phase
@@ -110,6 +112,7 @@ public final class InitializedEnvironment {
                                                  timeoutLabel: "The before-snapshot hooks", report: &report)
         }
         try awaitChannelClosed(report: &report)
+        parked = true
         let initSeconds = Clock.now - session.start
         phase.log.initReport(seconds: initSeconds, status: "success")
         report.phases.append(PhaseReport(phase: "init", durationMs: initSeconds * 1000, status: "success"))
@@ -156,8 +159,10 @@ public final class InitializedEnvironment {
     /// The credential token Init's environment was given (`Lifecycle` counts its fetches).
     var credentialToken: String? { session.token }
 
-    /// Asks the runtime to exit (an environment never snapshotted) and removes what Init made; idempotent.
+    /// Asks the runtime to exit (stops it, once it has parked for a checkpoint that did not come) and removes what
+    /// Init made; idempotent.
     public func shutdown() {
+        guard !parked else { return terminate() }
         guard !ended else { return }
         ended = true
         session.close()
