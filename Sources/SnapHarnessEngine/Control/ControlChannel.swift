@@ -82,8 +82,9 @@ public final class ControlListener: @unchecked Sendable {
     public var addressLine: [UInt8] { Array((path + "\n").utf8) }
 
     /// Accepts the connection of `pid` within `timeout` seconds; other peers are turned away. Returns nil when
-    /// `pid` ends (or the time runs out) before connecting.
-    func accept(from process: ChildProcess, deadline: Double) throws -> ControlConnection? {
+    /// `pid` ends (or the time runs out) before connecting. `throughWrapper`: the runtime was started through
+    /// `AWS_LAMBDA_EXEC_WRAPPER`, which may run it as its own child instead of exec-ing it.
+    func accept(from process: ChildProcess, deadline: Double, throughWrapper: Bool = false) throws -> ControlConnection? {
         while Clock.now < deadline {
             if process.poll() != nil { return nil }
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
@@ -92,9 +93,11 @@ public final class ControlListener: @unchecked Sendable {
             let conn = sh_accept_cloexec(fd)
             if conn < 0 { if errno == EINTR || errno == EAGAIN { continue }; throw SystemError("accept") }
             // The runtime: the launched or restored process itself (a Runtime API server), or its child (the built-in
-            // agent under snapharness-init).
+            // agent under snapharness-init; under a wrapper that did not exec, the wrapper's child).
             let peer = sh_peer_pid(conn)
-            if peer == process.pid || (peer > 0 && ProcFile.parent(of: peer) == process.pid) {
+            let parent = peer > 0 ? ProcFile.parent(of: peer) : nil
+            if peer == process.pid || parent == process.pid
+                || (throughWrapper && parent.map { ProcFile.parent(of: $0) == process.pid } == true) {
                 return ControlConnection(fd: conn, peer: peer)
             }
             Glibc.close(conn) // not the process we launched or restored

@@ -178,9 +178,20 @@ struct InitPhase {
     /// The runtime dials in, says hello in this supervisor's protocol, and reports the end of its module code.
     private func awaitInitDone(_ process: SandboxedProcess, listener: ControlListener, deadline: Double, failure: Failure,
                                report: inout LifecycleReport) throws -> (ControlConnection, AgentMessage.InitDone) {
-        guard let conn = try listener.accept(from: process.process, deadline: deadline) else {
+        guard let conn = try listener.accept(from: process.process, deadline: deadline,
+                                                throughWrapper: config.runtimeClient == .builtin && config.usesExecWrapper) else {
             if process.process.poll() != nil { throw failure.died("start-up", report: &report) }
             throw failure.timedOut("start-up", report: &report)
+        }
+        // The built-in agent must be pid 1's child: the restore signal goes there (a Runtime API server is pid 1 itself).
+        if config.runtimeClient == .builtin && config.usesExecWrapper && ProcFile.parent(of: conn.peer) != process.pid {
+            let wrapper = config.userEnvironment["AWS_LAMBDA_EXEC_WRAPPER"] ?? ""
+            throw failure.fail("the wrapper script \(wrapper) (AWS_LAMBDA_EXEC_WRAPPER) runs the runtime as a child of its "
+                               + "own instead of replacing itself with it", type: .runtimeExitError,
+                               hint: "end the wrapper with `exec \"$@\"` (Lambda's examples do): the built-in runtime is "
+                                   + "woken after each restore by a signal to pid 1's child, which would be the wrapper; "
+                                   + "--runtime-client awslambdaric takes any wrapper (its restore goes through the "
+                                   + "Runtime API, as on Lambda)", report: &report)
         }
         let greeting = try conn.receive(deadline: deadline)
         guard case .message(.hello(let hello)) = greeting else {

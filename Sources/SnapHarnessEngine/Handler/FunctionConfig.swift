@@ -80,11 +80,13 @@ public struct FunctionConfig: Sendable {
 
         /// What the sandbox starts as pid 1: the Runtime API server, which starts the runtime as its child; or, for the
         /// built-in runtime, snapharness-init with the agent as its child (the function is never pid 1, as on Lambda).
-        func command(python: String) -> (executable: String, arguments: [String]) {
+        /// `execWrapper`: the runtime starts through `AWS_LAMBDA_EXEC_WRAPPER` (the API server does it for awslambdaric).
+        func command(python: String, execWrapper: Bool = false) -> (executable: String, arguments: [String]) {
             let agents = LambdaFilesystem.agentDirectory
             if usesRuntimeAPI { return (python, ["-u", agents + "/snapharness_api.py"]) }
+            let runtime = [python, "-u", agents + "/snapharness_bootstrap.py"]
             return (LambdaFilesystem.runtimeDirectory + "/" + Installation.initFile,
-                    [python, "-u", agents + "/snapharness_bootstrap.py"])
+                    execWrapper ? ["/bin/sh", agents + "/" + FunctionConfig.execWrapperScript] + runtime : runtime)
         }
     }
 
@@ -156,7 +158,8 @@ public struct FunctionConfig: Sendable {
     /// dynamic loader: nothing of it depends on the image's userland.
     func launch() -> (executable: String, arguments: [String]) {
         guard image != nil else {
-            return runtimeClient.command(python: LambdaFilesystem.installation(of: python).executable)
+            return runtimeClient.command(python: LambdaFilesystem.installation(of: python).executable,
+                                         execWrapper: usesExecWrapper)
         }
         let hidden = ImageStore.harnessFolder
         let python = hidden + "/lang/bin/" + (self.python as NSString).lastPathComponent
@@ -166,6 +169,15 @@ public struct FunctionConfig: Sendable {
             .joined(separator: ":")
         return (hidden + loader, ["--library-path", libraries, python, "-u", hidden + "/agent/snapharness_api.py"])
     }
+
+    /// Lambda's Python runtimes start the runtime through `AWS_LAMBDA_EXEC_WRAPPER` when it is set; custom runtimes
+    /// (OS-only) ignore it, and an image's own bootstrap does what AWS's base images do.
+    var usesExecWrapper: Bool {
+        image == nil && runtimeClient != .bootstrap && !(userEnvironment["AWS_LAMBDA_EXEC_WRAPPER"] ?? "").isEmpty
+    }
+
+    /// Lambda's bootstrap logic for `AWS_LAMBDA_EXEC_WRAPPER`, in the agent's folder.
+    static let execWrapperScript = "snapharness_exec_wrapper.sh"
 
     /// The image's command after the function's ImageConfig.
     public var imageCommand: [String] {

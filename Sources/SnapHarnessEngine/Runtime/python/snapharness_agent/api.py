@@ -291,6 +291,9 @@ def start_runtime():
     else:
         launcher = os.path.join(FOLDER, "snapharness_launch.py")
         argv = [sys.executable, launcher, os.environ["_HANDLER"]]
+        if env.get("AWS_LAMBDA_EXEC_WRAPPER"):
+            # Lambda's Python bootstrap starts the runtime through the wrapper script (custom runtimes do not).
+            argv = ["/bin/sh", os.path.join(FOLDER, "snapharness_exec_wrapper.sh")] + argv
     actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0)]
     return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsigmask=(),
                           setsigdef=(signal.SIGUSR1, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE))
