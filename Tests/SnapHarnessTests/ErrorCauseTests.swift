@@ -8,8 +8,9 @@ import Testing
 /// says exactly what it said before; Lambda's error types have one spelling.
 struct ErrorCauseTests {
     @Test func aLifecycleFailureKeepsCriusErrorAndItsLog() throws {
-        let log = TestEnvironment.scratchDirectory("cause") + ".log"
-        defer { unlink(log) }
+        let dir = TestEnvironment.scratchDirectory("cause")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = dir + "/restore.log"
         try "(00.010000) Error (criu/cr-restore.c:1234): Can't fork for 42: File exists\n"
             .write(toFile: log, atomically: true, encoding: .utf8)
         let criu = CriuError(operation: "restore", code: -52, logPath: log)
