@@ -10,10 +10,15 @@ public struct Lifecycle: Sendable {
     /// The local container-credentials endpoint every environment gets (rotated per restored copy).
     public let credentials: ContainerCredentialsServer?
 
-    public init(criu: Criu, log: LambdaLog, credentials: ContainerCredentialsServer? = nil) {
+    /// The runtime files, located once by a caller that starts many environments (bench: never inside its clock);
+    /// nil: located at each Init.
+    public let runtime: RuntimeFiles?
+
+    public init(criu: Criu, log: LambdaLog, credentials: ContainerCredentialsServer? = nil, runtime: RuntimeFiles? = nil) {
         self.criu = criu
         self.log = log
         self.credentials = credentials
+        self.runtime = runtime
     }
 
     /// Per-copy options of `restore`.
@@ -37,7 +42,7 @@ public struct Lifecycle: Sendable {
     }
 
     func initPhase(_ config: FunctionConfig) throws -> InitPhase {
-        InitPhase(criu: criu, config: config, runtime: try RuntimeFiles.locate(), log: log, credentials: credentials)
+        InitPhase(criu: criu, config: config, runtime: try runtime ?? RuntimeFiles.locate(), log: log, credentials: credentials)
     }
 
     /// Init + hooks + checkpoint into `snapshot`.

@@ -62,7 +62,7 @@ public struct Benchmark: Sendable {
         guard options.iterations >= 1, options.warmup >= 0 else {
             throw HarnessError.input("--iterations must be at least 1 and --warmup at least 0")
         }
-        _ = try RuntimeFiles.locate() // missing runtime files are said before any work
+        let runtime = try RuntimeFiles.locate() // once, before any clock; missing files are said before any work
         let base = options.workDirectory ?? Benchmark.defaultWorkBase()
         var template = Array((base + "/sh-bench-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else { throw SystemError("mkdtemp under \(base)") }
@@ -101,7 +101,7 @@ public struct Benchmark: Sendable {
 
             step("snapshot")
             let snapshot = SnapshotDirectory(path: scratch + "/snap-\(round)")
-            let (snapshotMetrics, manifest) = try SnapshotDriver(criu: criu, config: config)
+            let (snapshotMetrics, manifest) = try SnapshotDriver(criu: criu, config: config, runtime: runtime)
                 .run(into: snapshot)
             record(.snapshot, snapshotMetrics)
             report.imageBytes = manifest.imageBytes
@@ -115,7 +115,8 @@ public struct Benchmark: Sendable {
                 step(variant.rawValue)
                 do {
                     if let metrics = try measure(variant, requestId: "bench-\(round)-\(variant.rawValue)", snapshot: snapshot,
-                                                 manifest: manifest, function: function, scratch: scratch) {
+                                                 manifest: manifest, function: function, scratch: scratch,
+                                                 runtime: runtime) {
                         record(variant, metrics)
                     }
                 } catch where variant == .lazy {
@@ -136,10 +137,11 @@ public struct Benchmark: Sendable {
 
     /// One variant measured once on this round's snapshot (nil: the snapshot itself, measured by its driver).
     private func measure(_ variant: BenchmarkVariant, requestId: String, snapshot: SnapshotDirectory,
-                         manifest: SnapshotManifest, function: FunctionManifest, scratch: String) throws -> [String: Double]? {
+                         manifest: SnapshotManifest, function: FunctionManifest, scratch: String,
+                         runtime: RuntimeFiles) throws -> [String: Double]? {
         switch variant {
         case .cold:
-            return try ColdStartDriver(criu: criu, config: config, event: options.event).run(requestId: requestId)
+            return try ColdStartDriver(criu: criu, config: config, runtime: runtime, event: options.event).run(requestId: requestId)
         case .restore:
             return try harnessRestore(snapshot: snapshot, manifest: manifest, function: function)
         case .criu, .lazy:

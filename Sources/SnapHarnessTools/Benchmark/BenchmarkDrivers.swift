@@ -13,6 +13,7 @@ import Glibc
 struct ColdStartDriver {
     let criu: Criu
     let config: FunctionConfig
+    let runtime: RuntimeFiles
     let event: String
 
     func run(requestId: String) throws -> [String: Double] {
@@ -22,7 +23,7 @@ struct ColdStartDriver {
         // The environment's network exists before the cold start too, as the restore's does (not timed in either).
         let network = try EnvironmentNetwork.create()
         let start = Clock.now
-        let environment = try InitializedEnvironment.start(onDemand, lifecycle: Lifecycle(criu: criu, log: .silent),
+        let environment = try InitializedEnvironment.start(onDemand, lifecycle: Lifecycle(criu: criu, log: .silent, runtime: runtime),
                                                            network: network, report: &scratch)
         defer { environment.shutdown() }
         let ready = Clock.now
@@ -40,12 +41,13 @@ struct ColdStartDriver {
 struct SnapshotDriver {
     let criu: Criu
     let config: FunctionConfig
+    let runtime: RuntimeFiles
 
     func run(into snapshot: SnapshotDirectory) throws -> (metrics: [String: Double], manifest: SnapshotManifest) {
         var scratch = LifecycleReport()
         let network = try EnvironmentNetwork.create()
         let start = Clock.now
-        let environment = try InitializedEnvironment.start(config, lifecycle: Lifecycle(criu: criu, log: .silent),
+        let environment = try InitializedEnvironment.start(config, lifecycle: Lifecycle(criu: criu, log: .silent, runtime: runtime),
                                                            network: network, report: &scratch)
         defer { environment.shutdown() } // a no-op once checkpointed
         let initEnd = Clock.now
