@@ -17,6 +17,7 @@ public struct LifecycleReport: Codable, Sendable {
 
     public init() {}
 
+    /// Every field but `inspection` (ReportEncodingTests holds it to that): a field added above belongs here too.
     private enum CodingKeys: String, CodingKey { case function, handler, phases, snapshot, copies, failure }
 }
 
