@@ -28,15 +28,34 @@ public enum AgentMessage: Decodable, Sendable {
         public var afterRestoreHooks: [String] = []
         /// A Runtime API runtime's request that ended Init: "restore" (restore/next) or "next" (invocation/next).
         public var parkedIn: String?
+        /// The Lambda extensions that registered during Init (none without /opt/extensions or internal ones).
+        public var extensions: [ExtensionSummary] = []
 
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             beforeSnapshotHooks = try c.decodeIfPresent([String].self, forKey: .beforeSnapshotHooks) ?? []
             afterRestoreHooks = try c.decodeIfPresent([String].self, forKey: .afterRestoreHooks) ?? []
             parkedIn = try c.decodeIfPresent(String.self, forKey: .parkedIn)
+            extensions = try c.decodeIfPresent([ExtensionSummary].self, forKey: .extensions) ?? []
         }
 
-        enum CodingKeys: String, CodingKey { case beforeSnapshotHooks, afterRestoreHooks, parkedIn }
+        enum CodingKeys: String, CodingKey { case beforeSnapshotHooks, afterRestoreHooks, parkedIn, extensions }
+    }
+
+    /// One Lambda extension at the end of Init, as the environment's Extensions API saw it (times from Init's start).
+    public struct ExtensionSummary: Codable, Sendable, Equatable {
+        public var name: String
+        /// Lambda's extension state ("Ready" once it waits for events).
+        public var state: String
+        /// What it registered for: INVOKE, SHUTDOWN.
+        public var events: [String]
+        /// An executable in /opt/extensions (its own process), not one registered from inside the runtime.
+        public var external: Bool
+        public var registeredMs: Double
+        /// Its first event/next: the end of its Init.
+        public var readyMs: Double?
+        /// The Telemetry API types it subscribed to (platform, function, extension), if it did.
+        public var telemetry: [String]?
     }
 
     /// A failed phase: the Lambda error object the runtime built (a placeholder if it sent none) and a hint.

@@ -77,6 +77,12 @@ def agent_messages():
         ("init_done-parkedIn", protocol.init_done(after_restore_hooks=["refresh_identity"], parked_in="restore")),
         # The Runtime API server when awslambdaric reported a before-snapshot hook's failure as an Init error.
         ("init_done-bare", protocol.init_done()),
+        ("init_done-extensions", protocol.init_done(
+            extensions=[{"name": "telemetry-agent", "state": "Ready", "events": ["INVOKE", "SHUTDOWN"],
+                         "external": True, "registeredMs": 12.5, "readyMs": 130.25,
+                         "telemetry": ["platform", "function"]},
+                        {"name": "in-process", "state": "Ready", "events": ["INVOKE"], "external": False,
+                         "registeredMs": 80.0, "readyMs": 131.0}])),
         ("init_error", protocol.init_error(lambda_error(
             "Unable to import module 'lambda_function': No module named 'requests'", "Runtime.ImportModuleError"))),
         ("init_error-hint", protocol.init_error(

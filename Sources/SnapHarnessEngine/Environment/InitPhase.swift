@@ -81,10 +81,12 @@ struct InitPhase {
             self.environment = environment
         }
 
-        /// Asks the runtime to exit and makes sure it did.
+        /// Asks the runtime to exit and makes sure it did (after the extensions' Shutdown phase, if it has any).
         func close() {
             try? connection.send(.shutdown)
-            if process.waitForExit(timeout: 2) == nil { process.terminate() }
+            if process.waitForExit(timeout: FunctionManifest.shutdownSeconds(extensions: !initDone.extensions.isEmpty)) == nil {
+                process.terminate()
+            }
             release()
         }
 
@@ -202,7 +204,10 @@ struct InitPhase {
                                + "\(ControlProtocol.version)", report: &report)
         }
         switch try conn.receive(deadline: deadline) {
-        case .message(.initDone(let m)): return (conn, m)
+        case .message(.initDone(let m)):
+            log.extensions(m.extensions)
+            if !m.extensions.isEmpty { report.extensions = m.extensions }
+            return (conn, m)
         case .message(.initError(let m)):
             let e = m.error
             throw failure.fail("\(e.errorType): \(e.errorMessage)", lambdaError: e, hint: m.hint ?? InitPhase.hint(for: e),
@@ -226,6 +231,11 @@ struct InitPhase {
 
     /// What to do about an Init error a runtime client reports, where snapharness knows more than the runtime says.
     static func hint(for error: LambdaError) -> String? {
+        if error.errorType.hasPrefix("Extension.") {
+            return "an extension (an executable in /opt/extensions, from a layer or the image) failed Init; its own "
+                + "output above says why. Lambda fails Init the same way when an extension exits, cannot start, or "
+                + "reports init/error"
+        }
         if error.type == .runtimeImportModuleError && error.errorMessage.hasSuffix("No module named 'snapshot_restore'") {
             return "the hooks package is imported as `snapshot_restore_py` (PyPI: snapshot-restore-py); "
                 + "`import snapshot_restore` fails on Lambda too"
@@ -281,7 +291,8 @@ struct InitPhase {
         if let merged = session.mergedLayers { copies[SnapshotDirectory.layersFolder] = merged }
         return try criu.checkpoint(session.process, to: snapshot, function: function,
                                    copies: copies, network: session.network,
-                                   tcpEstablished: config.runtimeClient.usesRuntimeAPI, storage: session.storage)
+                                   tcpEstablished: config.runtimeClient.usesRuntimeAPI || !session.initDone.extensions.isEmpty,
+                                   storage: session.storage)
     }
 
     /// What the snapshot's manifest records about the function.
@@ -302,6 +313,7 @@ struct InitPhase {
         function.layers = config.layers
         function.runtimeClient = config.runtimeClient == .builtin ? nil : config.runtimeClient
         function.image = config.image
+        function.extensions = initDone.extensions.isEmpty ? nil : initDone.extensions.map(\.name)
         return function
     }
 

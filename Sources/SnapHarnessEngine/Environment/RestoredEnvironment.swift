@@ -337,7 +337,9 @@ public final class RestoredEnvironment: @unchecked Sendable {
         if connection != nil { process?.lazyPages?.waitUntilComplete(timeout: 30) }
         if let conn = connection, process?.process.poll() == nil {
             try? conn.send(.shutdown)
-            if process?.waitForExit(timeout: 2) == nil { process?.terminate() }
+            if process?.waitForExit(timeout: FunctionManifest.shutdownSeconds(extensions: function.extensions != nil)) == nil {
+                process?.terminate()
+            }
         }
         teardown()
         if state.status == "restored" { state.status = "done" }

@@ -348,9 +348,11 @@ public struct FunctionConfig: Sendable {
             // As Lambda's Python runtime sets it: the runtime's libraries after the function's and the layers' folders.
             "PYTHONPATH": LambdaFilesystem.runtimeDirectory,
             "SNAPHARNESS_RUNTIME_LIB": LambdaFilesystem.runtimeDirectory,
+            // Every runtime has it on Lambda; the built-in runtime serves the Extensions API there when it has to.
+            "AWS_LAMBDA_RUNTIME_API": FunctionConfig.runtimeAPIAddress,
+            "SNAPHARNESS_RUNTIME_VERSION": runtimeClient.runtimeVersion(python: python),
         ]) { _, new in new }
         if runtimeClient.usesRuntimeAPI {
-            env["AWS_LAMBDA_RUNTIME_API"] = FunctionConfig.runtimeAPIAddress
             env["SNAPHARNESS_RUNTIME_CLIENT"] = runtimeClient.rawValue
             if loadInspector { env["SNAPHARNESS_INSPECT"] = "1" }
         }
@@ -391,6 +393,7 @@ public struct FunctionConfig: Sendable {
         reserved.merge([
             "AWS_LAMBDA_RUNTIME_API": FunctionConfig.runtimeAPIAddress,
             "SNAPHARNESS_RUNTIME_CLIENT": RuntimeClient.image.rawValue,
+            "SNAPHARNESS_RUNTIME_VERSION": RuntimeClient.image.runtimeVersion(python: python),
             "SNAPHARNESS_IMAGE_COMMAND": String(decoding: (try? JSONEncoder().encode(imageCommand)) ?? Data("[]".utf8),
                                                 as: UTF8.self),
             "SNAPHARNESS_WORKDIR": imageWorkingDirectory,

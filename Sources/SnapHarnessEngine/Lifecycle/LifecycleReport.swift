@@ -11,6 +11,8 @@ public struct LifecycleReport: Codable, Sendable {
     public var snapshot: SnapshotReport?
     public var copies: [CopyReport] = []
     public var failure: FailureReport?
+    /// The Lambda extensions registered at Init (with their registration and ready times), when there were any.
+    public var extensions: [AgentMessage.ExtensionSummary]?
     /// What an inspected snapshot saw of its function (`check`); kept out of `--json`, whose readers get it in
     /// their own form (check's report).
     public var inspection: SnapshotInspection?
@@ -18,7 +20,7 @@ public struct LifecycleReport: Codable, Sendable {
     public init() {}
 
     /// Every field but `inspection` (ReportEncodingTests holds it to that): a field added above belongs here too.
-    private enum CodingKeys: String, CodingKey { case function, handler, phases, snapshot, copies, failure }
+    private enum CodingKeys: String, CodingKey { case function, handler, phases, snapshot, copies, failure, extensions }
 }
 
 public struct PhaseReport: Codable, Sendable {

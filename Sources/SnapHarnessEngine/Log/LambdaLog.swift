@@ -44,6 +44,17 @@ public final class LambdaLog: Sendable {
         line(text)
     }
 
+    /// What Lambda logs of each extension at the end of Init, and of its Telemetry API subscription.
+    func extensions(_ extensions: [AgentMessage.ExtensionSummary]) {
+        for e in extensions {
+            line("EXTENSION\tName: \(e.name)\tState: \(e.state)\tEvents: [\(e.events.joined(separator: ", "))]")
+        }
+        for e in extensions {
+            guard let types = e.telemetry else { continue }
+            line("TELEMETRY\tName: \(e.name)\tState: Subscribed\tTypes: [\(types.map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined(separator: ", "))]")
+        }
+    }
+
     func restoreStart(runtime: String, copy: Int) { line("RESTORE_START Runtime Version: \(runtime)", copy: copy) }
 
     func restoreReport(seconds: Double, copy: Int, status: String? = nil, errorType: LambdaErrorType? = nil) {

@@ -83,6 +83,12 @@ public struct FunctionManifest: Codable, Sendable, Equatable {
     public var runtimeClient: FunctionConfig.RuntimeClient?
     /// The container image the function ran from (its root, by id in the image cache); nil for a zip function.
     public var image: ContainerImage?
+    /// The Lambda extensions that registered at Init (they are in the snapshot, parked in event/next).
+    public var extensions: [String]?
+
+    /// How long an environment's end may take before it is killed: Lambda's Shutdown phase gives extensions 2,000 ms
+    /// (the environment's own API server enforces it); without extensions the runtime exits at once.
+    static func shutdownSeconds(extensions: Bool) -> Double { extensions ? 3.5 : 2 }
 
     public init(handlerDirectory: String, handler: String, python: String, environment: [String: String],
                 timeoutSeconds: Double, restoreTimeoutSeconds: Double, memorySizeMB: Int, initSeconds: Double) {

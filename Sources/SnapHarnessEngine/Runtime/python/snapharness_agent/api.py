@@ -17,19 +17,18 @@ import os
 import signal
 import sys
 
-import http.server
 import json
 import queue
 import socket
 import threading
 import time
 
-from . import FOLDER, protocol
+from . import FOLDER, extensions, protocol
 from .channel import Channel
 
-ADDRESS = ("127.0.0.1", 9001)
+ADDRESS = extensions.ADDRESS
 PREFIX = "/2018-06-01/runtime"
-MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's 6 MiB for responses and errors
+MAX_PAYLOAD = extensions.MAX_PAYLOAD  # Lambda's 6 MiB for responses and errors
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
 BEFORE_SNAPSHOT_ERROR = "Runtime.BeforeSnapshotError"
 
@@ -103,49 +102,16 @@ def error_body(error_type, message):
     return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
 
 
-class RuntimeAPI(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as libcurl in awslambdaric expects
-    server_version = "snapharness"
-    sys_version = ""
-
-    def log_message(self, *args):
-        pass  # the runtime's own output is the function's; the API server's is not
-
-    def reply(self, status, headers=None, body=b""):
-        self.send_response(status)
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        if body and "Content-Type" not in (headers or {}):
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
-        self.wfile.flush()
+class RuntimeAPI(extensions.Handler):
+    """The Runtime API's routes; the Extensions and Telemetry APIs' come from extensions.Handler (`route`)."""
 
     def refuse(self, status, error_type, message):
         self.reply(status, body=error_body(error_type, message))
 
-    def body(self):
-        """The request body, or None when it is over Lambda's limit (read and dropped: the connection stays usable)."""
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_PAYLOAD:
-            while length > 0:
-                chunk = self.rfile.read(min(length, 1 << 20))
-                if not chunk:
-                    break
-                length -= len(chunk)
-            return None
-        data = b""
-        while len(data) < length:
-            chunk = self.rfile.read(length - len(data))
-            if not chunk:
-                break
-            data += chunk
-        return data
-
     def do_GET(self):
         path = self.path.split("?", 1)[0]
+        if self.route("GET", path):
+            return
         if path == CREDENTIALS_PATH:
             status, body = forward_credentials(self.headers.get("Authorization"))
             self.reply(status, body=body)
@@ -176,6 +142,8 @@ class RuntimeAPI(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         path = self.path.split("?", 1)[0]
+        if self.route("POST", path):
+            return
         parts = path[len(PREFIX):].strip("/").split("/") if path.startswith(PREFIX + "/") else []
         if parts == ["init", "error"]:
             self.phase_error(("init", "parked"), "InitError", "init_error")
@@ -239,11 +207,6 @@ class RuntimeAPI(http.server.BaseHTTPRequestHandler):
         return error
 
 
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
 # `snapharness check` of an awslambdaric function: the inspector (inspector/sitecustomize.py) is loaded into the
 # runtime's interpreter and answers here; otherwise nothing of snapharness is in the runtime's process.
 INSPECTING = os.environ.get("SNAPHARNESS_INSPECT") == "1"
@@ -299,21 +262,31 @@ def start_runtime():
                           setsigdef=(signal.SIGUSR1, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE))
 
 
-def reap(runtime_pid):
-    """pid 1 reaps every orphan; the runtime's own exit goes to the main thread."""
+RUNTIME_PID = [None]  # set under STATE.lock as the runtime is spawned (the reaper may see its exit at once)
+
+
+def reap():
+    """pid 1 reaps every orphan; the runtime's own exit goes to the main thread, an extension's to the extensions."""
     while True:
         try:
             pid, status = os.waitpid(-1, 0)
         except ChildProcessError:
-            return
+            time.sleep(0.01)  # no child yet (between an extension's end and the runtime's start)
+            continue
         except InterruptedError:
             continue
-        if pid == runtime_pid:
-            code = os.waitstatus_to_exitcode(status)
-            with STATE.lock:
+        code = os.waitstatus_to_exitcode(status)
+        with STATE.lock:
+            is_runtime = pid == RUNTIME_PID[0]
+            if is_runtime:
                 STATE.exit_code = code
                 STATE.lock.notify_all()
+        if is_runtime:
             STATE.events.put(("exited", code))
+            if extensions.HOST is not None:
+                extensions.HOST.abandon()
+        elif extensions.HOST is not None:
+            extensions.HOST.exited(pid, code)
 
 
 def exit_as(code):
@@ -385,21 +358,34 @@ def invoke(channel, message, runtime_pid):
     invocation = protocol.invocation(message)
     request_id = invocation.request_id
     headers = invocation_headers(invocation)
+    host = extensions.HOST
+    if host is not None:
+        host.begin_invoke(invocation)
     with STATE.lock:
         STATE.phase, STATE.request_id = "invoking", request_id
         STATE.seen_ids.add(request_id)
     STATE.answer(200, headers, invocation.event.encode("utf-8", "surrogatepass"))
     event = next_event("result", "error")
+    error, produced = None, 0
     if event[0] == "result":
         _, _, data, content_type = event
+        produced = len(data)
         reply = protocol.result(request_id, response_payload(data, content_type),
                                 max_memory_mb=max_memory_mb(runtime_pid))
     else:
         error = event[2]
         error.setdefault("requestId", request_id)
         reply = protocol.error(request_id, error, max_memory_mb=max_memory_mb(runtime_pid))
+    failure = None
+    if host is not None:
+        failure = host.end_invoke(request_id, error, produced, max_memory_mb(runtime_pid))
+        if failure is not None:
+            reply = protocol.error(request_id, failure.error(), max_memory_mb=max_memory_mb(runtime_pid))
     mark_end(request_id)
     channel.send(reply)
+    if failure is not None:  # an extension failed: Lambda resets the environment
+        os.kill(runtime_pid, signal.SIGKILL)
+        os._exit(1)
 
 
 def serve(channel, runtime_pid):
@@ -412,18 +398,32 @@ def serve(channel, runtime_pid):
         elif kind == protocol.INSPECT:
             send_facts(channel)
         else:
+            if extensions.HOST is not None:
+                extensions.HOST.shutdown()
             os.kill(runtime_pid, signal.SIGKILL)
             os._exit(0)
 
 
 def main():
     os.chdir(os.environ.get("SNAPHARNESS_WORKDIR") or os.environ["LAMBDA_TASK_ROOT"])
-    server = Server(ADDRESS, RuntimeAPI)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 3600}, daemon=True).start()
+    extensions.serve_api(RuntimeAPI)
     channel = Channel()
     channel.send(protocol.hello("init", os.getpid()))
+    # Lambda starts the external extensions first, and the runtime once they registered.
+    host = None
     try:
-        runtime_pid = start_runtime()
+        host = extensions.start(os.environ, reaper=False)
+        if host is not None:
+            threading.Thread(target=reap, daemon=True).start()
+            host.await_registration()
+    except extensions.Failure as f:
+        if extensions.HOST is not None:
+            extensions.HOST.end_init("error", f.error_type)
+        channel.send(protocol.init_error(f.error()))
+        os._exit(1)
+    try:
+        with STATE.lock:
+            runtime_pid = RUNTIME_PID[0] = start_runtime()
     except OSError as e:
         kind = os.environ.get("SNAPHARNESS_RUNTIME_CLIENT", "awslambdaric")
         what = {"bootstrap": "bootstrap", "image": "the image's ENTRYPOINT + CMD " + os.environ.get(
@@ -437,7 +437,8 @@ def main():
                           "in the image"}
         channel.send(protocol.init_error(error, hint=hints.get(kind)))
         os._exit(1)
-    threading.Thread(target=reap, args=(runtime_pid,), daemon=True).start()
+    if host is None:
+        threading.Thread(target=reap, daemon=True).start()
 
     # Init: the runtime imports the function and runs its before-snapshot hooks, then asks for restore/next (or /next).
     event = next_event("waiting", "init_error")
@@ -455,12 +456,23 @@ def main():
         exit_with_runtime()
     held = event[1]
     INIT_END[0] = time.time()
+    summary = None
+    if host is not None:
+        # Init ends when every extension waits for its next event too.
+        try:
+            host.await_ready()
+        except extensions.Failure as f:
+            host.end_init("error", f.error_type)
+            channel.send(protocol.init_error(f.error()))
+            os.kill(runtime_pid, signal.SIGKILL)
+            os._exit(1)
+        summary = host.summary()
     if INSPECTING:
         # awslambdaric ran (and emptied) the before-snapshot hooks already; the after-restore ones are still there.
         hooks = ask_inspector({"op": "hooks"})
-        channel.send(protocol.init_done(after_restore_hooks=hooks["afterRestore"], parked_in=held))
+        channel.send(protocol.init_done(after_restore_hooks=hooks["afterRestore"], parked_in=held, extensions=summary))
     else:
-        channel.send(protocol.init_done(parked_in=held))
+        channel.send(protocol.init_done(parked_in=held, extensions=summary))
 
     # Before the snapshot the supervisor may invoke a runtime that waits in /next (the on-demand path).
     while True:
@@ -480,9 +492,13 @@ def main():
 
     # The hooks ran already (before restore/next): park. The channel closes first (CRIU cannot dump a socket to a
     # peer outside the tree); the runtime's request stays open across the checkpoint.
+    if host is not None:
+        host.end_init()  # the snapshot's Init: held in it, delivered by each copy (telemetry.py)
     channel.send(protocol.snapshot_ready())
     channel.close()
     signal.sigwait({signal.SIGUSR1})
+    if host is not None:
+        host.telemetry.restore_start(time.time())
 
     channel = Channel()
     channel.send(protocol.hello("restore", os.getpid()))
@@ -500,10 +516,14 @@ def main():
         STATE.answer(200)
         event = next_event("waiting", "restore_error")
         if event[0] == "restore_error":
+            if host is not None:
+                host.restore_done("error", event[1].get("errorType"))
             channel.send(protocol.after_restore_error(event[1]))
             exit_with_runtime()
     else:
         with STATE.lock:
             STATE.phase = "idle"
+    if host is not None:
+        host.restore_done()
     channel.send(protocol.restored())
     serve(channel, runtime_pid)

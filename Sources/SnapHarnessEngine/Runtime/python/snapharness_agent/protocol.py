@@ -29,9 +29,10 @@ def hello(phase, pid):
     return {"type": "hello", "protocol": VERSION, "phase": phase, "pid": pid}
 
 
-def init_done(before_snapshot_hooks=None, after_restore_hooks=None, parked_in=None):
+def init_done(before_snapshot_hooks=None, after_restore_hooks=None, parked_in=None, extensions=None):
     """The handler module is imported. Hook names as far as the runtime knows them; `parked_in` ("restore" or "next"):
-    the Runtime API request that ended Init, from the API server only."""
+    the Runtime API request that ended Init, from the API server only; `extensions`: each registered extension
+    (extensions.Host.summary), when the function has any."""
     message = {"type": "init_done"}
     if before_snapshot_hooks is not None:
         message["beforeSnapshotHooks"] = before_snapshot_hooks
@@ -39,6 +40,8 @@ def init_done(before_snapshot_hooks=None, after_restore_hooks=None, parked_in=No
         message["afterRestoreHooks"] = after_restore_hooks
     if parked_in is not None:
         message["parkedIn"] = parked_in
+    if extensions is not None:
+        message["extensions"] = extensions
     return message
 
 

@@ -36,6 +36,17 @@ finally:
     if _RUNTIME_LIB:
         sys.path.remove(_RUNTIME_LIB)
 
+# Lambda's extensions (extensions.py), loaded only when the function has any, and while the agent's folder is still
+# sys.path[0]: a function without extensions has nothing of them in its process, and a function's own `http` package
+# cannot shadow the standard library's for the API server.
+try:
+    _HAS_EXTENSIONS = any(entry.is_file() for entry in os.scandir("/opt/extensions"))
+except OSError:
+    _HAS_EXTENSIONS = False
+if _HAS_EXTENSIONS:
+    from . import extensions
+EXTENSIONS = None  # this environment's extensions.Host, once started
+
 EXIT_INIT_ERROR = 1
 EXIT_BEFORE_SNAPSHOT_ERROR = 64
 EXIT_AFTER_RESTORE_ERROR = 65
@@ -104,6 +115,8 @@ def invoke(channel, handler, message):
     invocation = protocol.invocation(message)
     request_id = invocation.request_id
     tenant_id = invocation.tenant_id
+    if EXTENSIONS is not None:
+        EXTENSIONS.begin_invoke(invocation)
     ric.begin_invocation(request_id, tenant_id)
     # awslambdaric: _X_AMZN_TRACE_ID is the invocation's Lambda-Runtime-Trace-Id, or absent when it has none.
     trace_id = invocation.trace_id
@@ -140,8 +153,16 @@ def invoke(channel, handler, message):
         reply = protocol.error(request_id, error, max_memory_mb=max_memory_mb())
     else:
         reply = protocol.result(request_id, result, max_memory_mb=max_memory_mb())  # bytes go as payloadBase64
+    failure = None
+    if EXTENSIONS is not None:
+        produced = len(result if isinstance(result, bytes) else result.encode("utf-8")) if error is None else 0
+        failure = EXTENSIONS.end_invoke(request_id, error, produced, max_memory_mb())
+        if failure is not None:
+            reply = protocol.error(request_id, failure.error(), max_memory_mb=max_memory_mb())
     mark_end(request_id)
     channel.send(reply)
+    if failure is not None:
+        os._exit(EXIT_INIT_ERROR)  # an extension failed: Lambda resets the environment
 
 
 # Wall-clock start and end of Init, for telling timestamps computed at Init apart from constants.
@@ -205,13 +226,32 @@ class RestoreSignal:
 
 
 def end_environment():
-    """The supervisor shut the environment down: Lambda kills it, so no exit handlers run (atexit, thread joins)."""
+    """The supervisor shut the environment down: the extensions' Shutdown phase, then Lambda kills the environment,
+    so no exit handlers run (atexit, thread joins)."""
+    if EXTENSIONS is not None:
+        EXTENSIONS.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except Exception:
             pass
     os._exit(0)
+
+
+def start_extensions(channel):
+    """The API server on AWS_LAMBDA_RUNTIME_API (a thread of this process: the built-in runtime is the API server),
+    then the external extensions, until they registered; an extension that fails first fails Init."""
+    global EXTENSIONS
+    extensions.serve_api()
+    try:
+        EXTENSIONS = extensions.start(os.environ)
+        if EXTENSIONS is not None:
+            EXTENSIONS.await_registration()
+    except extensions.Failure as f:
+        if extensions.HOST is not None:
+            extensions.HOST.end_init("error", f.error_type)
+        channel.send(protocol.init_error(f.error()))
+        sys.exit(EXIT_INIT_ERROR)
 
 
 def main():
@@ -240,6 +280,10 @@ def main():
             error, hint="simplejson is missing from the runtime library folder {}: run `make deps`".format(runtime_lib)))
         sys.exit(EXIT_INIT_ERROR)
 
+    # Lambda starts the external extensions before the runtime, and the runtime once they registered.
+    if _HAS_EXTENSIONS:
+        start_extensions(channel)
+
     # What awslambdaric does before Init: its marshaller (AWS_EXECUTION_ENV read now), flushed stdout/stderr, the
     # root logger's handler (AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL), the preview-runtime warning.
     MARSHALLER = ric.Marshaller()
@@ -260,8 +304,19 @@ def main():
     import snapshot_restore_py  # the managed runtime provides it, as Lambda's does
 
     INIT_WINDOW[1] = time.time()
+    summary = None
+    if EXTENSIONS is not None:
+        # Init ends when every extension waits for its next event too.
+        try:
+            EXTENSIONS.await_ready()
+        except extensions.Failure as f:
+            EXTENSIONS.end_init("error", f.error_type)
+            channel.send(protocol.init_error(f.error()))
+            sys.exit(EXIT_INIT_ERROR)
+        summary = EXTENSIONS.summary()
     channel.send(protocol.init_done(before_snapshot_hooks=hook_names(snapshot_restore_py.get_before_snapshot()),
-                                    after_restore_hooks=hook_names(snapshot_restore_py.get_after_restore())))
+                                    after_restore_hooks=hook_names(snapshot_restore_py.get_after_restore()),
+                                    extensions=summary))
     # Before the snapshot the supervisor may also inspect the fresh process or invoke it on demand (no snapshot:
     # Lambda's cold path), which `check` and `bench` use as references.
     if serve(channel, handler, task_root, until=protocol.BEFORE_SNAPSHOT) is None:
@@ -274,11 +329,16 @@ def main():
         fail(channel, protocol.before_snapshot_error(ric.error_from_exception(sys.exc_info(), RUNTIME_FILES)),
              EXIT_BEFORE_SNAPSHOT_ERROR)
 
+    if EXTENSIONS is not None:
+        EXTENSIONS.end_init()  # the snapshot's Init: held in it, delivered by each copy (telemetry.py)
+
     # Park: close the channel (CRIU cannot dump a socket to a peer outside the tree) and wait for the restore signal.
     wake = RestoreSignal()
     channel.send(protocol.snapshot_ready())
     channel.close()
     wake.wait()
+    if EXTENSIONS is not None:
+        EXTENSIONS.telemetry.restore_start(time.time())
 
     # Restored (possibly one of many copies). Reconnect to whichever supervisor restored us.
     channel = Channel()
@@ -291,8 +351,12 @@ def main():
     try:
         ric.run_after_restore()
     except BaseException:
+        if EXTENSIONS is not None:
+            EXTENSIONS.restore_done("error", "Runtime.AfterRestoreError")
         fail(channel, protocol.after_restore_error(ric.error_from_exception(sys.exc_info(), RUNTIME_FILES)),
              EXIT_AFTER_RESTORE_ERROR)
+    if EXTENSIONS is not None:
+        EXTENSIONS.restore_done()
     channel.send(protocol.restored())
     serve(channel, handler, task_root)
     end_environment()
