@@ -246,9 +246,7 @@ def start_runtime():
         argv = json.loads(os.environ["SNAPHARNESS_IMAGE_COMMAND"])
         if not argv:
             raise OSError("the image has no ENTRYPOINT or CMD")
-        actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0)]
-        return os.posix_spawnp(argv[0], argv, env, file_actions=actions, setsigmask=(),
-                               setsigdef=(signal.SIGUSR1, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE))
+        return spawn(os.posix_spawnp, argv, env)
     if kind == "bootstrap":
         argv = [os.path.join(os.environ["LAMBDA_TASK_ROOT"], "bootstrap")]
     else:
@@ -257,9 +255,23 @@ def start_runtime():
         if env.get("AWS_LAMBDA_EXEC_WRAPPER"):
             # Lambda's Python bootstrap starts the runtime through the wrapper script (custom runtimes do not).
             argv = ["/bin/sh", os.path.join(FOLDER, "snapharness_exec_wrapper.sh")] + argv
+    return spawn(os.posix_spawn, argv, env)
+
+
+def spawn(how, argv, env):
+    """The runtime's process: stdin on /dev/null, no signal blocked; with extensions its output goes through their
+    log relay (the Telemetry API's `function` records)."""
     actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0)]
-    return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsigmask=(),
-                          setsigdef=(signal.SIGUSR1, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE))
+    relayed = []
+    if extensions.HOST is not None:
+        relayed = [extensions.HOST.logs.pipe(1, "function"), extensions.HOST.logs.pipe(2, "function")]
+        actions += [(os.POSIX_SPAWN_DUP2, relayed[0], 1), (os.POSIX_SPAWN_DUP2, relayed[1], 2)]
+    try:
+        return how(argv[0], argv, env, file_actions=actions, setsigmask=(),
+                   setsigdef=(signal.SIGUSR1, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE))
+    finally:
+        for fd in relayed:
+            os.close(fd)
 
 
 RUNTIME_PID = [None]  # set under STATE.lock as the runtime is spawned (the reaper may see its exit at once)
@@ -291,7 +303,14 @@ def reap():
 
 def exit_as(code):
     """Ends the environment with the runtime's exit status (a signal as 128 + its number, as a shell reports it)."""
+    settle_output()
     os._exit(code if code >= 0 else 128 - code)
+
+
+def settle_output():
+    """What the runtime and the extensions wrote goes through their log relay before this process ends."""
+    if extensions.HOST is not None:
+        extensions.HOST.logs.settle()
 
 
 def max_memory_mb(runtime_pid):
@@ -385,6 +404,7 @@ def invoke(channel, message, runtime_pid):
     channel.send(reply)
     if failure is not None:  # an extension failed: Lambda resets the environment
         os.kill(runtime_pid, signal.SIGKILL)
+        settle_output()
         os._exit(1)
 
 
@@ -401,6 +421,7 @@ def serve(channel, runtime_pid):
             if extensions.HOST is not None:
                 extensions.HOST.shutdown()
             os.kill(runtime_pid, signal.SIGKILL)
+            settle_output()
             os._exit(0)
 
 
@@ -419,6 +440,7 @@ def main():
     except extensions.Failure as f:
         if extensions.HOST is not None:
             extensions.HOST.end_init("error", f.error_type)
+        settle_output()
         channel.send(protocol.init_error(f.error()))
         os._exit(1)
     try:
@@ -463,8 +485,9 @@ def main():
             host.await_ready()
         except extensions.Failure as f:
             host.end_init("error", f.error_type)
-            channel.send(protocol.init_error(f.error()))
             os.kill(runtime_pid, signal.SIGKILL)
+            settle_output()
+            channel.send(protocol.init_error(f.error()))
             os._exit(1)
         summary = host.summary()
     if INSPECTING:

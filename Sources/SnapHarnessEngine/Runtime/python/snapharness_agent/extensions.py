@@ -96,15 +96,28 @@ class Host:
         self.abandoned = False
         self.registration_closed = False  # once the runtime asked for its first event (internal extensions too late)
         self.telemetry = telemetry.Telemetry(hold=telemetry_hold, environ=environ)
+        self.logs = telemetry.LogRelay(self.telemetry)
+        self.stdout, self.stderr = 1, 2  # where relayed output goes (see `relay_own_output`)
+
+    def relay_own_output(self):
+        """The built-in runtime is the function's process: its own fd 1 and 2 go through the log relay from now on
+        (the Telemetry API's `function` records), and the extensions' output to where they went before."""
+        self.stdout, self.stderr = os.dup(1), os.dup(2)
+        for fd, out in ((1, self.stdout), (2, self.stderr)):
+            write_end = self.logs.pipe(out, "function")
+            os.dup2(write_end, fd)
+            os.close(write_end)
 
     # --- the runtime's side --------------------------------------------------------------------------------------
 
     def launch(self, found, env, reaper=True):
-        """Starts each external extension with `env` and stdin on /dev/null, its output on the function's log.
-        `reaper`: wait for each on a thread of this process (the Runtime API server, pid 1, reaps them itself and
-        calls `exited`)."""
+        """Starts each external extension with `env` and stdin on /dev/null, its output on the function's log
+        through the log relay (the Telemetry API's `extension` records). `reaper`: wait for each on a thread of this
+        process (the Runtime API server, pid 1, reaps them itself and calls `exited`)."""
         for name, path in found:
-            actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0)]
+            out, err = self.logs.pipe(self.stdout, "extension"), self.logs.pipe(self.stderr, "extension")
+            actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                       (os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, err, 2)]
             with self.cond:  # a reaper that sees its exit at once waits until the pid is known
                 try:
                     pid = os.posix_spawn(path, [path], env, file_actions=actions, setsigmask=(),
@@ -113,6 +126,9 @@ class Host:
                     self.failure = Failure("Extension.LaunchError",
                                            "Couldn't start the extension {}: {}".format(path, e.strerror or e))
                     raise self.failure
+                finally:
+                    os.close(out)
+                    os.close(err)
                 self.launched[name] = pid
             if reaper:
                 threading.Thread(target=self._reap, args=(name, pid), daemon=True).start()
@@ -397,9 +413,10 @@ def refusal(status, error_type, message):
 HOST = None  # this environment's Host, once `start` made one
 
 
-def start(environ, reaper=True):
+def start(environ, reaper=True, relay_own_output=False):
     """Launches the external extensions, if the function has any (then `await_registration`). Returns the Host, or
-    None when /opt/extensions holds nothing. Raises Failure when one could not start. `reaper`: see Host.launch."""
+    None when /opt/extensions holds nothing. Raises Failure when one could not start. `reaper`: see Host.launch;
+    `relay_own_output`: see Host.relay_own_output."""
     global HOST
     found = discover()
     if not found:
@@ -407,6 +424,8 @@ def start(environ, reaper=True):
     env = {k: v for k, v in environ.items() if not k.startswith("SNAPHARNESS_")}
     HOST = Host(env, telemetry_hold=environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start")
     HOST.telemetry.init_start()
+    if relay_own_output:
+        HOST.relay_own_output()
     HOST.launch(found, env, reaper=reaper)
     return HOST
 

@@ -162,6 +162,7 @@ def invoke(channel, handler, message):
     mark_end(request_id)
     channel.send(reply)
     if failure is not None:
+        settle_output()
         os._exit(EXIT_INIT_ERROR)  # an extension failed: Lambda resets the environment
 
 
@@ -198,6 +199,7 @@ def serve(channel, handler, task_root, until=None):
 def fail(channel, message, exit_code):
     """Logs the failure's error record, reports it (a *_error message) and exits."""
     ric.log_error(message["error"])
+    settle_output()
     channel.send(message)
     sys.exit(exit_code)
 
@@ -235,7 +237,15 @@ def end_environment():
             stream.flush()
         except Exception:
             pass
+    settle_output()
     os._exit(0)
+
+
+def settle_output():
+    """With extensions, this process's output goes through the log relay's pipes: what is in them goes out before
+    the process ends."""
+    if EXTENSIONS is not None:
+        EXTENSIONS.logs.settle()
 
 
 def start_extensions(channel):
@@ -244,12 +254,13 @@ def start_extensions(channel):
     global EXTENSIONS
     extensions.serve_api()
     try:
-        EXTENSIONS = extensions.start(os.environ)
+        EXTENSIONS = extensions.start(os.environ, relay_own_output=True)
         if EXTENSIONS is not None:
             EXTENSIONS.await_registration()
     except extensions.Failure as f:
         if extensions.HOST is not None:
             extensions.HOST.end_init("error", f.error_type)
+            extensions.HOST.logs.settle()
         channel.send(protocol.init_error(f.error()))
         sys.exit(EXIT_INIT_ERROR)
 
@@ -311,6 +322,7 @@ def main():
             EXTENSIONS.await_ready()
         except extensions.Failure as f:
             EXTENSIONS.end_init("error", f.error_type)
+            settle_output()
             channel.send(protocol.init_error(f.error()))
             sys.exit(EXIT_INIT_ERROR)
         summary = EXTENSIONS.summary()

@@ -8,6 +8,8 @@ from the snapshot's platform.initStart).
 """
 import http.client
 import json
+import os
+import selectors
 import threading
 import time
 import urllib.parse
@@ -32,8 +34,9 @@ def category(kind):
 
 
 class Subscription:
-    def __init__(self, extension, types, buffering, uri):
+    def __init__(self, extension, types, buffering, uri, schema):
         self.extension = extension
+        self.structured_logs = schema >= "2022-12-13"  # JSON log lines as objects, not strings
         self.types = types
         self.max_items, self.max_bytes, self.timeout_ms = (buffering[k] for k in ("maxItems", "maxBytes", "timeoutMs"))
         self.uri = urllib.parse.urlsplit(uri)
@@ -59,10 +62,32 @@ class Telemetry:
         size = len(json.dumps(event))
         with self.cond:
             if self.backlog is not None:
-                self.backlog.append((event, size))
+                self.backlog.append((event, size, event))
             for subscription in self.subscriptions:
                 if category(kind) in subscription.types:
                     self._add(subscription, event, size)
+            self.cond.notify_all()
+
+    def emit_log(self, kind, line):
+        """A line of the function's (`function`) or an extension's (`extension`) output. A JSON line (the JSON log
+        format) is its object for subscriptions of schema 2022-12-13 and later, and the text for older ones."""
+        parsed = None
+        if line.startswith("{"):
+            try:
+                parsed = json.loads(line)
+            except ValueError:
+                pass
+        at = now_iso()
+        plain = {"time": at, "type": kind, "record": line}
+        structured = {"time": at, "type": kind, "record": parsed} if isinstance(parsed, dict) else plain
+        sizes = {id(plain): len(json.dumps(plain)), id(structured): len(json.dumps(structured))}
+        with self.cond:
+            if self.backlog is not None:
+                self.backlog.append((plain, sizes[id(plain)], structured))
+            for subscription in self.subscriptions:
+                if kind in subscription.types:
+                    event = structured if subscription.structured_logs else plain
+                    self._add(subscription, event, sizes[id(event)])
             self.cond.notify_all()
 
     def _add(self, subscription, event, size):
@@ -173,18 +198,21 @@ class Telemetry:
         """PUT /2022-07-01/telemetry from `extension` (its name): (status, headers, body)."""
         try:
             request = json.loads(body or b"")
-            types, buffering, uri = validate(request)
+            types, buffering, uri, schema = validate(request)
         except ValueError as e:
             return 400, {}, json.dumps({"errorMessage": str(e), "errorType": "ValidationError"}).encode()
-        subscription = Subscription(extension, types, buffering, uri)
+        subscription = Subscription(extension, types, buffering, uri, schema)
         with self.cond:
             if self.closed:
                 return 403, {}, json.dumps({"errorMessage": "Telemetry API subscription is closed",
                                             "errorType": "Telemetry.SubscriptionClosed"}).encode()
             self.subscriptions = [s for s in self.subscriptions if s.extension != extension] + [subscription]
-            for event, size in self.backlog or []:
+            for event, size, structured in self.backlog or []:
                 if category(event["type"]) in types:
-                    self._add(subscription, event, size)
+                    if subscription.structured_logs and structured is not event:
+                        self._add(subscription, structured, len(json.dumps(structured)))
+                    else:
+                        self._add(subscription, event, size)
         threading.Thread(target=self._deliver, args=(subscription,), daemon=True,
                          name="snapharness-telemetry").start()
         self.emit("platform.telemetrySubscription", {"name": extension, "state": "Subscribed", "types": types})
@@ -215,7 +243,7 @@ class Telemetry:
             with self.cond:
                 subscription.sending = False
                 self.cond.notify_all()
-            if failure:
+            if failure and any(e["type"] != "platform.logsDropped" for e in batch):
                 self.emit("platform.logsDropped", {"droppedBytes": len(json.dumps(batch)), "droppedRecords": len(batch),
                                                    "reason": "could not send events: {}".format(failure)})
 
@@ -268,7 +296,7 @@ def validate(request):
         raise ValueError("destination.URI must be an http:// address (http://sandbox.localdomain:PORT/...)")
     if parts.hostname not in DESTINATION_HOSTS:
         raise ValueError("destination.URI host must be sandbox.localdomain")
-    return list(dict.fromkeys(types)), buffering, uri
+    return list(dict.fromkeys(types)), buffering, uri, request["schemaVersion"]
 
 
 def post(uri, batch):
@@ -287,3 +315,90 @@ def post(uri, batch):
             connection.close()
     except (OSError, http.client.HTTPException) as e:
         return str(e) or type(e).__name__
+
+
+class LogRelay:
+    """Output on its way to the function's log (the supervisor's pipes): copied through unchanged, complete lines at
+    a time, and each line also a `function` or `extension` record for the Telemetry API. One thread for every
+    pipe, so lines from several processes never interleave mid-line."""
+
+    def __init__(self, telemetry):
+        self.telemetry = telemetry
+        self.selector = selectors.DefaultSelector()
+        self.lock = threading.Lock()
+        self.wake_r, self.wake_w = os.pipe()
+        self.selector.register(self.wake_r, selectors.EVENT_READ, None)
+        self.thread = threading.Thread(target=self._run, daemon=True, name="snapharness-logs")
+        self.thread.start()
+
+    def add(self, read_fd, out_fd, kind):
+        """Relays `read_fd` (a pipe's read end, owned from now on) to `out_fd` as `kind` records."""
+        with self.lock:
+            self.selector.register(read_fd, selectors.EVENT_READ, [out_fd, kind, b""])
+        os.write(self.wake_w, b"x")
+
+    def settle(self, timeout=1.0):
+        """Waits until what was written so far went through (before this process ends: its pipes die with it)."""
+        import fcntl
+        import struct
+        import termios
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                fds = [key.fd for key in self.selector.get_map().values() if key.data is not None]
+            pending = 0
+            for fd in fds:
+                try:
+                    pending += struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+                except OSError:
+                    pass
+            if not pending:
+                time.sleep(0.002)  # the relay's last write
+                return
+            time.sleep(0.001)
+
+    def pipe(self, out_fd, kind):
+        """A new pipe relayed to `out_fd`: its write end, for a process to write to."""
+        read_fd, write_fd = os.pipe()
+        self.add(read_fd, out_fd, kind)
+        return write_fd
+
+    def _run(self):
+        while True:
+            with self.lock:
+                ready = self.selector.select(0)
+            if not ready:
+                ready = self.selector.select()
+            for key, _ in ready:
+                if key.data is None:
+                    os.read(self.wake_r, 4096)
+                    continue
+                try:
+                    data = os.read(key.fd, 65536)
+                except OSError:
+                    data = b""
+                state = key.data
+                if not data:
+                    with self.lock:
+                        self.selector.unregister(key.fd)
+                    os.close(key.fd)
+                    self._forward(state, state[2], final=True)
+                    continue
+                self._forward(state, state[2] + data)
+
+    def _forward(self, state, data, final=False):
+        out_fd, kind, _ = state
+        cut = len(data) if final else data.rfind(b"\n") + 1
+        complete, state[2] = data[:cut], data[cut:]
+        if not complete:
+            return
+        text = complete.decode("utf-8", "replace")
+        try:
+            while complete:
+                complete = complete[os.write(out_fd, complete):]
+        except OSError:
+            pass
+        for line in text.splitlines():
+            line = line.split("\x1e", 1)[0]  # the end-of-invocation marker is not the function's
+            if line:
+                self.telemetry.emit_log(kind, line)
