@@ -23,7 +23,7 @@ struct ProtocolFixtureTests {
     /// The fields `AgentMessage` reads, by message type.
     static let agentFields: [String: Set<String>] = [
         "hello": ["type", "protocol", "phase", "pid"],
-        "init_done": ["type", "beforeSnapshotHooks", "afterRestoreHooks", "parkedIn"],
+        "init_done": ["type", "beforeSnapshotHooks", "afterRestoreHooks", "parkedIn", "extensions"],
         "init_error": ["type", "error", "hint"], "before_snapshot_error": ["type", "error", "hint"],
         "after_restore_error": ["type", "error", "hint"],
         "snapshot_ready": ["type"], "restored": ["type"],
@@ -62,6 +62,13 @@ struct ProtocolFixtureTests {
                 #expect(m.beforeSnapshotHooks == (wire["beforeSnapshotHooks"] as? [String] ?? []), "\(stem)")
                 #expect(m.afterRestoreHooks == (wire["afterRestoreHooks"] as? [String] ?? []), "\(stem)")
                 #expect(m.parkedIn == wire["parkedIn"] as? String, "\(stem)")
+                // Every extension, every field: each decoded one encodes back to what the agent sent.
+                let sent = wire["extensions"] as? [NSDictionary] ?? []
+                #expect(m.extensions.count == sent.count, "\(stem)")
+                for (decoded, original) in zip(m.extensions, sent) {
+                    let again = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(decoded)) as? NSDictionary
+                    #expect(again == original, "\(stem): \(decoded) from \(original)")
+                }
             case .initError(let f), .beforeSnapshotError(let f), .afterRestoreError(let f):
                 let error = try #require(wire["error"] as? NSDictionary)
                 #expect(f.error.errorType == error["errorType"] as? String && f.error.errorType != "Runtime.Unknown")

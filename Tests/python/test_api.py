@@ -19,7 +19,7 @@ def server(monkeypatch):
     state = api.State()
     monkeypatch.setattr(api, "STATE", state)
     monkeypatch.delenv("AWS_LAMBDA_INITIALIZATION_TYPE", raising=False)
-    httpd = api.Server(("127.0.0.1", 0), api.RuntimeAPI)
+    httpd = api.extensions.Server(("127.0.0.1", 0), api.RuntimeAPI)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield httpd.server_address[1], state

@@ -111,7 +111,7 @@ def failure_ok(m):
 SHAPES = {
     "hello": lambda m: set(m) == {"type", "protocol", "phase", "pid"} and m["protocol"] == protocol.VERSION
     and m["phase"] in ("init", "restore") and type(m["pid"]) is int,
-    "init_done": lambda m: set(m) <= {"type", "beforeSnapshotHooks", "afterRestoreHooks", "parkedIn"}
+    "init_done": lambda m: set(m) <= {"type", "beforeSnapshotHooks", "afterRestoreHooks", "parkedIn", "extensions"}
     and strings(m.get("beforeSnapshotHooks", [])) and strings(m.get("afterRestoreHooks", []))
     and m.get("parkedIn", "restore") in ("restore", "next"),
     "init_error": failure_ok,

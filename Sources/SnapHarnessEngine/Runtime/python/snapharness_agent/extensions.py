@@ -191,6 +191,7 @@ class Host:
     def await_ready(self):
         """Until every registered extension waits in event/next: the end of Init. The runtime is done with its Init
         when this is called, so registration closes, and the Telemetry API's subscriptions with it."""
+        said = time.monotonic() + 1
         with self.cond:
             self.registration_closed = True
             while True:
@@ -200,7 +201,19 @@ class Host:
                     self.phase = "running"
                     self.telemetry.close_subscriptions()
                     return
-                self.cond.wait()
+                if said is not None and time.monotonic() >= said:
+                    # Init's limit will end it; the function's log says who it is waiting for.
+                    late = ", ".join(e.name for e in self.by_id.values() if e.state != "Ready")
+                    self._say("snapharness: Init is waiting for the extension(s) {} to call event/next (the "
+                              "runtime is done)".format(late))
+                    said = None
+                self.cond.wait(None if said is None else max(0.01, said - time.monotonic()))
+
+    def _say(self, line):
+        try:
+            os.write(self.stderr, (line + "\n").encode())
+        except OSError:
+            pass
 
     def end_init(self, status="success", error_type=None):
         """Init's telemetry, once: initRuntimeDone, each extension, initReport (Lambda's order). Under SnapStart this

@@ -398,7 +398,7 @@ class LogRelay:
                 complete = complete[os.write(out_fd, complete):]
         except OSError:
             pass
-        for line in text.splitlines():
-            line = line.split("\x1e", 1)[0]  # the end-of-invocation marker is not the function's
+        for line in text.split("\n"):  # (not splitlines: it splits at the marker's \x1e too)
+            line = line.split("\x1e", 1)[0].rstrip("\r")  # the end-of-invocation marker is not the function's
             if line:
                 self.telemetry.emit_log(kind, line)
