@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The OCI test images the container-image tests run, built offline from Debian packages and files already on this
 # machine (no container registry, no Docker engine), into .deps/images:
-#   layout/                  an OCI image layout holding three tags:
+#   layout/                  an OCI image layout holding four tags:
 #     python-base            shaped like AWS's public.ecr.aws/lambda/python: Debian bookworm (minbase) + /var/lang
 #                            (this machine's CPython) + /var/runtime (awslambdaric) and /var/task/app.py
 #     custom-norestore       the same base and /var/lang + /var/task/bootstrap, a Python custom runtime that never
 #                            calls /runtime/restore/next
 #     custom-allow           custom-norestore with LABEL com.amazonaws.lambda.feature.snapstart=Allow
+#     python-extensions      python-base + /opt/extensions/events-extension (Examples/extensions/layer)
 #   python-base.oci.tar      python-base as an oci-archive
 #   python-base.docker.tar   python-base as a docker-archive (snapharness/python-base:latest)
 # Idempotent: seconds when the inputs (this script, the Python, .deps/python, the Debian mirror) are unchanged.
@@ -106,7 +107,7 @@ base_opts=(--variant=minbase --include="${base_pkgs[*]}"
 # what the copies leave out, such as the bytecode caches the host's Python keeps writing, and folders' mtimes).
 base_key=$(printf '%s\n' "${base_opts[@]}" "${mirror_args[@]}" | sha256sum | cut -c1-16)
 inputs_key=$({
-  sha256sum "$root/scripts/test-images.sh"
+  sha256sum "$root/scripts/test-images.sh" "$root/Examples/extensions/layer/extensions/events-extension"
   echo "$base_key $prefix"
   find "$prefix" \( -name __pycache__ -o -path "$prefix/$pylib/test" -o -path "$prefix/$pylib/site-packages/*.pth" \) \
     -prune -o -type d -printf '%P/ %m\n' -o -printf '%P %s %T@ %m %l\n' | sort
@@ -114,7 +115,7 @@ inputs_key=$({
 } | sha256sum | cut -c1-16)
 
 layout="$images/layout"
-tags=(python-base custom-norestore custom-allow)
+tags=(python-base custom-norestore custom-allow python-extensions)
 oci_tar="$images/python-base.oci.tar"
 docker_tar="$images/python-base.docker.tar"
 if [ "$(cat "$images/.stamp" 2>/dev/null)" = "$inputs_key" ] && [ -f "$layout/index.json" ] \
@@ -265,6 +266,14 @@ EOF
 chmod 0755 "$custom/var/task/bootstrap"
 layer "$custom" "$work/custom.tar"
 
+# An extension in the image, as a Dockerfile's `COPY extensions /opt/extensions` puts it there.
+log "staging /opt/extensions (python-extensions)"
+ext="$work/extensions"
+mkdir -p "$ext/opt/extensions"
+cp "$root/Examples/extensions/layer/extensions/events-extension" "$ext/opt/extensions/"
+chmod 0755 "$ext/opt/extensions/events-extension"
+layer "$ext" "$work/extensions.tar"
+
 # --- The images ------------------------------------------------------------------------------------
 log "assembling ${tags[*]} in ${layout#"$root"/}"
 new="$work/layout"
@@ -288,6 +297,8 @@ umoci config --image "$new:custom-norestore" --no-history --architecture amd64 -
   --config.env "$path_env" --config.env LANG=en_US.UTF-8
 umoci config --image "$new:custom-norestore" --tag custom-allow --no-history \
   --config.label com.amazonaws.lambda.feature.snapstart=Allow
+umoci raw add-layer --image "$new:python-base" --tag python-extensions \
+  --history.created_by "/opt/extensions/events-extension (scripts/test-images.sh)" "$work/extensions.tar"
 umoci gc --layout "$new"
 
 # --- Checks: each image unpacked and run in a chroot with its own environment ----------------------

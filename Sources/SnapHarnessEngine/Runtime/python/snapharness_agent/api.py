@@ -419,7 +419,8 @@ def serve(channel, runtime_pid):
             send_facts(channel)
         else:
             if extensions.HOST is not None:
-                extensions.HOST.shutdown()
+                # With extensions, Lambda's runtime gets SIGTERM at the Shutdown phase (a graceful shutdown).
+                extensions.HOST.shutdown(terminate_runtime=lambda: os.kill(runtime_pid, signal.SIGTERM))
             os.kill(runtime_pid, signal.SIGKILL)
             settle_output()
             os._exit(0)

@@ -293,9 +293,12 @@ class Host:
                     return
                 self.cond.wait()
 
-    def shutdown(self, reason="spindown"):
-        """Lambda's Shutdown phase: SHUTDOWN to each extension subscribed to it, then up to 2,000 ms (500 ms with
-        internal extensions only) for each to call event/next again or exit; what is left is killed."""
+    def shutdown(self, reason="spindown", terminate_runtime=None):
+        """Lambda's Shutdown phase: SIGTERM to the runtime (`terminate_runtime` sends it) and SHUTDOWN to each
+        extension subscribed to it, then up to 2,000 ms (500 ms with internal extensions only) for each to call
+        event/next again or exit; what is left is killed."""
+        if terminate_runtime is not None:
+            terminate_runtime()
         with self.cond:
             external = bool(self.launched)
         # What the extensions' subscriptions hold goes out first, within the phase's time.

@@ -231,7 +231,7 @@ def end_environment():
     """The supervisor shut the environment down: the extensions' Shutdown phase, then Lambda kills the environment,
     so no exit handlers run (atexit, thread joins)."""
     if EXTENSIONS is not None:
-        EXTENSIONS.shutdown()
+        EXTENSIONS.shutdown(terminate_runtime=terminate_self)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -239,6 +239,18 @@ def end_environment():
             pass
     settle_output()
     os._exit(0)
+
+
+def terminate_self():
+    """With extensions, Lambda's runtime gets SIGTERM at the Shutdown phase: a function that handles it (a graceful
+    shutdown) has its handler run. This process is also the extensions' API server, so the handler is called here
+    rather than signalled, and its end of the process (sys.exit) waits for the extensions' Shutdown phase."""
+    handler = signal.getsignal(signal.SIGTERM)
+    if callable(handler):
+        try:
+            handler(signal.SIGTERM, sys._getframe())
+        except BaseException:
+            pass
 
 
 def settle_output():
