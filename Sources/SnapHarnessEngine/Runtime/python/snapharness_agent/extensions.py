@@ -180,13 +180,19 @@ class Host:
 
     def await_registration(self):
         """Until every external extension has registered (Lambda starts the runtime after that)."""
+        said = time.monotonic() + 1
         with self.cond:
             while True:
                 if self.failure is not None:
                     raise self.failure
                 if all(name in self.by_name for name in self.launched):
                     return
-                self.cond.wait()
+                if said is not None and time.monotonic() >= said:
+                    late = ", ".join(n for n in self.launched if n not in self.by_name)
+                    self._say("snapharness: Init is waiting for the extension(s) {} to register (an external "
+                              "extension registers with its file's name as Lambda-Extension-Name)".format(late))
+                    said = None
+                self.cond.wait(None if said is None else max(0.01, said - time.monotonic()))
 
     def await_ready(self):
         """Until every registered extension waits in event/next: the end of Init. The runtime is done with its Init

@@ -23,6 +23,11 @@ TYPES = ("platform", "function", "extension")
 BUFFERING = {"maxItems": (1000, 10000, 10000), "maxBytes": (262144, 1048576, 262144), "timeoutMs": (25, 30000, 1000)}
 
 
+# Init's events kept for subscriptions made later in Init: a subscription's largest batch (a flood of output during
+# Init cannot grow the environment's memory without bound; what is past it is not replayed).
+BACKLOG_ITEMS = 10000
+
+
 def now_iso(at=None):
     """Lambda's event times: UTC, milliseconds, Z."""
     at = time.time() if at is None else at
@@ -61,7 +66,7 @@ class Telemetry:
         event = {"time": now_iso(at), "type": kind, "record": record}
         size = len(json.dumps(event))
         with self.cond:
-            if self.backlog is not None:
+            if self.backlog is not None and len(self.backlog) < BACKLOG_ITEMS:
                 self.backlog.append((event, size, event))
             for subscription in self.subscriptions:
                 if category(kind) in subscription.types:
@@ -71,6 +76,11 @@ class Telemetry:
     def emit_log(self, kind, line):
         """A line of the function's (`function`) or an extension's (`extension`) output. A JSON line (the JSON log
         format) is its object for subscriptions of schema 2022-12-13 and later, and the text for older ones."""
+        with self.cond:
+            wanted = (self.backlog is not None and len(self.backlog) < BACKLOG_ITEMS) or any(
+                kind in s.types for s in self.subscriptions)
+        if not wanted:
+            return  # nobody will read it: the line costs the relay nothing more
         parsed = None
         if line.startswith("{"):
             try:
@@ -82,7 +92,7 @@ class Telemetry:
         structured = {"time": at, "type": kind, "record": parsed} if isinstance(parsed, dict) else plain
         sizes = {id(plain): len(json.dumps(plain)), id(structured): len(json.dumps(structured))}
         with self.cond:
-            if self.backlog is not None:
+            if self.backlog is not None and len(self.backlog) < BACKLOG_ITEMS:
                 self.backlog.append((plain, sizes[id(plain)], structured))
             for subscription in self.subscriptions:
                 if kind in subscription.types:
