@@ -43,6 +43,7 @@ struct InspectCommand: ParsableCommand {
                         + "\(s.ephemeralStorageMB ?? 512) MB /tmp",
                       s.image.map { "image        \($0) (\(s.imageID ?? "?"))" }
                         ?? "layers       \(s.layers.isEmpty ? "none" : s.layers.joined(separator: ", "))",
+                      "extensions   \(s.extensions.isEmpty ? "none" : s.extensions.joined(separator: ", "))",
                       "hooks        before-snapshot: \(s.beforeSnapshotHooks.isEmpty ? "none" : s.beforeSnapshotHooks.joined(separator: ", ")); "
                         + "after-restore: \(s.afterRestoreHooks.isEmpty ? "none" : s.afterRestoreHooks.joined(separator: ", "))",
                       "environment  \(s.environmentVariables.joined(separator: " ")) (names only)"]

@@ -12,6 +12,7 @@ struct ReportEncodingTests {
         report.snapshot = SnapshotReport(path: "/s", imageBytes: 1, checkpointMs: 1, beforeSnapshotHooks: [],
                                          afterRestoreHooks: [])
         report.failure = FailureReport(LifecycleError(.input, "x"))
+        report.extensions = []
         report.inspection = SnapshotInspection()
         let fields = Set(Mirror(reflecting: report).children.compactMap(\.label)).subtracting(["inspection"])
         let encoded = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(report)) as? [String: Any])

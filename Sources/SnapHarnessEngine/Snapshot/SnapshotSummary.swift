@@ -19,6 +19,8 @@ public struct SnapshotSummary: Codable, Sendable {
     public var timeoutSeconds: Double?
     public var ephemeralStorageMB: Int?
     public var layers: [String]
+    /// The Lambda extensions registered at Init (parked in the snapshot with the function).
+    public var extensions: [String]
     public var beforeSnapshotHooks: [String]
     public var afterRestoreHooks: [String]
     public var imageBytes: UInt64
@@ -52,6 +54,7 @@ public struct SnapshotSummary: Codable, Sendable {
         timeoutSeconds = function?.timeoutSeconds
         ephemeralStorageMB = function?.ephemeralStorageMB
         layers = function?.layers ?? []
+        extensions = function?.extensions ?? []
         beforeSnapshotHooks = function?.beforeSnapshotHooks ?? []
         afterRestoreHooks = function?.afterRestoreHooks ?? []
         imageBytes = manifest.imageBytes

@@ -439,11 +439,10 @@ def main():
             threading.Thread(target=reap, daemon=True).start()
             host.await_registration()
     except extensions.Failure as f:
-        if extensions.HOST is not None:
-            extensions.HOST.end_init("error", f.error_type)
-        settle_output()
-        channel.send(protocol.init_error(f.error()))
-        os._exit(1)
+        def report(error):
+            channel.send(protocol.init_error(error))
+            os._exit(1)
+        extensions.fail_init(f, report)
     try:
         with STATE.lock:
             runtime_pid = RUNTIME_PID[0] = start_runtime()
@@ -482,15 +481,11 @@ def main():
     summary = None
     if host is not None:
         # Init ends when every extension waits for its next event too.
-        try:
-            host.await_ready()
-        except extensions.Failure as f:
-            host.end_init("error", f.error_type)
+        def report(error):
             os.kill(runtime_pid, signal.SIGKILL)
-            settle_output()
-            channel.send(protocol.init_error(f.error()))
+            channel.send(protocol.init_error(error))
             os._exit(1)
-        summary = host.summary()
+        summary = host.finish_init(report)
     if INSPECTING:
         # awslambdaric ran (and emptied) the before-snapshot hooks already; the after-restore ones are still there.
         hooks = ask_inspector({"op": "hooks"})

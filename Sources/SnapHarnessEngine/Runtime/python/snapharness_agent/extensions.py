@@ -235,6 +235,15 @@ class Host:
                                      e.error_type)
         self.telemetry.init_report(status, error_type)
 
+    def finish_init(self, report):
+        """Init's end for the extensions: waits until they are ready and returns their summary for init_done; when
+        one failed Init instead, `fail_init` ends it (and `report`, the process)."""
+        try:
+            self.await_ready()
+        except Failure as f:
+            fail_init(f, report)
+        return self.summary()
+
     def summary(self):
         """What the supervisor reports of each extension (init_done's `extensions`)."""
         subscribed = self.telemetry.subscribed()
@@ -433,6 +442,15 @@ def refusal(status, error_type, message):
 
 
 HOST = None  # this environment's Host, once `start` made one
+
+
+def fail_init(failure, report):
+    """An extension failed Init: Init's telemetry says so, what was written so far goes out, then `report(error)`
+    tells the supervisor and ends the process."""
+    if HOST is not None:
+        HOST.end_init("error", failure.error_type)
+        HOST.logs.settle()
+    report(failure.error())
 
 
 def start(environ, reaper=True, relay_own_output=False):

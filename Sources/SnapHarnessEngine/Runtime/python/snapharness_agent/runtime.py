@@ -260,6 +260,11 @@ def settle_output():
         EXTENSIONS.logs.settle()
 
 
+def report_init_error(channel, error):
+    channel.send(protocol.init_error(error))
+    sys.exit(EXIT_INIT_ERROR)
+
+
 def start_extensions(channel):
     """The API server on AWS_LAMBDA_RUNTIME_API (a thread of this process: the built-in runtime is the API server),
     then the external extensions, until they registered; an extension that fails first fails Init."""
@@ -270,11 +275,7 @@ def start_extensions(channel):
         if EXTENSIONS is not None:
             EXTENSIONS.await_registration()
     except extensions.Failure as f:
-        if extensions.HOST is not None:
-            extensions.HOST.end_init("error", f.error_type)
-            extensions.HOST.logs.settle()
-        channel.send(protocol.init_error(f.error()))
-        sys.exit(EXIT_INIT_ERROR)
+        extensions.fail_init(f, lambda error: report_init_error(channel, error))
 
 
 def main():
@@ -330,14 +331,7 @@ def main():
     summary = None
     if EXTENSIONS is not None:
         # Init ends when every extension waits for its next event too.
-        try:
-            EXTENSIONS.await_ready()
-        except extensions.Failure as f:
-            EXTENSIONS.end_init("error", f.error_type)
-            settle_output()
-            channel.send(protocol.init_error(f.error()))
-            sys.exit(EXIT_INIT_ERROR)
-        summary = EXTENSIONS.summary()
+        summary = EXTENSIONS.finish_init(lambda error: report_init_error(channel, error))
     channel.send(protocol.init_done(before_snapshot_hooks=hook_names(snapshot_restore_py.get_before_snapshot()),
                                     after_restore_hooks=hook_names(snapshot_restore_py.get_after_restore()),
                                     extensions=summary))
