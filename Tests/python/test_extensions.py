@@ -17,15 +17,14 @@ import pytest
 from snapharness_agent import extensions, telemetry
 
 ENVIRON = {"AWS_LAMBDA_FUNCTION_NAME": "fn", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "_HANDLER": "app.handler",
-           "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
-           "SNAPHARNESS_RUNTIME_VERSION": "python:3.13.snapharness"}
+           "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256"}
 
 
 @pytest.fixture
 def host(monkeypatch):
     """(port, host): the environment's API server on an ephemeral port, serving a fresh Host whose external
     extensions are `ext-a` and `ext-b` (launched: their pids are stand-ins until a test needs a real one)."""
-    h = extensions.Host(dict(ENVIRON), telemetry_hold=True)
+    h = extensions.Host(dict(ENVIRON), telemetry_hold=True, runtime_version="python:3.13.snapharness")
     h.telemetry.init_start()
     h.launched = {"ext-a": -1001, "ext-b": -1002}
     monkeypatch.setattr(extensions, "HOST", h)
@@ -262,6 +261,7 @@ def test_a_snapstart_init_is_held_then_each_copy_gets_it_before_its_restore(host
     events = receiver.events()
     assert events[0]["record"]["initializationType"] == "snap-start"
     assert events[0]["record"]["functionName"] == "fn" and events[0]["record"]["instanceMaxMemory"] == 256 << 20
+    assert events[0]["record"]["runtimeVersion"] == "python:3.13.snapharness"
     assert events[3]["record"] == {"name": "ext-a", "state": "Registered", "events": ["INVOKE", "SHUTDOWN"]}
     assert events[-1]["record"]["status"] == "success" and "durationMs" in events[-1]["record"]["metrics"]
     h.telemetry.close_subscriptions()

@@ -83,7 +83,7 @@ class Host:
     """The extensions of one environment. HTTP threads call the API side; the runtime's thread calls the phase side
     (launch, await_registration, await_ready, invoke, await_idle, shutdown)."""
 
-    def __init__(self, environ, telemetry_hold):
+    def __init__(self, environ, telemetry_hold, runtime_version=""):
         self.cond = threading.Condition()
         self.environ = environ
         self.phase = "init"  # init (registration open) -> running -> shutdown
@@ -95,7 +95,7 @@ class Host:
         self.init_ended = False
         self.abandoned = False
         self.registration_closed = False  # once the runtime asked for its first event (internal extensions too late)
-        self.telemetry = telemetry.Telemetry(hold=telemetry_hold, environ=environ)
+        self.telemetry = telemetry.Telemetry(hold=telemetry_hold, environ=environ, runtime_version=runtime_version)
         self.logs = telemetry.LogRelay(self.telemetry)
         self.stdout, self.stderr = 1, 2  # where relayed output goes (see `relay_own_output`)
 
@@ -442,6 +442,9 @@ def refusal(status, error_type, message):
 
 
 HOST = None  # this environment's Host, once `start` made one
+# INIT_START's Runtime Version, for the Telemetry API's events: the supervisor's SNAPHARNESS_RUNTIME_VERSION, taken out
+# of the environment when this module loads, so that the function's process never sees it.
+RUNTIME_VERSION = os.environ.pop("SNAPHARNESS_RUNTIME_VERSION", "")
 
 
 def fail_init(failure, report):
@@ -462,7 +465,8 @@ def start(environ, reaper=True, relay_own_output=False):
     if not found:
         return None
     env = {k: v for k, v in environ.items() if not k.startswith("SNAPHARNESS_")}
-    HOST = Host(env, telemetry_hold=environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start")
+    HOST = Host(env, telemetry_hold=environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start",
+                runtime_version=RUNTIME_VERSION)
     HOST.telemetry.init_start()
     if relay_own_output:
         HOST.relay_own_output()

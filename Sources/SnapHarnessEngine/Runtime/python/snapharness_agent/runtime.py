@@ -45,6 +45,7 @@ except OSError:
     _HAS_EXTENSIONS = False
 if _HAS_EXTENSIONS:
     from . import extensions
+os.environ.pop("SNAPHARNESS_RUNTIME_VERSION", None)  # for the extensions' telemetry only (extensions.RUNTIME_VERSION)
 EXTENSIONS = None  # this environment's extensions.Host, once started
 
 EXIT_INIT_ERROR = 1

@@ -52,10 +52,11 @@ class Subscription:
 
 
 class Telemetry:
-    def __init__(self, hold, environ):
+    def __init__(self, hold, environ, runtime_version=""):
         self.cond = threading.Condition()
         self.hold = hold  # nothing is delivered while True (a SnapStart Init)
         self.environ = environ
+        self.runtime_version = runtime_version
         self.subscriptions = []
         self.backlog = []  # Init's events, for subscriptions made later in Init
         self.closed = False  # subscriptions are taken during Init only
@@ -122,7 +123,7 @@ class Telemetry:
                 "functionVersion": env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")}
 
     def runtime_facts(self):
-        version = self.environ.get("SNAPHARNESS_RUNTIME_VERSION", "")
+        version = self.runtime_version
         return {"runtimeVersion": version,
                 "runtimeVersionArn": "arn:aws:lambda:{}::runtime:snapharness-{}".format(
                     self.environ.get("AWS_REGION", "us-east-1"), version.replace(":", "-"))}
