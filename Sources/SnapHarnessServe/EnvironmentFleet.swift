@@ -15,6 +15,9 @@ public final class EnvironmentFleet: @unchecked Sendable {
         public var maxConcurrency: Int
         public var idleTimeout: Double
         public var fresh: Bool
+        /// Freeze idle environments, as Lambda does (off: to measure what freezing costs, or to watch a background
+        /// thread run between invocations).
+        public var freezeIdle = true
 
         public init(maxConcurrency: Int = 10, idleTimeout: Double = 300, fresh: Bool = false) {
             self.maxConcurrency = maxConcurrency
@@ -169,7 +172,7 @@ public final class EnvironmentFleet: @unchecked Sendable {
         if options.fresh || !member.environment.isRunning || isStopping {
             remove(member)
         } else {
-            member.environment.freeze() // as Lambda freezes an environment between invocations
+            if options.freezeIdle { member.environment.freeze() } // as Lambda freezes an environment between invocations
             lock.lock()
             member.busy = false
             lock.unlock()

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SnapHarnessEngine
+import SnapHarnessServe
 import SnapHarnessTools
 
 /// `snapharness bench`: cold start vs restore of one handler, measured in one interleaved run. The measuring lives
@@ -63,6 +64,11 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "No progress bar.")
     var quiet = false
 
+    @Flag(name: .long, help: """
+        Measure `snapharness serve` instead: round trips against an HTTP floor of the same stack (Hummingbird         answering the same bytes), serve's CPU per invoke, the cost of freezing idle environments, throughput at         1/8/32 clients and a burst of 8 on a cold serve. --iterations scales the requests (x60 round trips).
+        """)
+    var serve = false
+
     func validate() throws {
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
         guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more") }
@@ -79,6 +85,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if serve { return try runServe() }
         var options = BenchmarkOptions()
         options.iterations = iterations
         options.warmup = warmup
@@ -120,6 +127,49 @@ struct BenchCommand: ParsableCommand {
         } catch {
             Output.error("could not write the results: \(error)")
             throw ExitCode(1)
+        }
+    }
+
+    /// `--serve`: one snapshot of the function, served by this same executable (`ServeBenchmark`).
+    func runServe() throws {
+        let scratch = try ScratchFolder.make((workDir ?? "/tmp") + "/snapharness-bench")
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let report: ServeBenchmark.Report
+        do {
+            let lifecycle = Lifecycle(criu: try Criu.locate(), log: .silent)
+            var config = try function.config()
+            config.functionName = "function" // RIE's path, /2015-03-31/functions/function/invocations
+            var snapshotReport = LifecycleReport()
+            let snapshot = SnapshotDirectory(path: scratch + "/snap")
+            _ = try lifecycle.snapshot(config, to: snapshot, report: &snapshotReport)
+            var options = ServeBenchmark.Options(snapshot: snapshot.path,
+                                                 binary: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+                                                     ?? CommandLine.arguments[0])
+            options.roundTrips = max(60, iterations * 60)
+            if let event {
+                guard let data = FileManager.default.contents(atPath: event) else {
+                    throw HarnessError.input("cannot read event file \(event)")
+                }
+                options.event = try RawJSON(validating: String(decoding: data, as: UTF8.self), source: "event file \(event)").text
+            }
+            report = try ServeBenchmark(options: options).run { step in
+                if !quiet { StandardStreams.err("[bench --serve] \(step)\n") }
+            }
+        } catch {
+            throw Output.exit(for: error, interrupted: "interrupted: the benchmark's serve processes were stopped")
+        }
+        Output.print(report.text)
+        Output.print("\nsummary: " + report.summaryLine)
+        for target in report.targets { Output.print("    \(target.met ? "met" : "NOT MET"): \(target.text)") }
+        if let json {
+            do {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try encoder.encode(report).write(to: URL(fileURLWithPath: json))
+            } catch {
+                Output.error("could not write the results: \(error)")
+                throw ExitCode(1)
+            }
         }
     }
 }

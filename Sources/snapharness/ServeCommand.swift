@@ -33,6 +33,9 @@ struct ServeCommand: ParsableCommand {
     @Flag(name: .long, help: "Restore every request from the snapshot (no environment is reused).")
     var fresh = false
 
+    @Flag(name: .customLong("no-freeze"), help: "Keep idle environments running between invocations (Lambda freezes them; for measuring what freezing costs, or watching a background thread).")
+    var noFreeze = false
+
     func validate() throws {
         guard maxConcurrency >= 1 else { throw ValidationError("--max-concurrency must be at least 1") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535, got \(port)") }
@@ -70,8 +73,9 @@ struct ServeCommand: ParsableCommand {
                     }
                 }
                 var fleets: [String: EnvironmentFleet] = [:]
-                let options = EnvironmentFleet.Options(maxConcurrency: maxConcurrency,
+                var options = EnvironmentFleet.Options(maxConcurrency: maxConcurrency,
                                                        idleTimeout: try DurationText.parse(idleTimeout), fresh: fresh)
+                options.freezeIdle = !noFreeze
                 for (name, snapshot) in snapshots {
                     let labelled = snapshots.count > 1
                     var source = try RestoreSource.open(snapshot, criu: lifecycle.criu)
