@@ -236,13 +236,13 @@ final class ServeProcess: @unchecked Sendable {
         return latencies.value
     }
 
-    /// The serve process's CPU time so far (all its threads, user + system), in seconds.
+    /// The serve process's CPU time so far, in seconds: every thread's time on a CPU (schedstat's nanoseconds; the
+    /// tick counts of /proc/PID/stat are too coarse for a fraction of a millisecond per request).
     var cpuSeconds: Double {
-        guard let stat = ProcFile.read("/proc/\(child.pid)/stat"), let close = stat.lastIndex(of: ")") else { return 0 }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / ticks
+        ProcFile.entries("/proc/\(child.pid)/task").reduce(0.0) { total, task in
+            let first = ProcFile.read("/proc/\(child.pid)/task/\(task)/schedstat")?.split(separator: " ").first
+            return total + (first.flatMap { Double($0) } ?? 0) / 1e9
+        }
     }
 
     func stop() {

@@ -26,11 +26,17 @@ public enum PayloadLimits {
 /// X-Ray trace headers as Lambda sends them in `Lambda-Runtime-Trace-Id` (a new root per invocation, not sampled).
 enum TraceHeader {
     static func make(now: Date = Date()) -> String {
-        func hex(_ bytes: Int) -> String {
-            (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-        }
-        let epoch = String(format: "%08x", UInt32(truncatingIfNeeded: Int(now.timeIntervalSince1970)))
-        return "Root=1-\(epoch)-\(hex(12));Parent=\(hex(8));Sampled=0"
+        let epoch = hex(UInt64(UInt32(truncatingIfNeeded: Int(now.timeIntervalSince1970))), digits: 8)
+        let root = hex(UInt64.random(in: 0...UInt64.max), digits: 16) + hex(UInt64.random(in: 0...UInt64.max), digits: 8)
+        return "Root=1-\(epoch)-\(root);Parent=\(hex(UInt64.random(in: 0...UInt64.max), digits: 16));Sampled=0"
+    }
+
+    /// `value`'s low `digits` hex digits, zero-padded (String(format:) costs more than the rest of an invocation's
+    /// bookkeeping in serve).
+    static func hex(_ value: UInt64, digits: Int) -> String {
+        let text = String(value, radix: 16)
+        let fitted = text.count > digits ? String(text.suffix(digits)) : text
+        return String(repeating: "0", count: digits - fitted.count) + fitted
     }
 }
 #endif
