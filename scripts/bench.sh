@@ -79,6 +79,10 @@ PY
 fi
 
 run minimal "$examples/minimal" "$iterations" 2 --breakdown --target-fill-ratio 3
+# serve: its round trip against an HTTP floor of the same stack, its CPU per invoke, freezing, throughput, a burst.
+log "serve (bench --serve on the minimal handler)"
+"$bin" bench "$examples/minimal" --serve --iterations "$iterations" --json "$out/serve.json" | tee "$out/serve.txt"
+echo
 run boto3 "$examples/boto3" "$iterations" 2 --breakdown --target-speedup 10
 if "$python" -c 'import numpy' 2>/dev/null; then
   run numpy "$examples/numpy" "$iterations" 2 --python "$python" # the interpreter that has numpy

@@ -4,6 +4,7 @@ import FoundationXML
 #endif
 import Glibc
 @testable import SnapHarnessEngine
+import SnapHarnessServe
 @testable import SnapHarnessTools
 import Testing
 
@@ -137,6 +138,33 @@ struct BenchmarkIntegrationTests {
                 && after.mounts == before.mounts, "left behind: before \(before); after \(after)")
         let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: Benchmark.defaultWorkBase())) ?? []
         #expect(!leftovers.contains { $0.hasPrefix("sh-bench-") }, "scratch left in \(Benchmark.defaultWorkBase()): \(leftovers)")
+    }
+}
+
+/// `bench --serve` on Examples/hello: every series measured against real serve processes (frozen and not), the
+/// targets judged, the JSON report written, and nothing left behind.
+@Suite(.serialized, .enabled(if: TestEnvironment.canCheckpoint && CLI.available, TestEnvironment.skipReason))
+struct ServeBenchmarkTests {
+    @Test(.timeLimit(.minutes(3))) func serveBenchReportsEverySeries() throws {
+        let scratch = TestEnvironment.scratchDirectory("bench-serve")
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try leavesNothingBehind {
+            let r = try CLI.run(["bench", CLI.example("hello"), "--serve", "--iterations", "1", "--quiet",
+                                 "--json", scratch + "/serve.json"])
+            #expect(r.exitCode == 0, "\(r)")
+            let report = try JSONDecoder().decode(ServeBenchmark.Report.self,
+                                                  from: try Data(contentsOf: URL(fileURLWithPath: scratch + "/serve.json")))
+            for series in [report.floor, report.serve, report.serveUnfrozen] {
+                #expect(series.samples >= 60 && series.p50Ms > 0 && series.p99Ms >= series.p50Ms, "\(series)")
+            }
+            #expect(report.serve.p50Ms > report.floor.p50Ms, "serve does more than the floor: \(report)")
+            #expect(report.serveCPUPerInvokeMs > 0)
+            #expect(report.throughput.map(\.clients) == [1, 8, 32] && report.throughput.allSatisfy { $0.invokesPerSecond > 0 })
+            #expect(report.coldSingleMs > 0 && report.burstSlowestMs > 0 && report.burst == 8)
+            #expect(r.stdout.contains("summary: serve: round trip"), "\(r)")
+            let verdicts = r.stdout.split(separator: "\n").filter { $0.hasPrefix("    met: ") || $0.hasPrefix("    NOT MET: ") }
+            #expect(verdicts.count == 4, "one verdict per target: \(r)")
+        }
     }
 }
 
