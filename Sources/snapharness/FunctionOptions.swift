@@ -308,11 +308,13 @@ struct CredentialOptions: ParsableArguments {
 
 /// `--restore-delay`: shared by `run` and `check`.
 struct LazyOption: ParsableArguments {
-    @Flag(name: .long, help: """
+    @Flag(inversion: .prefixedNo, help: """
         Restore lazily (userfaultfd): each copy runs as soon as its registers are back and its memory arrives as it is \
-        touched, like Lambda loading a snapshot on demand; "all pages in" is reported beside the first response.
+        touched, like Lambda loading a snapshot on demand; "all pages in" is reported beside the first response. \
+        Default: lazily when the snapshot holds 256 MiB of memory or more (and the kernel has userfaultfd), eagerly \
+        below.
         """)
-    var lazy = false
+    var lazy: Bool?
 }
 
 struct RestoreDelayOption: ParsableArguments {

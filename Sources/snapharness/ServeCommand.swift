@@ -79,7 +79,10 @@ struct ServeCommand: ParsableCommand {
                 for (name, snapshot) in snapshots {
                     let labelled = snapshots.count > 1
                     var source = try RestoreSource.open(snapshot, criu: lifecycle.criu)
-                    source.lazyPages = lazy.lazy
+                    source.lazyPages = lazy.lazy ?? source.prefersLazyPages
+                    if lazy.lazy == nil && source.lazyPages {
+                        StandardStreams.err(RestoreSource.lazyByDefaultNote(manifest: source.manifest) + "\n")
+                    }
                     fleets[name] = EnvironmentFleet(
                         source: source, criu: lifecycle.criu,
                         credentials: lifecycle.credentials, options: options,

@@ -13,6 +13,24 @@ public struct RestoreSource: Sendable {
     public let layout: RestoreLayout
     /// Restore lazily: each copy runs once its registers are back, its pages arrive on demand (`LazyPages`).
     public var lazyPages = false
+    /// Snapshots from this much memory up are restored lazily unless asked otherwise: a 500 MB heap answers its
+    /// first request in ~50 ms lazily and ~360 ms eagerly, a 2 GB one in ~60 ms and ~1.4 s, slower than its cold
+    /// start (`make bench`); Lambda loads snapshots on demand too. Small ones are eager: there a lazy restore's
+    /// daemon costs more than copying the pages.
+    public static let lazyThresholdBytes: UInt64 = 256 << 20
+
+    /// Whether this snapshot restores lazily by default: its memory images reach `lazyThresholdBytes`, and this
+    /// kernel lets CRIU use userfaultfd.
+    public var prefersLazyPages: Bool {
+        manifest.imageBytes >= RestoreSource.lazyThresholdBytes && LazyPages.userfaultfdAvailable()
+    }
+
+    /// What a restore says when it chose to be lazy by itself.
+    public static func lazyByDefaultNote(manifest: SnapshotManifest) -> String {
+        "snapharness: restoring lazily: the snapshot holds \(manifest.imageBytes >> 20) MiB of memory (from "
+            + "\(lazyThresholdBytes >> 20) MiB up, pages arrive as they are touched, as Lambda loads snapshots; "
+            + "--no-lazy restores every page first)"
+    }
     /// The snapshot as it was checked: its folder's and images folder's inodes (a snapshot taken again at the path is
     /// a new folder) and its manifest's identity. New images under this manifest would hang the restore: every
     /// restore compares first. (The folder's own times change when any snapharness records a verification there.)

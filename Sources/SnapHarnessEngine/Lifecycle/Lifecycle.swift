@@ -29,10 +29,10 @@ public struct Lifecycle: Sendable {
         /// Ask each copy's inspector for facts after its invocations (for `check`); `run` inspects the snapshot too
         /// (`LifecycleReport.inspection`).
         public var inspect: Bool
-        /// Restore lazily (`RestoreSource.lazyPages`).
-        public var lazyPages: Bool
+        /// Restore lazily (`RestoreSource.lazyPages`); nil: as the snapshot's size says (`RestoreSource.prefersLazyPages`).
+        public var lazyPages: Bool?
 
-        public init(copies: Int = 1, invocations: Int = 1, event: String = "{}", inspect: Bool = false, lazyPages: Bool = false) {
+        public init(copies: Int = 1, invocations: Int = 1, event: String = "{}", inspect: Bool = false, lazyPages: Bool? = nil) {
             self.lazyPages = lazyPages
             self.copies = copies
             self.invocations = invocations
@@ -90,7 +90,10 @@ public struct Lifecycle: Sendable {
                         onResult: @escaping @Sendable (Int, InvocationReport) -> Void = { _, _ in }) throws {
         do { try PayloadLimits.checkRequest(options.event) } catch { throw LifecycleError(.input, cause: error) }
         var opened = try RestoreSource.open(snapshot, criu: criu)
-        opened.lazyPages = options.lazyPages
+        opened.lazyPages = options.lazyPages ?? opened.prefersLazyPages
+        if options.lazyPages == nil && opened.lazyPages {
+            log.line(RestoreSource.lazyByDefaultNote(manifest: opened.manifest))
+        }
         let source = opened
         let function = source.function
         report.function = report.function ?? function.environment["AWS_LAMBDA_FUNCTION_NAME"]

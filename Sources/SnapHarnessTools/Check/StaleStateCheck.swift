@@ -13,7 +13,7 @@ public struct StaleStateCheck: Sendable {
     public init(lifecycle: Lifecycle) { self.lifecycle = lifecycle }
 
     public func run(_ config: FunctionConfig, copies: Int, invocations: Int = 1, event: String = "{}",
-                    restoreDelay: Double = 0, lazyPages: Bool = false) throws -> CheckReport {
+                    restoreDelay: Double = 0, lazyPages: Bool? = nil) throws -> CheckReport {
         precondition(copies >= 2, "comparing copies needs at least two")
         guard config.runtimeClient != .bootstrap else {
             throw HarnessError.input("check inspects a Python function's state; a custom runtime's (provided.al2023) "
