@@ -118,13 +118,14 @@ public struct ServeBenchmark {
         progress("cold serves: a single request, then a burst of \(options.burst)")
         var singles: [Double] = [], bursts: [Double] = []
         for round in 0..<options.coldRepeats {
-            let single = try ServeProcess(options, scratch: scratch, label: "single\(round)")
-            singles.append(try single.timedRequests(clients: 1, options.event).max() ?? 0)
-            single.stop()
-            let burst = try ServeProcess(options, scratch: scratch, label: "burst\(round)")
-            bursts.append(try burst.timedRequests(clients: options.burst, options.event).max() ?? 0)
-            burst.stop()
+            for (label, clients) in [("single", 1), ("burst", options.burst)] {
+                let serve = try ServeProcess(options, scratch: scratch, label: "\(label)\(round)")
+                defer { serve.stop() }
+                let slowest = try serve.timedRequests(clients: clients, options.event).max() ?? 0
+                if clients == 1 { singles.append(slowest) } else { bursts.append(slowest) }
+            }
         }
+        try Interrupts.check()
 
         progress("round trips: the HTTP floor, serve, serve without freezing")
         let frozen = try ServeProcess(options, scratch: scratch, label: "frozen", maxConcurrency: options.clientCounts.max() ?? 32)
@@ -144,6 +145,7 @@ public struct ServeBenchmark {
             _ = try connections.unfrozen.post(Self.path, body: options.event)
         }
         for _ in 0..<max(1, options.roundTrips / options.block) {
+            try Interrupts.check()
             samples.floor += try connections.floor.timed(options.block, Self.path, options.event)
             let before = frozen.cpuSeconds
             samples.frozen += try connections.frozen.timed(options.block, Self.path, options.event)
@@ -154,6 +156,7 @@ public struct ServeBenchmark {
         progress("throughput at \(options.clientCounts.map(String.init).joined(separator: ", ")) clients")
         var throughput: [Throughput] = []
         for clients in options.clientCounts {
+            try Interrupts.check()
             _ = try frozen.timedRequests(clients: clients, options.event) // every client's environment restored
             let perClient = max(1, options.throughputRequests / clients)
             let start = Clock.now
@@ -188,12 +191,17 @@ final class ServeProcess: @unchecked Sendable {
          extra: [String] = []) throws {
         let out = scratch + "/\(label).out"
         errorFile = scratch + "/\(label).err"
-        child = try CommandSpawn.spawn([options.binary, "serve", options.snapshot, "--port", "0", "--max-concurrency",
-                                        String(maxConcurrency), "--idle-timeout", "30m"] + extra,
-                                       outputFile: out, errorFile: errorFile)
+        let child = try CommandSpawn.spawn([options.binary, "serve", options.snapshot, "--port", "0", "--max-concurrency",
+                                            String(maxConcurrency), "--idle-timeout", "30m"] + extra,
+                                           outputFile: out, errorFile: errorFile)
+        self.child = child
+        // On SIGINT/SIGTERM serve is asked to stop as a user would stop it (it tears its environments and networks
+        // down), not killed like a function process.
+        Interrupts.untrack(child.pid)
+        Interrupts.whenReceived { _ in child.signal(SIGINT) }
         let deadline = Clock.now + 60
         var found: Int?
-        while found == nil && Clock.now < deadline && child.poll() == nil {
+        while found == nil && Clock.now < deadline && child.poll() == nil && Interrupts.received == nil {
             let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
             if let range = text.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) {
                 found = Int(text[range].split(separator: ":").last ?? "")
@@ -202,12 +210,14 @@ final class ServeProcess: @unchecked Sendable {
             }
         }
         guard let found else {
-            _ = child.terminate()
+            child.signal(SIGINT)
+            if child.wait(timeout: 30) == nil { _ = child.terminate() }
+            try Interrupts.check()
             let why = (try? String(contentsOfFile: errorFile, encoding: .utf8)) ?? ""
             throw HarnessError.input("snapharness serve did not start: \(why.suffix(2000))")
         }
         port = found
-        usleep(1_500_000) // its pool of networks is filled before the first request, as a server that has been up
+        do { try Interrupts.sleep(1.5) } catch { stop(); throw error } // its pool of networks fills, as a server up for a while
     }
 
     /// `clients` concurrent keep-alive clients, each sending `each` requests one after another; every latency (ms).
@@ -218,13 +228,15 @@ final class ServeProcess: @unchecked Sendable {
         for _ in 0..<clients {
             let port = self.port
             Thread {
+                var started = false // every client takes one start, however it fails
                 do {
                     let connection = try HTTPConnection(port: port)
                     start.wait()
+                    started = true
                     let mine = try connection.timed(each, ServeBenchmark.path, event)
                     latencies.update { $0 += mine }
                 } catch {
-                    start.wait()
+                    if !started { start.wait() }
                     failure.value = error
                 }
                 done.signal()
@@ -261,6 +273,10 @@ final class HTTPConnection {
         guard fd >= 0 else { throw SystemError("socket") }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        // A server that stops answering (interrupted, or gone) fails the request instead of hanging the benchmark.
+        var limit = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)

@@ -105,6 +105,6 @@ public enum Interrupts {
         if already { kill(pid, SIGKILL) }
     }
 
-    static func untrack(_ pid: pid_t) { state.withLock { _ = $0.pids.remove(pid) } }
+    package static func untrack(_ pid: pid_t) { state.withLock { _ = $0.pids.remove(pid) } }
 }
 #endif
