@@ -35,7 +35,8 @@ let package = Package(
                 exclude: ["Runtime"]),
         .target(name: "SnapHarnessTools", dependencies: ["SnapHarnessEngine"]),
         .target(name: "SnapHarnessServe", dependencies: [
-            "SnapHarnessEngine", .product(name: "Hummingbird", package: "hummingbird"),
+            // SnapHarnessTools: bench --serve reports with bench's statistics.
+            "SnapHarnessEngine", "SnapHarnessTools", .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
             // NIOThreadPool for the blocking engine calls; the service group the server, fleets and workers run in.
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import SnapHarnessEngine
+import SnapHarnessTools
 
 /// `snapharness bench --serve`: what `serve` adds to an invocation, against the floor of the same HTTP stack on the
 /// same machine in the same run. The floor is a Hummingbird server in this process that answers the same bytes at
@@ -174,10 +175,9 @@ public struct ServeBenchmark {
                       burst: options.burst)
     }
 
+    /// `bench`'s own percentiles (`Distribution`, `p` in 0...1 here); 0 without samples.
     static func percentile(_ values: [Double], _ p: Double) -> Double {
-        guard !values.isEmpty else { return 0 }
-        let sorted = values.sorted()
-        return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
+        Distribution(values).percentile(p * 100) ?? 0
     }
 }
 
@@ -221,31 +221,18 @@ final class ServeProcess: @unchecked Sendable {
     }
 
     /// `clients` concurrent keep-alive clients, each sending `each` requests one after another; every latency (ms).
+    /// Every client connects before any sends, so a burst is simultaneous.
     func timedRequests(clients: Int, _ event: String, each: Int = 1) throws -> [Double] {
-        let latencies = LockedBox<[Double]>([])
-        let failure = LockedBox<Error?>(nil)
-        let start = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
-        for _ in 0..<clients {
-            let port = self.port
-            Thread {
-                var started = false // every client takes one start, however it fails
-                do {
-                    let connection = try HTTPConnection(port: port)
-                    start.wait()
-                    started = true
-                    let mine = try connection.timed(each, ServeBenchmark.path, event)
-                    latencies.update { $0 += mine }
-                } catch {
-                    if !started { start.wait() }
-                    failure.value = error
-                }
-                done.signal()
-            }.start()
+        let connected = DispatchGroup()
+        for _ in 0..<clients { connected.enter() }
+        let port = self.port
+        let results = Concurrently.map(clients) { _ -> Result<[Double], any Error> in
+            let connection = Result { try HTTPConnection(port: port) }
+            connected.leave()
+            connected.wait()
+            return connection.flatMap { c in Result { try c.timed(each, ServeBenchmark.path, event) } }
         }
-        for _ in 0..<clients { start.signal() }
-        for _ in 0..<clients { done.wait() }
-        if let error = failure.value { throw error }
-        return latencies.value
+        return try results.flatMap { try $0.get() }
     }
 
     /// The serve process's CPU time so far, in seconds: every thread's time on a CPU (schedstat's nanoseconds; the
@@ -403,6 +390,5 @@ final class LockedBox<Value>: @unchecked Sendable {
         get { lock.withLock { stored } }
         set { lock.withLock { stored = newValue } }
     }
-    func update(_ change: (inout Value) -> Void) { lock.withLock { change(&stored) } }
 }
 #endif
