@@ -268,6 +268,50 @@ struct ServeTests {
         }
     }
 
+    /// Where the machine has a cgroup freezer, the idle environment is frozen by it, as Lambda freezes a whole
+    /// environment: no SIGSTOP its processes or their parent could see. A frozen v1 task ignores even SIGKILL, so a
+    /// serve killed while its environment is frozen leaves it frozen: the next snapharness thaws and removes it.
+    @Test(.enabled(if: EnvironmentCgroup.freezes, "needs a cgroup freezer"))
+    func aKilledServesFrozenEnvironmentIsRemovedByTheNext() throws {
+        try leavesNothingBehind {
+            let server = try Server([function])
+            let url = server.base + "/2015-03-31/functions/function/invocations"
+            #expect(HostFootprint.shell("curl -s -o /dev/null -w '%{http_code}' -X POST \(url) -d '{}'") == "200")
+            usleep(200_000)
+            let environment = ProcFile.descendants(of: server.process.processIdentifier)
+                .filter { ProcFile.commandLine($0).contains("snapharness_bootstrap.py") }
+            #expect(!environment.isEmpty, "the idle environment's processes")
+            for pid in environment {
+                let state = (ProcFile.read("/proc/\(pid)/stat") ?? "").split(separator: ")").last?.split(separator: " ").first
+                #expect(state != "T", "stopped by SIGSTOP, not frozen: \(pid)")
+                #expect(Self.frozenByCgroup(pid), "pid \(pid) is not in a frozen cgroup: \(ProcFile.read("/proc/\(pid)/cgroup") ?? "")")
+            }
+            kill(server.process.processIdentifier, SIGKILL)
+            server.process.waitUntilExit()
+            usleep(200_000)
+            #expect(environment.allSatisfy { kill($0, 0) == 0 }, "a frozen environment outlives a SIGKILLed serve")
+            let next = try CLI.run(["run", CLI.example("hello")])
+            #expect(next.exitCode == 0, "\(next)")
+            #expect(next.stderr.contains("removed what a killed snapharness"), "it says what it cleaned: \(next.stderr)")
+        }
+    }
+
+    /// Whether `pid`'s freezer cgroup (v1's freezer hierarchy, or its v2 cgroup) is frozen.
+    static func frozenByCgroup(_ pid: pid_t) -> Bool {
+        for line in (ProcFile.read("/proc/\(pid)/cgroup") ?? "").split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3 else { continue }
+            if parts[1] == "freezer" {
+                return ProcFile.read("/sys/fs/cgroup/freezer\(parts[2])/freezer.state")?.hasPrefix("FROZEN") == true
+            }
+            if parts[0] == "0", let events = ProcFile.read("/sys/fs/cgroup\(parts[2])/cgroup.events")
+                ?? ProcFile.read("/sys/fs/cgroup/unified\(parts[2])/cgroup.events"), events.contains("frozen 1") {
+                return true
+            }
+        }
+        return false
+    }
+
     /// SIGINT while 8 requests run (each in an environment of its own) and another client stalls mid-body: every
     /// environment is gone (its processes, pasta) whatever the stalled client does, each of the 8 gets an answer or a
     /// closed connection, and serve exits 130 within seconds, leaving nothing behind.

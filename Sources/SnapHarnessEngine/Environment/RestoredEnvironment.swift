@@ -324,25 +324,44 @@ public final class RestoredEnvironment: @unchecked Sendable {
 
     public var isRunning: Bool { turn.withLock { connection != nil && process?.process.poll() == nil } }
 
-    /// Freezes the environment between invocations, as Lambda does: every process of it is stopped, so background
-    /// threads and timers make no progress until the next invocation (`thaw`). Idempotent.
+    /// Freezes the environment between invocations, as Lambda does: every process of it is stopped (by its cgroup's
+    /// freezer where there is one), so background threads and timers make no progress until the next invocation
+    /// (`thaw`). Idempotent.
     public func freeze() { turn.withLock { freezeInTurn() } }
 
-    /// Lets a frozen environment run again (on the request path: no /proc walk, the frozen list is kept). Idempotent.
+    /// Lets a frozen environment run again (on the request path: one write, or SIGCONT to the list kept). Idempotent.
     public func thaw() { turn.withLock { thawInTurn() } }
 
-    /// The processes `freeze` stopped, root first; a stopped tree cannot fork, so the list stays complete.
-    private var frozen: [pid_t] = []
+    /// How the environment is frozen now: by its cgroup's freezer (one write, nothing the processes can see, as
+    /// Lambda's freeze), or, on a machine without one, by SIGSTOP to each process, root first (a stopped tree cannot
+    /// fork, so the list stays complete).
+    private enum Frozen { case thawed, byCgroup(EnvironmentCgroup), bySignal([pid_t]) }
+    private var frozen = Frozen.thawed
 
     private func freezeInTurn() {
-        guard frozen.isEmpty, let root = process?.pid, process?.process.poll() == nil else { return }
-        frozen = [root] + ProcFile.descendants(of: root)
-        for pid in frozen.reversed() { kill(pid, SIGSTOP) } // children first
+        guard case .thawed = frozen, let root = process?.pid, process?.process.poll() == nil else { return }
+        awaitCgroup() // the tree must be in the freezer before the freezer can stop it
+        if let cgroup, cgroup.freeze() {
+            frozen = .byCgroup(cgroup)
+            return
+        }
+        let pids = [root] + ProcFile.descendants(of: root)
+        for pid in pids.reversed() { kill(pid, SIGSTOP) } // children first
+        frozen = .bySignal(pids)
     }
 
     private func thawInTurn() {
-        for pid in frozen { kill(pid, SIGCONT) }
-        frozen = []
+        switch frozen {
+        case .thawed: return
+        case .byCgroup(let cgroup):
+            // Killed while frozen (from outside): the kill lands once thawed. Wait for it, so `isRunning` says so and
+            // the request goes to another environment (SIGSTOP needed no wait: a stopped process dies of SIGKILL).
+            let killed = process.map { ProcFile.killPending($0.pid) } ?? false // read while still frozen: settled
+            cgroup.thaw()
+            if killed { _ = process?.waitForExit(timeout: 2) }
+        case .bySignal(let pids): for pid in pids { kill(pid, SIGCONT) }
+        }
+        frozen = .thawed
     }
 
     /// Asks the runtime to exit, then makes sure: nothing of an environment outlives the run.
@@ -370,6 +389,7 @@ public final class RestoredEnvironment: @unchecked Sendable {
     }
 
     func teardown() {
+        thawInTurn() // a tree frozen by a v1 freezer would not even die of SIGKILL
         tmpView?.detach()
         tmpView = nil
         process?.terminate()

@@ -51,6 +51,18 @@ public enum ProcFile {
         return found
     }
 
+    /// Whether a SIGKILL waits for `pid` (a process frozen by a v1 freezer keeps it pending until it is thawed):
+    /// stat's field 31, the pending signals (a SIGKILL is queued on every thread), cheaper for the kernel to write
+    /// than `status` (serve asks before every thaw).
+    package static func killPending(_ pid: Int32) -> Bool {
+        guard let stat = read("/proc/\(pid)/stat")?.utf8, let close = stat.lastIndex(of: UInt8(ascii: ")")) else {
+            return false
+        }
+        let fields = stat[stat.index(after: close)...].split(separator: UInt8(ascii: " "))
+        guard fields.count > 28, let pending = UInt64(String(decoding: fields[28], as: UTF8.self)) else { return false }
+        return pending & (1 << (UInt64(SIGKILL) - 1)) != 0
+    }
+
     /// A folder's entries but . and .. (none when it cannot be read), by readdir: serve freezes a tree after every
     /// invocation, and FileManager's listing costs more than the rest of the walk.
     package static func entries(_ folder: String) -> [String] {
