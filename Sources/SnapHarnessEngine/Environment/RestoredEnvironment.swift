@@ -337,11 +337,14 @@ public final class RestoredEnvironment: @unchecked Sendable {
     /// fork, so the list stays complete).
     private enum Frozen { case thawed, byCgroup(EnvironmentCgroup), bySignal([pid_t]) }
     private var frozen = Frozen.thawed
+    /// The root's /proc/PID/stat, kept open for the thaw's look at its pending signals.
+    private var rootStat: KernelFile?
 
     private func freezeInTurn() {
         guard case .thawed = frozen, let root = process?.pid, process?.process.poll() == nil else { return }
         awaitCgroup() // the tree must be in the freezer before the freezer can stop it
         if let cgroup, cgroup.freeze() {
+            if rootStat == nil { rootStat = KernelFile("/proc/\(root)/stat") }
             frozen = .byCgroup(cgroup)
             return
         }
@@ -356,7 +359,7 @@ public final class RestoredEnvironment: @unchecked Sendable {
         case .byCgroup(let cgroup):
             // Killed while frozen (from outside): the kill lands once thawed. Wait for it, so `isRunning` says so and
             // the request goes to another environment (SIGSTOP needed no wait: a stopped process dies of SIGKILL).
-            let killed = process.map { ProcFile.killPending($0.pid) } ?? false // read while still frozen: settled
+            let killed = rootStat.map(ProcFile.killPending) ?? false // read while still frozen: settled
             cgroup.thaw()
             if killed { _ = process?.waitForExit(timeout: 2) }
         case .bySignal(let pids): for pid in pids { kill(pid, SIGCONT) }

@@ -204,10 +204,12 @@ public final class EnvironmentCgroup: @unchecked Sendable {
 
     /// The highest memory use so far, in bytes (restored memory included).
     public var peakBytes: UInt64? {
-        let file = version == .v2 ? "/memory.peak" : "/memory.max_usage_in_bytes"
-        return ProcFile.read(memoryPath + file).flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        return peakFile?.read().flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
             .map { $0 + baselineBytes }
     }
+
+    /// The file `peakBytes` reads, kept open (it is read after every invocation).
+    private lazy var peakFile = KernelFile(memoryPath + (version == .v2 ? "/memory.peak" : "/memory.max_usage_in_bytes"))
 
     /// Whether the kernel killed a process here for going over the limit.
     public var outOfMemory: Bool {
@@ -224,9 +226,14 @@ public final class EnvironmentCgroup: @unchecked Sendable {
     func freeze() -> Bool {
         guard let freezerPath else { return false }
         if version == .v1 { _ = EnvironmentCgroup.frozenKeeper }
-        return (try? EnvironmentCgroup.write(freezerPath + (version == .v2 ? "/cgroup.freeze" : "/freezer.state"),
-                                             version == .v2 ? "1" : "FROZEN")) != nil
+        if freezerFile == nil {
+            freezerFile = KernelFile(freezerPath + (version == .v2 ? "/cgroup.freeze" : "/freezer.state"), writable: true)
+        }
+        return freezerFile?.write(version == .v2 ? "1" : "FROZEN") == true
     }
+
+    /// The freezer's file, kept open once the environment has been frozen.
+    private var freezerFile: KernelFile?
 
     /// v1: an empty cgroup kept frozen while this process runs. The v1 freezer turns a kernel static key on when the
     /// first cgroup freezes and off when the last thaws, patching kernel text with an IPI to every CPU each time
@@ -246,6 +253,7 @@ public final class EnvironmentCgroup: @unchecked Sendable {
 
     /// Lets a frozen environment run again.
     func thaw() {
+        if let freezerFile, freezerFile.write(version == .v2 ? "0" : "THAWED") { return }
         if let freezerPath { EnvironmentCgroup.thaw(freezerPath) }
     }
 

@@ -21,6 +21,21 @@ public enum ProcFile {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// A file's text read whole from an open descriptor, from offset 0 (the kernel writes a /proc or cgroup file
+    /// anew for each read from 0, so a kept descriptor reads the current value).
+    static func read(fd: Int32) -> String? {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(bytes.count)) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && bytes.isEmpty { return nil }
+            guard n > 0 else { break }
+            bytes += chunk[..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// Live children of `parent` (default: this process), from each /proc/PID/stat's ppid field.
     public static func children(of parent: Int32 = getpid()) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
@@ -51,13 +66,11 @@ public enum ProcFile {
         return found
     }
 
-    /// Whether a SIGKILL waits for `pid` (a process frozen by a v1 freezer keeps it pending until it is thawed):
-    /// stat's field 31, the pending signals (a SIGKILL is queued on every thread), cheaper for the kernel to write
-    /// than `status` (serve asks before every thaw).
-    package static func killPending(_ pid: Int32) -> Bool {
-        guard let stat = read("/proc/\(pid)/stat")?.utf8, let close = stat.lastIndex(of: UInt8(ascii: ")")) else {
-            return false
-        }
+    /// Whether a SIGKILL waits for the process whose /proc/PID/stat is `stat` (a process frozen by a v1 freezer keeps
+    /// it pending until it is thawed): field 31, the pending signals (a SIGKILL is queued on every thread), cheaper for
+    /// the kernel to write than `status` (serve asks before every thaw).
+    package static func killPending(_ stat: KernelFile) -> Bool {
+        guard let stat = stat.read()?.utf8, let close = stat.lastIndex(of: UInt8(ascii: ")")) else { return false }
         let fields = stat[stat.index(after: close)...].split(separator: UInt8(ascii: " "))
         guard fields.count > 28, let pending = UInt64(String(decoding: fields[28], as: UTF8.self)) else { return false }
         return pending & (1 << (UInt64(SIGKILL) - 1)) != 0
@@ -81,6 +94,27 @@ public enum ProcFile {
     /// A process's command line, arguments joined by spaces ("" when it has ended).
     public static func commandLine(_ pid: Int32) -> String {
         (read("/proc/\(pid)/cmdline") ?? "").split(separator: "\0").joined(separator: " ")
+    }
+}
+/// A /proc or cgroup file kept open: serve reads memory use, writes the freezer and reads a process's pending
+/// signals on every invocation, and opening and closing a kernel file costs more than reading it.
+package final class KernelFile: @unchecked Sendable {
+    private let fd: Int32
+
+    package init?(_ path: String, writable: Bool = false) {
+        fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC)
+        if fd < 0 { return nil }
+    }
+
+    deinit { close(fd) }
+
+    /// The file's text as the kernel has it now.
+    package func read() -> String? { ProcFile.read(fd: fd) }
+
+    /// Writes `text` in one call (cgroup files take a whole value per write).
+    package func write(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        return pwrite(fd, bytes, bytes.count, 0) == bytes.count
     }
 }
 #endif
