@@ -39,8 +39,9 @@ public struct BenchmarkProgress: Sendable {
 /// memory-fill floor of one handler, interleaved in one run so drift hits every variant alike.
 ///
 /// Each iteration takes a fresh snapshot, then runs the other variants on it in an order rotated by one per
-/// iteration (no variant always goes first, right after the dump). Every process started is reaped, every
-/// snapshot deleted; all scratch lives in one folder removed at the end.
+/// iteration (no variant always goes first, right after the dump), each once the machine is quiet again
+/// (`QuietMachine`). Every process started is reaped, every snapshot deleted; all scratch lives in one folder removed
+/// at the end.
 public struct Benchmark: Sendable {
     public let criu: Criu
     public let config: FunctionConfig
@@ -113,6 +114,7 @@ public struct Benchmark: Sendable {
             let order = (0..<variants.count).map { variants[($0 + round) % variants.count] }
             for variant in order where variant != .lazy || lazy {
                 step(variant.rawValue)
+                QuietMachine.wait() // the previous variant's teardown is not this one's cost
                 do {
                     if let metrics = try measure(variant, requestId: "bench-\(round)-\(variant.rawValue)", snapshot: snapshot,
                                                  manifest: manifest, function: function, scratch: scratch,
