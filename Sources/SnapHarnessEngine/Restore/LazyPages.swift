@@ -40,11 +40,19 @@ public final class LazyPages: Sendable {
                  "--status-fd", "3"], fds: [(status.write, 3)], outputFile: workDirectory + "/criu.out")
         } catch { FD.close(status.read); FD.close(status.write); throw error }
         FD.close(status.write)
+        // "\0" once it listens; EOF if it died. Waited for in short polls: a SIGINT, or a daemon that never gets
+        // there, must not leave the restore waiting on this pipe for good (and the daemon running after it).
         var byte: UInt8 = 1
-        let n = read(status.read, &byte, 1) // "\0" once it listens; EOF if it died
+        var n = -1
+        let deadline = Clock.now + 30
+        while n < 0 && Clock.now < deadline && Interrupts.received == nil {
+            var p = pollfd(fd: status.read, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, 50) > 0 { n = read(status.read, &byte, 1) }
+        }
         FD.close(status.read)
         guard n == 1 else {
             _ = process.terminate()
+            try Interrupts.check()
             throw CriuError(operation: "lazy-pages daemon start", code: 0, logPath: workDirectory + "/lazy-pages.log")
         }
         let pages = LazyPages(daemon: process, workDirectory: workDirectory, started: started)
