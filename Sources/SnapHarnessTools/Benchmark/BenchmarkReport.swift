@@ -47,6 +47,7 @@ public struct BenchmarkSeries: Sendable, Hashable, Codable {
         BenchmarkSeries(.snapshot, "imageMiB", "snapshot: image size", unit: "MiB"),
         BenchmarkSeries(.restore, "ready", "restore: harness -> after-restore hooks done"),
         BenchmarkSeries(.restore, "firstResponse", "restore: harness -> first response"),
+        BenchmarkSeries(.restore, "criu", "restore: harness, CRIU's part (unbilled)"),
         BenchmarkSeries(.criu, "running", "criu CLI restore -> process running"),
         BenchmarkSeries(.criu, "firstOutput", "criu CLI restore -> first output (hello)"),
         BenchmarkSeries(.criu, "firstResponse", "criu CLI floor -> first response"),
