@@ -170,7 +170,7 @@ public final class EnvironmentCgroup: @unchecked Sendable {
     /// v1's freezer folder, which Init does not join (it is never frozen, and its checkpoint should not record it).
     private var freezerOnlyFolder: String? { freezerPath == memoryPath ? nil : freezerPath }
 
-    /// Every folder of this environment's cgroup (one in v2; memory, cpu and pids hierarchies in v1).
+    /// Every folder of this environment's cgroup (one in v2; memory, cpu, pids and freezer hierarchies in v1).
     private var separateFolders: [String] {
         var folders = [memoryPath]
         for path in [cpuPath, pidsPath, freezerPath].compactMap({ $0 }) where !folders.contains(path) { folders.append(path) }
