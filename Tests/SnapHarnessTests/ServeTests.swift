@@ -296,6 +296,48 @@ struct ServeTests {
         }
     }
 
+    /// A killed serve that its parent has not reaped yet (a zombie) has ended too: the next snapharness removes its
+    /// networks (pasta) and its frozen environment at once. It used to count a zombie as alive, and a serve started
+    /// in that window left the dead one's pasta processes running for good (it sweeps once per process).
+    @Test func aKilledServeNotYetReapedIsCleanedUpByTheNext() throws {
+        let dir = TestEnvironment.scratchDirectory("serve-zombie")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try leavesNothingBehind {
+            // sh starts serve in the background, then becomes `sleep`, which never reaps it.
+            let holder = Process()
+            holder.executableURL = URL(fileURLWithPath: "/bin/sh")
+            holder.arguments = ["-c", #""$0" serve "$1" --port 0 > "$2" 2>&1 & echo $! > "$3"; exec sleep 120"#,
+                                CLI.binary, function, dir + "/serve.out", dir + "/serve.pid"]
+            try holder.run()
+            // SIGKILL: Foundation's children inherit blocked signals, and sleep would outlive a SIGTERM.
+            defer { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() }
+            var url = ""
+            let deadline = Date().addingTimeInterval(120)
+            while url.isEmpty && Date() < deadline {
+                let text = (try? String(contentsOfFile: dir + "/serve.out", encoding: .utf8)) ?? ""
+                if let range = text.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) {
+                    url = String(text[range]) + "/2015-03-31/functions/function/invocations"
+                }
+                usleep(50_000)
+            }
+            try #require(!url.isEmpty, "serve did not start")
+            #expect(HostFootprint.shell("curl -s -o /dev/null -w '%{http_code}' -X POST \(url) -d '{}'") == "200")
+            let pid = try #require(Int32(((try? String(contentsOfFile: dir + "/serve.pid", encoding: .utf8)) ?? "")
+                .trimmingCharacters(in: .whitespacesAndNewlines)))
+            kill(pid, SIGKILL)
+            usleep(300_000)
+            #expect(ProcFile.hasEnded(pid) && kill(pid, 0) == 0, "serve is a zombie, not reaped")
+            #expect(!HostFootprint.take().pastaProcesses.isEmpty, "its networks' pasta outlived it")
+            let next = try CLI.run(["run", CLI.example("hello")])
+            #expect(next.exitCode == 0, "\(next)")
+            #expect(next.stderr.contains("removed what a killed snapharness"), "it says what it cleaned: \(next.stderr)")
+            let left = HostFootprint.take()
+            #expect(left.pastaProcesses.isEmpty, "the dead serve's pasta: \(left.pastaProcesses)")
+            #expect(!left.tempEntries.contains { $0.contains("snapharness-\(pid)-") || $0.contains("net-\(pid)-") },
+                    "its folders and cgroups: \(left.tempEntries)")
+        }
+    }
+
     /// Whether `pid`'s freezer cgroup (v1's freezer hierarchy, or its v2 cgroup) is frozen.
     static func frozenByCgroup(_ pid: pid_t) -> Bool {
         for line in (ProcFile.read("/proc/\(pid)/cgroup") ?? "").split(separator: "\n") {

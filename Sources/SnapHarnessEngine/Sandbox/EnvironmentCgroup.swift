@@ -136,7 +136,7 @@ public final class EnvironmentCgroup: @unchecked Sendable {
         for parent in parents {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix("snapharness-") {
                 guard let pid = Int32(name.split(separator: "-")[1]), pid != getpid(),
-                      kill(pid, 0) != 0 && errno == ESRCH else { continue }
+                      ProcFile.hasEnded(pid) else { continue }
                 let path = parent + "/" + name
                 thaw(path) // a supervisor killed while its environments were frozen
                 let end = Clock.now + 3

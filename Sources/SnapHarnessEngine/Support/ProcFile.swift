@@ -28,6 +28,15 @@ public enum ProcFile {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// Whether process `pid` has ended: gone, or a zombie its parent has not reaped yet (a killed snapharness
+    /// whose parent is slow to reap it holds nothing any more, and its leftovers are for the next one to remove).
+    package static func hasEnded(_ pid: Int32) -> Bool {
+        if kill(pid, 0) != 0 { return errno == ESRCH }
+        guard let stat = read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return true }
+        let state = stat[stat.index(after: close)...].dropFirst().first
+        return state == "Z" || state == "X"
+    }
+
     /// Live children of `parent` (default: this process), from each /proc/PID/stat's ppid field.
     public static func children(of parent: Int32 = getpid()) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

@@ -29,7 +29,7 @@ public enum ScratchFolder {
             let rest = name.dropFirst(stem.count)
             let digits = rest.prefix { $0.isNumber }
             guard rest.dropFirst(digits.count).first == "-", let pid = Int32(digits), pid != getpid(),
-                  kill(pid, 0) != 0 && errno == ESRCH else { continue }
+                  ProcFile.hasEnded(pid) else { continue }
             release?(parent + "/" + name)
             try? FileManager.default.removeItem(atPath: parent + "/" + name)
         }
