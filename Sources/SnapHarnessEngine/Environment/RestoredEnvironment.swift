@@ -335,7 +335,7 @@ public final class RestoredEnvironment: @unchecked Sendable {
     /// How the environment is frozen now: by its cgroup's freezer (one write, nothing the processes can see, as
     /// Lambda's freeze), or, on a machine without one, by SIGSTOP to each process, root first (a stopped tree cannot
     /// fork, so the list stays complete).
-    private enum Frozen { case thawed, byCgroup(EnvironmentCgroup), bySignal([pid_t]) }
+    private enum Frozen { case thawed, byCgroup, bySignal([pid_t]) }
     private var frozen = Frozen.thawed
     /// The root's /proc/PID/stat, kept open for the thaw's look at its pending signals.
     private var rootStat: KernelFile?
@@ -345,7 +345,7 @@ public final class RestoredEnvironment: @unchecked Sendable {
         awaitCgroup() // the tree must be in the freezer before the freezer can stop it
         if let cgroup, cgroup.freeze() {
             if rootStat == nil { rootStat = KernelFile("/proc/\(root)/stat") }
-            frozen = .byCgroup(cgroup)
+            frozen = .byCgroup
             return
         }
         let pids = [root] + ProcFile.descendants(of: root)
@@ -356,11 +356,11 @@ public final class RestoredEnvironment: @unchecked Sendable {
     private func thawInTurn() {
         switch frozen {
         case .thawed: return
-        case .byCgroup(let cgroup):
+        case .byCgroup:
             // Killed while frozen (from outside): the kill lands once thawed. Wait for it, so `isRunning` says so and
             // the request goes to another environment (SIGSTOP needed no wait: a stopped process dies of SIGKILL).
             let killed = rootStat.map(ProcFile.killPending) ?? false // read while still frozen: settled
-            cgroup.thaw()
+            cgroup?.thaw()
             if killed { _ = process?.waitForExit(timeout: 2) }
         case .bySignal(let pids): for pid in pids { kill(pid, SIGCONT) }
         }

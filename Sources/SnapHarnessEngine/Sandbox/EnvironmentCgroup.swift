@@ -2,7 +2,6 @@
 import CSandbox
 import Foundation
 import Glibc
-import Synchronization
 
 /// One execution environment's memory (and optionally CPU) limit, as Lambda enforces the memory size, and its own
 /// count of processes and threads (1,024, Lambda's quota): a cgroup per environment (the Init and every restored
@@ -245,16 +244,13 @@ public final class EnvironmentCgroup: @unchecked Sendable {
         guard mkdir(path, 0o755) == 0 || errno == EEXIST, (try? write(path + "/freezer.state", "FROZEN")) != nil else {
             return nil
         }
-        keeperPath.withLock { $0 = path }
-        atexit { if let path = EnvironmentCgroup.keeperPath.withLock({ $0 }) { rmdir(path) } }
+        atexit { if let path = EnvironmentCgroup.frozenKeeper { rmdir(path) } } // set by then
         return path
     }()
-    private static let keeperPath = Mutex<String?>(nil)
 
-    /// Lets a frozen environment run again.
+    /// Lets a frozen environment run again (one never frozen has no freezer file yet, and nothing to thaw).
     func thaw() {
-        if let freezerFile, freezerFile.write(version == .v2 ? "0" : "THAWED") { return }
-        if let freezerPath { EnvironmentCgroup.thaw(freezerPath) }
+        _ = freezerFile?.write(version == .v2 ? "0" : "THAWED")
     }
 
     /// A folder's freezer off, whichever version it is (a frozen v1 task does not even die of SIGKILL).

@@ -32,9 +32,15 @@ public enum ProcFile {
     /// whose parent is slow to reap it holds nothing any more, and its leftovers are for the next one to remove).
     package static func hasEnded(_ pid: Int32) -> Bool {
         if kill(pid, 0) != 0 { return errno == ESRCH }
-        guard let stat = read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return true }
-        let state = stat[stat.index(after: close)...].dropFirst().first
+        guard let state = read("/proc/\(pid)/stat").flatMap(statFields)?.first else { return true }
         return state == "Z" || state == "X"
+    }
+
+    /// /proc/PID/stat's fields from the third on (state, ppid, ...; field N is at index N - 3): what follows the
+    /// command name, which may itself hold spaces and parentheses.
+    static func statFields(_ stat: String) -> [Substring]? {
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        return stat[stat.index(after: close)...].split(separator: " ")
     }
 
     /// Live children of `parent` (default: this process), from each /proc/PID/stat's ppid field.
@@ -45,9 +51,8 @@ public enum ProcFile {
 
     /// The parent of `pid` (from /proc/PID/stat), nil when it has ended.
     public static func parent(of pid: Int32) -> Int32? {
-        guard let stat = read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
-        return fields.count > 1 ? Int32(fields[1]) : nil
+        guard let fields = read("/proc/\(pid)/stat").flatMap(statFields), fields.count > 1 else { return nil }
+        return Int32(fields[1])
     }
 
     /// Every descendant of `root`, breadth first, from the kernel's per-thread children lists (one small read per
@@ -71,9 +76,9 @@ public enum ProcFile {
     /// it pending until it is thawed): field 31, the pending signals (a SIGKILL is queued on every thread), cheaper for
     /// the kernel to write than `status` (serve asks before every thaw).
     package static func killPending(_ stat: KernelFile) -> Bool {
-        guard let stat = stat.read()?.utf8, let close = stat.lastIndex(of: UInt8(ascii: ")")) else { return false }
-        let fields = stat[stat.index(after: close)...].split(separator: UInt8(ascii: " "))
-        guard fields.count > 28, let pending = UInt64(String(decoding: fields[28], as: UTF8.self)) else { return false }
+        guard let fields = stat.read().flatMap(statFields), fields.count > 28, let pending = UInt64(fields[28]) else {
+            return false
+        }
         return pending & (1 << (UInt64(SIGKILL) - 1)) != 0
     }
 
