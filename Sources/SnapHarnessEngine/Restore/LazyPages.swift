@@ -17,6 +17,8 @@ public final class LazyPages: Sendable {
     /// Milliseconds from `started` until the last page was in; nil while pages are still arriving.
     private let finished = Mutex<Double?>(nil)
     private let stopped = Mutex(false)
+    /// The daemon is reaped and its work folder removed.
+    private let ended = Mutex(false)
 
     /// Whether this process may use userfaultfd, which lazy restores need.
     public static func userfaultfdAvailable() -> Bool {
@@ -57,14 +59,17 @@ public final class LazyPages: Sendable {
         }
         let pages = LazyPages(daemon: process, workDirectory: workDirectory, started: started)
         let waiter = Thread {
-            guard process.wait() != nil else { return }
+            let exited = process.wait() != nil
             let ms = (Clock.now - started) * 1000
+            // The folder goes before anyone hears the daemon is done: a snapharness that exits right after
+            // `waitUntilComplete` or `stop` must not leave it in /tmp.
+            if removeWhenDone { try? FileManager.default.removeItem(atPath: workDirectory) }
             let wasStopped = pages.stopped.withLock { $0 }
-            if !wasStopped {
+            if exited && !wasStopped {
                 pages.finished.withLock { $0 = ms }
                 onAllPages?(ms)
             }
-            if removeWhenDone { try? FileManager.default.removeItem(atPath: workDirectory) }
+            pages.ended.withLock { $0 = true }
         }
         waiter.name = "snapharness-lazy-pages"
         waiter.start()
@@ -92,10 +97,13 @@ public final class LazyPages: Sendable {
         return allPagesMs
     }
 
-    /// Ends the daemon (the copy is gone, or the restore failed); its waiter removes the work folder.
+    /// Ends the daemon (the copy is gone, or the restore failed) and waits (5 s at most) until its waiter has
+    /// reaped it and removed the work folder, so nothing outlives the snapharness that stops it.
     package func stop() {
         stopped.withLock { $0 = true }
         daemon.signal(SIGKILL)
+        let deadline = Clock.now + 5
+        while !ended.withLock({ $0 }) && Clock.now < deadline { usleep(500) }
     }
 }
 #endif
