@@ -268,6 +268,26 @@ struct ServeTests {
         }
     }
 
+    /// CRIU stops every restored task on a hardware breakpoint (a perf event); without one held by the supervisor,
+    /// a restore with no other in the second before it waits an RCU grace period for the kernel's perf hooks
+    /// (`PerfSchedKey`). serve restores on demand, so it holds one dummy perf event for its whole life.
+    @Test func theSupervisorHoldsAPerfEventSoRestoresSkipTheGracePeriod() throws {
+        try leavesNothingBehind {
+            let server = try Server([function])
+            let pid = server.process.processIdentifier
+            var links: [String] = []
+            for _ in 0..<100 { // opened on a thread, which waits for the grace period once
+                links = ProcFile.entries("/proc/\(pid)/fd").compactMap {
+                    try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")
+                }
+                if links.contains("anon_inode:[perf_event]") { break }
+                usleep(20_000)
+            }
+            #expect(links.contains("anon_inode:[perf_event]"), "serve's descriptors: \(links)")
+            #expect(server.stop() == 130)
+        }
+    }
+
     /// Where the machine has a cgroup freezer, the idle environment is frozen by it, as Lambda freezes a whole
     /// environment: no SIGSTOP its processes or their parent could see. A frozen v1 task ignores even SIGKILL, so a
     /// serve killed while its environment is frozen leaves it frozen: the next snapharness thaws and removes it.

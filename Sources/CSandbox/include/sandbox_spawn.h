@@ -125,6 +125,10 @@ int sh_mount_ext4_detached(const char *dev);
 /* Copies a file's data extents (holes stay holes) and its size; 0 or -1 with errno. */
 int sh_copy_sparse(int from, int to);
 
+/* Opens a disabled dummy perf event on the calling thread (perf_sched_key.c says why): a close-on-exec descriptor
+ * or -1 with errno. */
+int sh_perf_task_event_open(void);
+
 /* The digest of a sparse file's contents: blocks of zeros (its holes) count for nothing and are not read. */
 int sh_digest_sparse_fd(int fd, unsigned long long *digest, unsigned long long *length);
 

@@ -38,6 +38,7 @@ public struct Criu: Sendable {
     public init(binary: String) {
         self.binary = binary
         Criu.prepareKernelFeatureCache()
+        PerfSchedKey.hold()
     }
 
     static func prepareKernelFeatureCache() {
