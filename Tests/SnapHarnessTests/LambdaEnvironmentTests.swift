@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import SnapHarnessEngine
+import Synchronization
 import Testing
 
 /// Issue "Lambda's execution environment": what a restored copy sees from inside, checked with real restores.
@@ -69,6 +70,34 @@ struct LambdaEnvironmentTests {
         let deadline = Date().addingTimeInterval(5)
         while server.lines < 3 && Date() < deadline { usleep(10_000) }
         #expect(server.lines == 3, "every copy reached the host's service")
+    }
+
+    /// Nothing reaches an environment from outside, as on Lambda: a port the function listens on stays inside its
+    /// network. pasta forwards the host's ports into a namespace by default (`-t auto`), binding every port the
+    /// function listens on as a port of the host, on every interface, where the next copy's pasta then clashed.
+    @Test func aListeningPortStaysInsideTheEnvironment() throws {
+        let server = try TCPServer()
+        let port = HostFootprint.shell("python3 -c \"import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); "
+                                       + "print(s.getsockname()[1])\"").trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(Int(port) != nil, "a free port: \(port)")
+        let exposed = Mutex<[String]>([]), running = Mutex(true)
+        let watcher = Thread { // pasta looks for new ports every second; the copy holds its port 2.5 s
+            while running.withLock({ $0 }) {
+                let seen = HostFootprint.shell("ss -ltnpH 'sport = :\(port)'")
+                if !seen.isEmpty { exposed.withLock { $0.append(seen) } }
+                usleep(100_000)
+            }
+        }
+        watcher.start()
+        try leavesNothingBehind {
+            let r = try CLI.run(["run", CLI.fixture("own_network"), "--event", "-", "--env", "HOST_PORT=\(server.port)",
+                                 "--env", "LISTEN_PORT=\(port)", "--timeout", "10"], stdin: #"{"hold": 2.5}"#)
+            running.withLock { $0 = false }
+            #expect(r.exitCode == 0, "\(r)")
+            #expect(object(r.json)["port"] as? Int == Int(port), "\(r.stdout)")
+        }
+        running.withLock { $0 = false }
+        #expect(exposed.withLock { $0 }.isEmpty, "the environment's port \(port) on the host: \(exposed.withLock { $0 })")
     }
 
     /// A host with a named network namespace (`ip netns add` binds it at /run/netns/NAME, as container engines do

@@ -70,11 +70,15 @@ public final class EnvironmentNetwork: @unchecked Sendable {
         }
         // Bookworm's pasta (2023-03) needs --netns-only and --runas 0 to join a namespace made by root. It configures
         // the namespace, then forks into the background (writing its pid) and the first process exits 0.
+        // `-T/-U auto`: the host's loopback ports answer inside. `-t/-u none`: nothing from outside reaches the
+        // environment, as on Lambda; pasta's default (auto) bound every port the function listened on as a port of
+        // the host, on every interface, and rescanned for them every second (~25% of its start-up CPU).
         let pidFile = folder + "/pasta.pid", logFile = folder + "/pasta.log"
         let starter: ChildProcess
         do {
             starter = try CommandSpawn.spawn([pasta, "--config-net", "--netns", nsFile, "--netns-only", "--runas", "0",
-                                              "-T", "auto", "-U", "auto", "-q", "-P", pidFile], outputFile: logFile)
+                                              "-T", "auto", "-U", "auto", "-t", "none", "-u", "none", "-q", "-P", pidFile],
+                                             outputFile: logFile)
         } catch { throw fail(error) }
         let status = starter.wait(timeout: 10)
         if status == nil { _ = starter.terminate() }
