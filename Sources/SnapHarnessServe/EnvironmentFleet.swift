@@ -110,6 +110,7 @@ public final class EnvironmentFleet: @unchecked Sendable {
         lock.unlock()
         do {
             if let network = networks?.take() { member.environment.prepare(network: network) }
+            defer { networks?.restored() }
             try member.environment.restore()
             let restoreMs = member.environment.report.restoreMs
             lock.lock()

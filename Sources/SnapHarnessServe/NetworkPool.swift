@@ -6,10 +6,17 @@ import Synchronization
 /// Network namespaces made ahead of the requests that need them: pasta takes 60-90 ms to configure one (more when
 /// several start at once on a small machine), which a request that restores an environment would otherwise wait for.
 /// On Lambda the microVM and its network exist before the restore, too. `fill` (a task of the fleet's service) keeps
-/// `size` ready, making them on the workers' threads.
+/// `size` ready, making them on the workers' threads, but never while a restore runs: pasta's start-up (~45 ms of
+/// CPU) beside a restore on 2 cores slowed that restore.
 final class NetworkPool: Sendable {
-    private let state = Mutex<(ready: [EnvironmentNetwork], stopped: Bool)>(([], false))
-    /// Moves when a network is taken or the pool stops: what `fill` waits for when `size` are ready.
+    private struct State {
+        var ready: [EnvironmentNetwork] = []
+        var stopped = false
+        /// Restores under way (from `take` to `restored`).
+        var restoring = 0
+    }
+    private let state = Mutex(State())
+    /// Moves when a network is taken, a restore ends or the pool stops: what `fill` waits for.
     private let changes = ChangeSignal()
     let size: Int
 
@@ -17,11 +24,19 @@ final class NetworkPool: Sendable {
         self.size = size
     }
 
-    /// A ready network, or nil when none is (the caller makes its own).
+    /// For a restore about to start: a ready network, or nil when none is (the caller makes its own). The caller
+    /// calls `restored()` when that restore has ended, whatever its outcome.
     func take() -> EnvironmentNetwork? {
-        guard let network = state.withLock({ $0.ready.isEmpty ? nil : $0.ready.removeFirst() }) else { return nil }
-        changes.signal() // the filler makes the next one
-        return network
+        state.withLock { s in
+            s.restoring += 1
+            return s.ready.isEmpty ? nil : s.ready.removeFirst()
+        }
+    }
+
+    /// A restore begun with `take` has ended: once none runs, the filler makes the networks taken.
+    func restored() {
+        state.withLock { $0.restoring -= 1 }
+        changes.signal()
     }
 
     /// Keeps `size` networks ready until cancelled or stopped. A network being made when that happens is finished
@@ -29,9 +44,9 @@ final class NetworkPool: Sendable {
     func fill(on workers: Workers) async {
         while !Task.isCancelled {
             let seen = changes.count
-            let (done, full) = state.withLock { ($0.stopped, $0.ready.count >= size) }
+            let (done, wait) = state.withLock { ($0.stopped, $0.ready.count >= size || $0.restoring > 0) }
             if done { return }
-            if full {
+            if wait {
                 await changes.wait(after: seen)
                 continue
             }

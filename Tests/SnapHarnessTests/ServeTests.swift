@@ -268,6 +268,28 @@ struct ServeTests {
         }
     }
 
+    /// serve keeps networks ready for the restores to come, and makes the ones a restore took once no restore runs
+    /// (pasta's start-up beside a restore slowed it): after a request, the pool is full again.
+    @Test func networksTakenByARestoreAreMadeAgainAfterIt() throws {
+        try leavesNothingBehind {
+            let server = try Server([function])
+            let pid = server.process.processIdentifier
+            func networks() -> Int {
+                ProcFile.entries("/run/snapharness").filter { $0.hasPrefix("net-\(pid)-") }.count
+            }
+            func waitFor(_ count: Int) -> Int {
+                let deadline = Date().addingTimeInterval(20)
+                while networks() != count && Date() < deadline { usleep(50_000) }
+                return networks()
+            }
+            #expect(waitFor(8) == 8, "8 networks ready before any request")
+            let answer = HostFootprint.shell("curl -s -X POST \(server.base)/2015-03-31/functions/serve_function/invocations -d '{}'")
+            #expect(answer.contains("ticks"), "\(answer)")
+            #expect(waitFor(9) == 9, "the environment's network and 8 ready again")
+            #expect(server.stop() == 130)
+        }
+    }
+
     /// CRIU stops every restored task on a hardware breakpoint (a perf event); without one held by the supervisor,
     /// a restore with no other in the second before it waits an RCU grace period for the kernel's perf hooks
     /// (`PerfSchedKey`). serve restores on demand, so it holds one dummy perf event for its whole life.
