@@ -1,6 +1,7 @@
 import Foundation
 import SnapHarnessEngine
 import Glibc
+import Synchronization
 import Testing
 
 /// `snapharness serve` with real clients: boto3's `lambda` client (from the runtime's library folder), curl, and a load
@@ -394,6 +395,34 @@ struct ServeTests {
             }
         }
         return false
+    }
+
+    /// Two serves side by side, a burst of 8 on each, and SIGINT to one of them while both restore: the other one
+    /// answers all 8. The interrupted one's cleanup removed every CRIU mount yard made since its call began,
+    /// those of the other serve's restores in flight too, which then failed ("Can't remount root with MS_PRIVATE").
+    @Test func anInterruptedServeDoesNotBreakAnothersRestores() throws {
+        try leavesNothingBehind {
+            let interrupted = try Server([function]), other = try Server([function])
+            let path = "/2015-03-31/functions/serve_function/invocations"
+            // 16 curls at once, 8 to each serve (each curl in its own shell: a shell's `wait` hangs here, as the test
+            // process's children inherit its blocked SIGCHLD).
+            let urls = [String](repeating: interrupted.base + path, count: 8) + [String](repeating: other.base + path, count: 8)
+            let answers = Mutex<[String]?>(nil)
+            let bursts = Thread {
+                let codes = Concurrently.map(urls.count) { i in
+                    HostFootprint.shell("curl -s -o /dev/null -w '%{http_code}' -X POST \(urls[i]) -d '{}'")
+                }
+                answers.withLock { $0 = codes }
+            }
+            bursts.start()
+            usleep(150_000) // both serves restoring (a burst of 8 takes ~100-300 ms to restore)
+            #expect(interrupted.stop() == 130)
+            let deadline = Date().addingTimeInterval(60)
+            while answers.withLock({ $0 == nil }) && Date() < deadline { usleep(50_000) }
+            let codes = answers.withLock { $0 }.map { Array($0.suffix(8)) } ?? []
+            #expect(codes.count == 8 && codes.allSatisfy { $0 == "200" }, "the other serve answered: \(codes)")
+            #expect(other.stop() == 130)
+        }
     }
 
     /// SIGINT while 8 requests run (each in an environment of its own) and another client stalls mid-body: every
