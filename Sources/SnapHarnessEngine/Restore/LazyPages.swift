@@ -17,8 +17,8 @@ public final class LazyPages: Sendable {
     /// Milliseconds from `started` until the last page was in; nil while pages are still arriving.
     private let finished = Mutex<Double?>(nil)
     private let stopped = Mutex(false)
-    /// The daemon is reaped and its work folder removed.
-    private let ended = Mutex(false)
+    /// Left by the waiter once the daemon is reaped and its work folder removed.
+    private let waiting = DispatchGroup()
 
     /// Whether this process may use userfaultfd, which lazy restores need.
     public static func userfaultfdAvailable() -> Bool {
@@ -58,6 +58,7 @@ public final class LazyPages: Sendable {
             throw CriuError(operation: "lazy-pages daemon start", code: 0, logPath: workDirectory + "/lazy-pages.log")
         }
         let pages = LazyPages(daemon: process, workDirectory: workDirectory, started: started)
+        pages.waiting.enter()
         let waiter = Thread {
             let exited = process.wait() != nil
             let ms = (Clock.now - started) * 1000
@@ -69,7 +70,7 @@ public final class LazyPages: Sendable {
                 pages.finished.withLock { $0 = ms }
                 onAllPages?(ms)
             }
-            pages.ended.withLock { $0 = true }
+            pages.waiting.leave()
         }
         waiter.name = "snapharness-lazy-pages"
         waiter.start()
@@ -102,8 +103,7 @@ public final class LazyPages: Sendable {
     package func stop() {
         stopped.withLock { $0 = true }
         daemon.signal(SIGKILL)
-        let deadline = Clock.now + 5
-        while !ended.withLock({ $0 }) && Clock.now < deadline { usleep(500) }
+        _ = waiting.wait(timeout: .now() + 5)
     }
 }
 #endif
