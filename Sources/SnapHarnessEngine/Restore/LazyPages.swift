@@ -8,8 +8,8 @@ import Synchronization
 /// pushing the rest in the background, like Lambda loading a snapshot's chunks on demand. It exits once every page
 /// is in: that moment is reported beside the first response.
 ///
-/// It shares its work folder with the restore (CRIU's socket between the two lives there) and removes the folder
-/// when it is done.
+/// It shares its work folder with the restore (CRIU's socket between the two lives there); the folder goes once
+/// both are done.
 public final class LazyPages: Sendable {
     let daemon: ChildProcess
     let workDirectory: String
@@ -17,8 +17,11 @@ public final class LazyPages: Sendable {
     /// Milliseconds from `started` until the last page was in; nil while pages are still arriving.
     private let finished = Mutex<Double?>(nil)
     private let stopped = Mutex(false)
-    /// Left by the waiter once the daemon is reaped and its work folder removed.
+    /// Left by the waiter once the daemon is reaped (and the work folder removed, if the restore call was done).
     private let waiting = DispatchGroup()
+    /// Who still uses the work folder: the daemon, and the restore call, whose criu swrk writes `stats-restore`
+    /// there once the copy runs, which can be after the daemon has pushed every page. The last one removes it.
+    private let folderUsers: Mutex<Int>
 
     /// Whether this process may use userfaultfd, which lazy restores need.
     public static func userfaultfdAvailable() -> Bool {
@@ -27,7 +30,8 @@ public final class LazyPages: Sendable {
     }
 
     /// Starts the daemon for `images` in `workDirectory` and waits until it listens. `removeWhenDone`: the work
-    /// folder goes with the daemon (a restore's scratch; the benchmark keeps its own).
+    /// folder goes once the daemon and the restore call (`restoreCallEnded`) are both done (a restore's scratch;
+    /// the benchmark keeps its own).
     package static func start(criu: Criu, images: String, workDirectory: String, started: Double, removeWhenDone: Bool = true,
                       onAllPages: (@Sendable (Double) -> Void)? = nil) throws -> LazyPages {
         guard userfaultfdAvailable() else {
@@ -57,14 +61,15 @@ public final class LazyPages: Sendable {
             try Interrupts.check()
             throw CriuError(operation: "lazy-pages daemon start", code: 0, logPath: workDirectory + "/lazy-pages.log")
         }
-        let pages = LazyPages(daemon: process, workDirectory: workDirectory, started: started)
+        let pages = LazyPages(daemon: process, workDirectory: workDirectory, started: started,
+                              folderUsers: removeWhenDone ? 2 : 0)
         pages.waiting.enter()
         let waiter = Thread {
             let exited = process.wait() != nil
             let ms = (Clock.now - started) * 1000
-            // The folder goes before anyone hears the daemon is done: a snapharness that exits right after
-            // `waitUntilComplete` or `stop` must not leave it in /tmp.
-            if removeWhenDone { try? FileManager.default.removeItem(atPath: workDirectory) }
+            // Before anyone hears the daemon is done: a snapharness that exits right after `waitUntilComplete` or
+            // `stop` must not leave the folder in /tmp.
+            pages.folderReleased()
             let wasStopped = pages.stopped.withLock { $0 }
             if exited && !wasStopped {
                 pages.finished.withLock { $0 = ms }
@@ -77,10 +82,23 @@ public final class LazyPages: Sendable {
         return pages
     }
 
-    private init(daemon: ChildProcess, workDirectory: String, started: Double) {
+    private init(daemon: ChildProcess, workDirectory: String, started: Double, folderUsers: Int) {
         self.daemon = daemon
         self.workDirectory = workDirectory
         self.started = started
+        self.folderUsers = Mutex(folderUsers)
+    }
+
+    /// The restore call that uses this daemon has returned (its criu swrk has exited).
+    package func restoreCallEnded() { folderReleased() }
+
+    private func folderReleased() {
+        let last = folderUsers.withLock { n -> Bool in
+            guard n > 0 else { return false }
+            n -= 1
+            return n == 0
+        }
+        if last { try? FileManager.default.removeItem(atPath: workDirectory) }
     }
 
     /// When the last page arrived, in milliseconds from the start of the restore (nil: not yet).
@@ -99,7 +117,8 @@ public final class LazyPages: Sendable {
     }
 
     /// Ends the daemon (the copy is gone, or the restore failed) and waits (5 s at most) until its waiter has
-    /// reaped it and removed the work folder, so nothing outlives the snapharness that stops it.
+    /// reaped it and, the restore call being done, removed the work folder: nothing outlives the snapharness that
+    /// stops it.
     package func stop() {
         stopped.withLock { $0 = true }
         daemon.signal(SIGKILL)

@@ -72,6 +72,7 @@ extension Criu {
         }
         var restored = false
         defer { if !restored { pages?.stop() } }
+        defer { pages?.restoreCallEnded() } // runs first: libcriu has reaped the swrk, which wrote in the folder
         let pipes = try StdioPipes.make(stdin: stdin)
         for (fd, key) in zip(pipes.childEnds, manifest.stdio.byFD.map(\.1)) {
             do {
