@@ -85,6 +85,18 @@ struct HardeningTests {
         removeKeptCriuLogs()
     }
 
+    /// A CRIU killed mid-call leaves its yard (a tmpfs on /tmp/.criu.mntns.*); one left while another CRIU ran (whose
+    /// yard it might have been) stays until a snapharness starts with no CRIU running: that one removes it.
+    @Test func aYardLeftByAKilledCRIUIsRemovedByTheNextRun() throws {
+        let yard = "/tmp/.criu.mntns.snapharness-test-\(getpid())"
+        #expect(mkdir(yard, 0o777) == 0 && mount("none", yard, "tmpfs", 0, nil) == 0, "a stale yard: \(errno)")
+        defer { _ = umount2(yard, Int32(MNT_DETACH)); rmdir(yard) }
+        let r = try CLI.run(["run", CLI.example("hello")])
+        #expect(r.exitCode == 0, "\(r)")
+        let mounted = ProcFile.read("/proc/self/mountinfo")?.contains(yard + " ") == true
+        #expect(!criuYards().contains(String(yard.dropFirst(5))) && !mounted, "the stale yard: \(criuYards()), mounted: \(mounted)")
+    }
+
     /// A snapshot whose pages image is truncated and whose manifest has no digests (as older snapharness wrote
     /// them): only CRIU's deadline stands between it and a restore that spins forever.
     func hangingSnapshot(_ dir: String, restoreTimeout: Int) throws -> String {

@@ -39,6 +39,7 @@ public struct Criu: Sendable {
         self.binary = binary
         Criu.prepareKernelFeatureCache()
         PerfSchedKey.hold()
+        CriuYards.sweepOnce()
     }
 
     static func prepareKernelFeatureCache() {

@@ -102,41 +102,9 @@ final class CriuWatchdog: @unchecked Sendable {
         let killed = fired.load(ordering: .acquiring) || Interrupts.received != nil
         if killed && root > 0 { ChildProcess(pid: root).terminate() }
         let last = CriuWatchdog.inFlight.withLock { n -> Bool in n -= 1; return n == 0 }
-        if killed && last { removeMountYards() }
+        // Its yard, made since the call began (only once no other call of this process runs).
+        if killed && last { CriuYards.remove(madeSince: started.timeIntervalSince1970 - 1, waitingUpTo: 1) }
         return killed
-    }
-
-    /// CRIU's mount-namespace yards (/tmp/.criu.mntns.XXXXXX, mode 0777) made since the call began; only when no
-    /// other CRIU call of this process is running, and only empty ones (rmdir never removes a live yard's files).
-    /// Nor while any other CRIU runs on the machine: a yard's name does not say whose it is, and unmounting the
-    /// yard of another snapharness's restore in flight failed that restore ("Can't remount root with MS_PRIVATE").
-    /// The yards are listed first, so a CRIU that starts after the check makes a yard not on the list.
-    private func removeMountYards() {
-        let yards = ((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { name in
-            var st = stat()
-            return name.hasPrefix(".criu.mntns.") && lstat("/tmp/" + name, &st) == 0
-                && Double(st.st_ctim.tv_sec) >= started.timeIntervalSince1970 - 1
-        }
-        guard !yards.isEmpty, Self.noCriuRuns(within: 1) else { return }
-        for name in yards {
-            _ = umount2("/tmp/" + name, Int32(MNT_DETACH))
-            rmdir("/tmp/" + name)
-        }
-    }
-
-    /// Whether no `criu` process runs on the machine, waiting up to `seconds` for the ones this call started
-    /// (killed, or forked tasks that never got their own name) to end.
-    private static func noCriuRuns(within seconds: Double) -> Bool {
-        let deadline = Clock.now + seconds
-        while true {
-            let running = ProcFile.entries("/proc").contains { entry in
-                guard let pid = Int32(entry) else { return false }
-                return ProcFile.read("/proc/\(pid)/comm") == "criu\n" && !ProcFile.hasEnded(pid)
-            }
-            if !running { return true }
-            if Clock.now >= deadline { return false }
-            usleep(20_000)
-        }
     }
 }
 #endif
