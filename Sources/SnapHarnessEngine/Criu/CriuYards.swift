@@ -1,7 +1,6 @@
 #if os(Linux)
 import Foundation
 import Glibc
-import Synchronization
 
 /// CRIU's mount-namespace yards, /tmp/.criu.mntns.XXXXXX (a tmpfs on a 0777 folder), which a CRIU killed mid-call
 /// leaves behind. A yard's name does not say whose it is, and unmounting the yard of a restore in flight (another
@@ -25,20 +24,21 @@ enum CriuYards {
 
     /// Once per process, on a thread: the yards of CRIUs killed earlier (by a SIGKILLed snapharness, or while
     /// another CRIU ran), when no CRIU runs now.
-    static func sweepOnce() {
-        guard swept.withLock({ done in defer { done = true }; return !done }) else { return }
+    static func sweepOnce() { _ = swept }
+
+    private static let swept: Void = { // a static's initializer runs once
         let sweeper = Thread { remove(madeSince: nil, waitingUpTo: 0) }
         sweeper.name = "snapharness-criu-yards"
         sweeper.start()
-    }
-    private static let swept = Mutex(false)
+    }()
 
     private static func noCriuRuns(within seconds: Double) -> Bool {
         let deadline = Clock.now + seconds
         while true {
             let running = ProcFile.entries("/proc").contains { entry in
                 guard let pid = Int32(entry) else { return false }
-                return ProcFile.read("/proc/\(pid)/comm") == "criu\n" && !ProcFile.hasEnded(pid)
+                // "criu", or a renamed binary ($SNAPHARNESS_CRIU) starting with it
+                return ProcFile.read("/proc/\(pid)/comm")?.hasPrefix("criu") == true && !ProcFile.hasEnded(pid)
             }
             if !running { return true }
             if Clock.now >= deadline { return false }

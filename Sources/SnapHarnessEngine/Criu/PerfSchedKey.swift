@@ -1,7 +1,6 @@
 #if os(Linux)
 import CSandbox
 import Foundation
-import Synchronization
 
 /// The kernel's perf scheduler hooks, kept on while this process may restore.
 ///
@@ -13,21 +12,13 @@ import Synchronization
 /// once, on a thread, beside whatever comes before the first restore (Init, the environment's preparation).
 /// Without perf events (no permission, a seccomp filter), nothing changes.
 enum PerfSchedKey {
-    /// nil: not asked yet; -1: asked (being opened, or refused); else the event's descriptor, never closed.
-    private static let event = Mutex<Int32?>(nil)
+    static func hold() { _ = opened }
 
-    static func hold() {
-        let first = event.withLock { fd -> Bool in
-            defer { if fd == nil { fd = -1 } }
-            return fd == nil
-        }
-        guard first else { return }
-        let opener = Thread {
-            let fd = sh_perf_task_event_open()
-            if fd >= 0 { event.withLock { $0 = fd } }
-        }
+    /// Once per process (a static's initializer runs once), on a thread; the descriptor is never closed.
+    private static let opened: Void = {
+        let opener = Thread { _ = sh_perf_task_event_open() }
         opener.name = "snapharness-perf-key"
         opener.start()
-    }
+    }()
 }
 #endif
