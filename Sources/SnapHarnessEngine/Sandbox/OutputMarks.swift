@@ -10,6 +10,7 @@ import SnapHarnessProtocol
 public final class OutputMarks: Sendable {
     static let prefix = ControlProtocol.endMark
     static let exitSignalPrefix = ControlProtocol.exitSignalMark
+    static let markByte: UInt8 = 0x1E
     private let seen = Mutex<[String: Int]>([:])
     private let runtimeSignal = Mutex<Int32?>(nil)
     private let condition = NSCondition()
@@ -18,6 +19,9 @@ public final class OutputMarks: Sendable {
 
     /// Splits a mark off an output line: the text before it (nil when there was no mark, or only the mark).
     func filter(_ line: String) -> (text: String?, hadMark: Bool) {
+        // Every mark begins with the record separator: most lines are the function's own and have none (a byte scan
+        // instead of Foundation's search, which was 2% of serve's CPU per invocation).
+        guard line.utf8.contains(OutputMarks.markByte) else { return (line, false) }
         if let range = line.range(of: OutputMarks.exitSignalPrefix), let sig = Int32(line[range.upperBound...]) {
             runtimeSignal.withLock { $0 = sig }
             let before = String(line[..<range.lowerBound])

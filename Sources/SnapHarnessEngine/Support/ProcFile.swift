@@ -16,6 +16,10 @@ public enum ProcFile {
     /// A file's text read whole from an open descriptor, from offset 0 (the kernel writes a /proc or cgroup file
     /// anew for each read from 0, so a kept descriptor reads the current value).
     static func read(fd: Int32) -> String? {
+        readBytes(fd: fd).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    static func readBytes(fd: Int32) -> [UInt8]? {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -25,7 +29,7 @@ public enum ProcFile {
             guard n > 0 else { break }
             bytes += chunk[..<n]
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 
     /// Whether process `pid` has ended: gone, or a zombie its parent has not reaped yet (a killed snapharness
@@ -76,10 +80,29 @@ public enum ProcFile {
     /// it pending until it is thawed): field 31, the pending signals (a SIGKILL is queued on every thread), cheaper for
     /// the kernel to write than `status` (serve asks before every thaw).
     package static func killPending(_ stat: KernelFile) -> Bool {
-        guard let fields = stat.read().flatMap(statFields), fields.count > 28, let pending = UInt64(fields[28]) else {
-            return false
-        }
+        guard let bytes = stat.readBytes(), let pending = statNumber(bytes, field: 28) else { return false }
         return pending & (1 << (UInt64(SIGKILL) - 1)) != 0
+    }
+
+    /// Field `index` of a /proc/PID/stat text (numbered as in `statFields`) as a number, parsed from the bytes: serve
+    /// reads one before every thaw, and splitting the text into Strings cost more than the read.
+    static func statNumber(_ stat: [UInt8], field index: Int) -> UInt64? {
+        guard let close = stat.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        var field = -1, value: UInt64 = 0, digits = 0
+        for byte in stat[(close + 1)...] {
+            if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\n") {
+                if field == index { return digits > 0 ? value : nil }
+                field += 1
+                (value, digits) = (0, 0)
+            } else if field == index {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+                let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+                let (sum, o2) = times10.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+                guard !o1 && !o2 else { return nil }
+                (value, digits) = (sum, digits + 1)
+            }
+        }
+        return field == index && digits > 0 ? value : nil
     }
 
     /// A folder's entries but . and .. (none when it cannot be read), by readdir: serve freezes a tree after every
@@ -116,6 +139,8 @@ package final class KernelFile: @unchecked Sendable {
 
     /// The file's text as the kernel has it now.
     package func read() -> String? { ProcFile.read(fd: fd) }
+
+    package func readBytes() -> [UInt8]? { ProcFile.readBytes(fd: fd) }
 
     /// Writes `text` in one call (cgroup files take a whole value per write).
     package func write(_ text: String) -> Bool {
