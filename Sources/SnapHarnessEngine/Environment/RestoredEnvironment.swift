@@ -14,9 +14,9 @@ public struct RestoreSource: Sendable {
     /// Restore lazily: each copy runs once its registers are back, its pages arrive on demand (`LazyPages`).
     public var lazyPages = false
     /// Snapshots from this much memory up are restored lazily unless asked otherwise: a 500 MB heap answers its
-    /// first request in ~50 ms lazily and ~360 ms eagerly, a 2 GB one in ~60 ms and ~1.4 s, slower than its cold
-    /// start (`make bench`); Lambda loads snapshots on demand too. Small ones are eager: there a lazy restore's
-    /// daemon costs more than copying the pages.
+    /// first request in ~25 ms lazily and ~300 ms eagerly, a 2 GB one in ~25-30 ms and ~1.2 s, about its cold start
+    /// (`make bench`); Lambda loads snapshots on demand too. Small ones are eager: a lazy copy keeps its daemon until
+    /// every page is in and its next requests may wait for pages, for a first response at most a few ms sooner.
     public static let lazyThresholdBytes: UInt64 = 256 << 20
 
     /// Whether this snapshot restores lazily by default: its memory images reach `lazyThresholdBytes`, and this
