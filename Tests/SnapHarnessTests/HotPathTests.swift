@@ -42,6 +42,8 @@ import Testing
         #expect(marks.filter("before\(OutputMarks.prefix)abc") == ("before", true)) // stdout's mark after a print
         #expect(marks.filter("\(OutputMarks.prefix)abc") == (nil, true)) // stderr's
         #expect(marks.wait(for: "abc", count: 2, timeout: 0))
+        #expect(marks.filter("\(OutputMarks.exitSignalPrefix)9") == (nil, true)) // the init's report of the runtime's signal
+        #expect(marks.runtimeStatus(for: .exited(137)) == .signaled(9))
         #expect(marks.filter("a record separator alone \u{1E} is text") == ("a record separator alone \u{1E} is text", false))
     }
 }

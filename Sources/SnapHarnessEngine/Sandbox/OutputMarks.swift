@@ -10,7 +10,8 @@ import SnapHarnessProtocol
 public final class OutputMarks: Sendable {
     static let prefix = ControlProtocol.endMark
     static let exitSignalPrefix = ControlProtocol.exitSignalMark
-    static let markByte: UInt8 = 0x1E
+    /// The record separator both marks begin with.
+    static let markByte = prefix.utf8.first!
     private let seen = Mutex<[String: Int]>([:])
     private let runtimeSignal = Mutex<Int32?>(nil)
     private let condition = NSCondition()
